@@ -1,0 +1,75 @@
+//! Project tasks, run as `cargo xtask <task>` (the cargo-xtask convention: plain Rust, no
+//! tools to install beyond cargo and rustup).
+//!
+//! - `build-guest`: build the guest for wasm32, rewrite and check it, write
+//!   `target/guest/guest.wasm`.
+//! - `test`: `build-guest`, then every test of the workspace.
+
+mod abi;
+mod build_guest;
+mod rewrite;
+mod test;
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  build-guest   build the guest for wasm32-unknown-unknown, rewrite `load` as a multi-value
+                export, check the ABI, and write target/guest/guest.wasm
+  test [ARGS]   build-guest, then `cargo test --workspace [ARGS]`
+  help          this text";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("build-guest") if args.len() == 1 => build_guest::run().map(|_| ()),
+        Some("test") => test::run(&args[1..]),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// The cargo that runs this task (`$CARGO`), so that the toolchain stays the same.
+pub fn cargo() -> Command {
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(project_root());
+    cmd
+}
+
+/// Runs `cmd`, failing with its command line when it does not succeed.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
+}
