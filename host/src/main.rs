@@ -1,1 +1,135 @@
-fn main() {}
+//! `host [MODULE]`: the Wasmer guide "Using memory pointers", run against a guest module.
+//!
+//! Without MODULE it runs `target/guest/guest.wasm` of this workspace, which
+//! `cargo xtask build-guest` writes.
+//!
+//! Exit codes: 0 success; 2 usage error; 3 the module cannot be read, is not Wasm or is too
+//! large; 4 the module does not follow the guest ABI, or the guest failed at run time.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use host::{ErrorKind, GuestModule, Limits};
+
+const USAGE: &str = "usage: host [MODULE]
+
+Runs the Wasmer guide \"Using memory pointers\" against MODULE (default: this workspace's
+target/guest/guest.wasm, built by `cargo xtask build-guest`).
+
+exit codes: 0 success, 2 usage, 3 unreadable or invalid module, 4 ABI mismatch or guest fault";
+
+/// Exit codes, as documented in README.md.
+mod exit {
+    pub const USAGE: u8 = 2;
+    pub const MODULE: u8 = 3;
+    pub const GUEST: u8 = 4;
+}
+
+/// The artifact of `cargo xtask build-guest`, found from this crate's manifest, so that it
+/// does not depend on the current directory.
+fn default_module() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("target")
+        .join("guest")
+        .join("guest.wasm")
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let module = match args.as_slice() {
+        [] => {
+            let path = default_module();
+            if !path.exists() {
+                eprintln!(
+                    "error: no guest module at {}\n  build it first: cargo xtask build-guest",
+                    path.display()
+                );
+                return ExitCode::from(exit::MODULE);
+            }
+            path
+        }
+        [flag] if flag == "-h" || flag == "--help" => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        [path] if !path.starts_with('-') => PathBuf::from(path),
+        _ => {
+            eprintln!("error: unexpected arguments {args:?}\n\n{USAGE}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    match run(&module) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let kind = e.downcast_ref::<host::Error>().map(host::Error::kind);
+            ExitCode::from(match kind {
+                Some(ErrorKind::Module) => exit::MODULE,
+                _ => exit::GUEST,
+            })
+        }
+    }
+}
+
+fn run(path: &Path) -> Result<()> {
+    println!("Compiling module...");
+    let module = GuestModule::from_file(path, &Limits::default())?;
+    println!("Instantiating module...");
+    let mut guest = module.instantiate()?;
+
+    println!("Memory size (pages) {} pages", guest.memory_pages());
+    println!("Memory size (bytes) {}", guest.memory_size());
+
+    let region = guest.load()?;
+    println!("String offset: {}", region.offset);
+    println!("String length: {}", region.len);
+    let contents = guest
+        .read_string(region)
+        .context("reading the string `load` points to")?;
+    println!("Memory contents: {contents:?}");
+
+    // The seed's write: the new string at the same offset, the guest not told.
+    let new = guest.write_string("Hello, Wasmer!")?;
+    println!("New string length: {}", new.len);
+    println!("New memory contents: {:?}", guest.read_string(new)?);
+
+    let (_, has_set_len, has_transform) = guest.exports_extras();
+    if !has_set_len {
+        return Ok(());
+    }
+    // Tell the guest, and see its own `load` agree.
+    guest
+        .set_len(new.len)
+        .context("telling the guest the new length")?;
+    let told = guest.load()?;
+    println!(
+        "Guest load after set_len: offset {}, length {}",
+        told.offset, told.len
+    );
+
+    // The seed's other way: put the original back, then overwrite only "World!".
+    guest.replace_string("Hello, World!")?;
+    println!("Restored contents: {:?}", guest.string()?);
+    let partial = b"Wasmer!";
+    let at = told.offset.checked_add(7).context("offset + 7 overflows")?;
+    guest.write(at, partial)?;
+    guest.set_len(told.len)?; // "Hello, " + "Wasmer!": the length it had before
+
+    println!(
+        "Partial write of {:?} at offset {at} (offset + 7): {:?}",
+        std::str::from_utf8(partial)?,
+        guest.string()?
+    );
+
+    if has_transform {
+        let len = guest.transform()?;
+        println!(
+            "Transformed by the guest, length {len}: {:?}",
+            guest.string()?
+        );
+    }
+    Ok(())
+}

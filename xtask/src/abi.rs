@@ -182,3 +182,78 @@ fn show_kind(kind: &Kind) -> String {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        (module
+          (memory (export "mem") 1 1)
+          (func (export "load") (result i32 i32) i32.const 0 i32.const 0)
+          (func (export "capacity") (result i32) i32.const 0)
+          (func (export "set_len") (param i32) (result i32) i32.const 0)
+          (func (export "transform") (result i32) i32.const 0))
+    "#;
+
+    #[test]
+    fn accepts_the_guest_abi_and_prints_it() {
+        let lines = check(&wat::parse_str(GOOD).unwrap(), GUEST).unwrap();
+        assert_eq!(
+            lines,
+            [
+                r#"(export "mem" (memory 1 1))"#,
+                r#"(export "load" (func (result i32 i32)))"#,
+                r#"(export "capacity" (func (result i32)))"#,
+                r#"(export "set_len" (func (param i32) (result i32)))"#,
+                r#"(export "transform" (func (result i32)))"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn lists_every_difference() {
+        let drifted = r#"
+            (module
+              (import "env" "log" (func (param i32)))
+              (memory (export "mem") 1 2)
+              (func (export "load") (param i32))
+              (func (export "capacity") (result i32) i32.const 0)
+              (func (export "set_len") (param i32) (result i32) i32.const 0)
+              (func (export "extra") (result i32) i32.const 0))
+        "#;
+        let err = check(&wat::parse_str(drifted).unwrap(), GUEST)
+            .unwrap_err()
+            .to_string();
+        for expected in [
+            "imports `env.log`; the guest may import nothing",
+            "export `mem` is (memory 1 2), expected (memory 1 1)",
+            "export `load` is (func (param i32)), expected (func (result i32 i32))",
+            "exports `extra` (func (result i32)), which is not in the ABI",
+            "missing export `transform` (func (result i32))",
+        ] {
+            assert!(err.contains(expected), "missing `{expected}` in:\n{err}");
+        }
+    }
+
+    #[test]
+    fn rejects_shared_and_64_bit_memories() {
+        for wat in [
+            r#"(module (memory (export "mem") 1 1 shared))"#,
+            r#"(module (memory (export "mem") i64 1 1))"#,
+        ] {
+            let err = check(&wat::parse_str(wat).unwrap(), &GUEST[..1])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("expected (memory 1 1)"), "{err}");
+        }
+    }
+
+    #[test]
+    fn rejects_invalid_modules() {
+        let err = check(b"\0asm\x01\0\0\0\x0a\x01", GUEST)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("not a valid module"), "{err}");
+    }
+}

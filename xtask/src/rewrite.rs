@@ -5,7 +5,8 @@
 //!    [`Plan::multi_value`], a wrapper `() -> (results...)` is appended that reserves a frame on
 //!    the shadow stack (`__stack_pointer`), calls the original with the frame's address, loads
 //!    the fields, and pops the frame. The export then names the wrapper; the original stays as
-//!    an internal function. This is what wasm-bindgen's multi-value transform does, written
+//!    an internal function. The wrapper zeroes its frame before it returns, so a call leaves
+//!    memory as it was. This is what wasm-bindgen's multi-value transform does, written
 //!    here with `wasmparser` + `wasm-encoder` so that nothing but the needed sections changes.
 //! 2. **Only the ABI's exports.** rustc also exports `__data_end` and `__heap_base`; exports
 //!    not in [`Plan::keep_exports`] are dropped.
@@ -472,7 +473,13 @@ fn wrapper_body(func: u32, sp: u32, results: &[ValType]) -> Result<wasm_encoder:
             _ => ins.f64_load(arg),
         };
     }
+    // Zero the frame before popping it, so that a call leaves memory as it found it (the
+    // stack below the pointer starts out zero): the host can compare snapshots across calls.
     ins.local_get(frame_ptr)
+        .i32_const(0)
+        .i32_const(frame)
+        .memory_fill(0)
+        .local_get(frame_ptr)
         .i32_const(frame)
         .i32_add()
         .global_set(sp)
@@ -510,5 +517,293 @@ pub fn show_type(ty: &FuncType) -> String {
         "(func)".to_string()
     } else {
         format!("(func {text})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmparser::ValType::{F64, I32, I64};
+
+    /// A linked-module look-alike: `load` writes (offset, len) through its out-pointer.
+    const ZEROS: usize = 99;
+
+    fn out_pointer() -> Vec<u8> {
+        wasm(&format!(
+            r#"(module
+                 (memory (export "memory") 1 1)
+                 (global $__stack_pointer (mut i32) (i32.const 1024))
+                 (global (export "__data_end") i32 (i32.const 2048))
+                 (func $load (export "load") (param i32)
+                   local.get 0 i32.const 1040 i32.store
+                   local.get 0 i32.const 13 i32.store offset=4)
+                 (func (export "other") (result i32) i32.const 7)
+                 (data (i32.const 1040) "Hello, World!{}\0d"))"#,
+            "\\00".repeat(ZEROS)
+        ))
+    }
+
+    const PLAN: Plan<'static> = Plan {
+        multi_value: &[("load", &[I32, I32])],
+        keep_exports: &["memory", "load", "other"],
+    };
+
+    fn wasm(wat: &str) -> Vec<u8> {
+        wat::parse_str(wat).expect("test WAT parses")
+    }
+
+    /// Export name -> (kind, type as text).
+    fn exports(wasm: &[u8]) -> Vec<(String, String)> {
+        let mut types = Vec::new();
+        let mut funcs = Vec::new();
+        let mut out = Vec::new();
+        for p in Parser::new(0).parse_all(wasm) {
+            match p.unwrap() {
+                Payload::TypeSection(r) => {
+                    types.extend(r.into_iter_err_on_gc_types().map(Result::unwrap))
+                }
+                Payload::FunctionSection(r) => funcs.extend(r.into_iter().map(Result::unwrap)),
+                Payload::ExportSection(r) => {
+                    for e in r {
+                        let e = e.unwrap();
+                        let ty = match e.kind {
+                            ExternalKind::Func => {
+                                show_type(&types[funcs[e.index as usize] as usize])
+                            }
+                            kind => kind_name(kind).to_string(),
+                        };
+                        out.push((e.name.to_string(), ty));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The initial linear memory the module's active data segments produce.
+    fn memory_image(wasm: &[u8]) -> Vec<u8> {
+        let mut mem = vec![0u8; 65536];
+        for p in Parser::new(0).parse_all(wasm) {
+            if let Payload::DataSection(r) = p.unwrap() {
+                for d in r {
+                    let d = d.unwrap();
+                    let DataKind::Active { offset_expr, .. } = d.kind else {
+                        panic!("passive")
+                    };
+                    let at = usize::try_from(const_i32(&offset_expr).unwrap()).unwrap();
+                    mem[at..at + d.data.len()].copy_from_slice(d.data);
+                }
+            }
+        }
+        mem
+    }
+
+    fn section_ids(wasm: &[u8]) -> Vec<u8> {
+        Parser::new(0)
+            .parse_all(wasm)
+            .filter_map(|p| p.unwrap().as_section().map(|(id, _)| id))
+            .collect()
+    }
+
+    #[test]
+    fn wraps_out_pointer_export_as_multi_value() {
+        let input = out_pointer();
+        let (out, report) = rewrite(&input, &PLAN).unwrap();
+        assert_eq!(
+            exports(&out),
+            [
+                ("memory".to_string(), "memory".to_string()),
+                ("load".to_string(), "(func (result i32 i32))".to_string()),
+                ("other".to_string(), "(func (result i32))".to_string()),
+            ]
+        );
+        assert_eq!(report.wrapped, ["load"]);
+        assert_eq!(report.dropped_exports, ["__data_end"]);
+    }
+
+    #[test]
+    fn wrapper_calls_original_with_a_stack_frame_and_loads_fields() {
+        let (out, _) = rewrite(&out_pointer(), &PLAN).unwrap();
+        let wrapper = last_body(&out);
+        // Push a 16-byte frame, call func 0 with it, load offset 0 and 4, zero and pop the frame.
+        for expected in [
+            "GlobalGet { global_index: 0 } I32Const { value: 16 } I32Sub LocalTee { local_index: 0 } GlobalSet { global_index: 0 }",
+            "LocalGet { local_index: 0 } Call { function_index: 0 }",
+            "I32Load { memarg: MemArg { align: 2, max_align: 2, offset: 0",
+            "I32Load { memarg: MemArg { align: 2, max_align: 2, offset: 4",
+            "LocalGet { local_index: 0 } I32Const { value: 0 } I32Const { value: 16 } MemoryFill { mem: 0 }",
+            "I32Const { value: 16 } I32Add GlobalSet { global_index: 0 } End",
+        ] {
+            assert!(
+                wrapper.contains(expected),
+                "wrapper lacks `{expected}`:\n{wrapper}"
+            );
+        }
+    }
+
+    /// The operators of the last function body, as `Debug` text.
+    fn last_body(wasm: &[u8]) -> String {
+        let body = Parser::new(0)
+            .parse_all(wasm)
+            .filter_map(|p| match p.unwrap() {
+                Payload::CodeSectionEntry(b) => Some(b),
+                _ => None,
+            })
+            .last()
+            .unwrap();
+        let ops: Vec<String> = body
+            .get_operators_reader()
+            .unwrap()
+            .into_iter()
+            .map(|op| format!("{:?}", op.unwrap()))
+            .collect();
+        ops.join(" ")
+    }
+
+    #[test]
+    fn mixed_result_fields_follow_repr_c_layout() {
+        let input = wasm(
+            r#"(module
+                 (memory 1)
+                 (global $__stack_pointer (mut i32) (i32.const 1024))
+                 (func (export "f") (param i32)))"#,
+        );
+        let plan = Plan {
+            multi_value: &[("f", &[I32, I64, F64])],
+            keep_exports: &["f"],
+        };
+        let (out, _) = rewrite(&input, &plan).unwrap();
+        assert_eq!(
+            exports(&out),
+            [("f".to_string(), "(func (result i32 i64 f64))".to_string())]
+        );
+        // i32 at 0, i64 at 8 (aligned), f64 at 16: a 24-byte struct in a 32-byte frame.
+        let ops = last_body(&out);
+        assert!(ops.contains("I32Const { value: 32 } I32Sub"), "{ops}");
+        assert!(
+            ops.contains("I32Load { memarg: MemArg { align: 2, max_align: 2, offset: 0"),
+            "{ops}"
+        );
+        assert!(
+            ops.contains("I64Load { memarg: MemArg { align: 3, max_align: 3, offset: 8"),
+            "{ops}"
+        );
+        assert!(
+            ops.contains("F64Load { memarg: MemArg { align: 3, max_align: 3, offset: 16"),
+            "{ops}"
+        );
+    }
+
+    #[test]
+    fn drops_zero_runs_without_changing_initial_memory() {
+        let input = out_pointer();
+        let (out, report) = rewrite(&input, &PLAN).unwrap();
+        assert_eq!(memory_image(&out), memory_image(&input));
+        assert_eq!(report.zeros_dropped, ZEROS);
+        assert!(
+            out.len() + 90 < input.len(),
+            "{} vs {}",
+            out.len(),
+            input.len()
+        );
+    }
+
+    #[test]
+    fn drops_custom_sections() {
+        let input = out_pointer();
+        assert!(
+            section_ids(&input).contains(&0),
+            "the test module has a name section"
+        );
+        let (out, report) = rewrite(&input, &PLAN).unwrap();
+        assert!(!section_ids(&out).contains(&0));
+        assert_eq!(report.dropped_custom, ["name"]);
+    }
+
+    #[test]
+    fn keeps_data_when_code_refers_to_segments() {
+        let input = wasm(
+            r#"(module
+                 (memory 1)
+                 (global $__stack_pointer (mut i32) (i32.const 1024))
+                 (func (export "load") (param i32)
+                   i32.const 0 i32.const 0 i32.const 1 memory.init 0)
+                 (data (i32.const 0) "a\00\00\00\00\00\00\00\00\00\00\00\00b"))"#,
+        );
+        let (out, report) = rewrite(
+            &input,
+            &Plan {
+                multi_value: &[("load", &[I32])],
+                keep_exports: &["load"],
+            },
+        )
+        .unwrap();
+        assert_eq!(report.zeros_dropped, 0);
+        assert_eq!(memory_image(&out), memory_image(&input));
+    }
+
+    #[test]
+    fn keeps_data_when_segments_overlap() {
+        let input = wasm(
+            r#"(module
+                 (memory 1)
+                 (data (i32.const 0) "abcdefghijklmnopqrstuvwxyz")
+                 (data (i32.const 4) "\00\00\00\00\00\00\00\00\00\00\00\00"))"#,
+        );
+        let (out, report) = rewrite(
+            &input,
+            &Plan {
+                multi_value: &[],
+                keep_exports: &[],
+            },
+        )
+        .unwrap();
+        assert_eq!(report.zeros_dropped, 0);
+        assert_eq!(memory_image(&out), memory_image(&input));
+    }
+
+    #[test]
+    fn refuses_wrong_shapes_with_a_clear_message() {
+        let cases = [
+            (
+                r#"(module (global $__stack_pointer (mut i32) (i32.const 0)))"#,
+                "no export `load`",
+            ),
+            (
+                r#"(module (memory (export "load") 1) (global $__stack_pointer (mut i32) (i32.const 0)))"#,
+                "export `load` is a memory, not a function",
+            ),
+            (
+                r#"(module (global $__stack_pointer (mut i32) (i32.const 0))
+                     (func (export "load") (param i32) (result i32) i32.const 0))"#,
+                "export `load` has type (func (param i32) (result i32)), expected (param i32) with no results",
+            ),
+            (
+                r#"(module (global $sp (mut i32) (i32.const 0)) (func (export "load") (param i32)))"#,
+                "no global is named `__stack_pointer`",
+            ),
+            (
+                r#"(module (global $__stack_pointer i32 (i32.const 0)) (func (export "load") (param i32)))"#,
+                "is not a defined mutable i32",
+            ),
+        ];
+        for (wat, message) in cases {
+            let err = rewrite(&wasm(wat), &PLAN).unwrap_err();
+            assert!(format!("{err:#}").contains(message), "{wat}\n=> {err:#}");
+        }
+        let err = rewrite(b"\0asm\x01\0\0\0\x01", &PLAN).unwrap_err();
+        assert!(format!("{err:#}").contains("not valid Wasm"), "{err:#}");
+    }
+
+    #[test]
+    fn nonzero_runs_cut_long_gaps_only() {
+        let gap = |n| vec![0u8; n];
+        let bytes = [&gap(3)[..], b"ab", &gap(7), b"c", &gap(8), b"d", &gap(20)].concat();
+        let runs = nonzero_runs(&bytes, 8);
+        assert_eq!(runs, vec![(3, &bytes[3..13]), (21, &b"d"[..])]);
+        assert!(nonzero_runs(&gap(100), 8).is_empty());
+        assert!(nonzero_runs(&[], 8).is_empty());
+        assert_eq!(nonzero_runs(b"xyz", 8), vec![(0, &b"xyz"[..])]);
     }
 }

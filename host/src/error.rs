@@ -1,0 +1,189 @@
+//! The library's one error type.
+
+use std::path::PathBuf;
+use std::str::Utf8Error;
+use std::{fmt, io};
+
+/// Everything that can go wrong between loading a module and reading its string back.
+///
+/// Each variant names what was involved: the export, the offset and length, the limit. None
+/// of them repeats its source's text; print the whole chain (`{:#}` with `anyhow`) to see it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The module file could not be read.
+    #[error("cannot read module {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The module is larger than [`Limits::max_module_bytes`](crate::Limits::max_module_bytes).
+    #[error("module {module} is {size} bytes, over the limit of {limit} bytes")]
+    ModuleTooLarge {
+        /// The module's name (its path, or `<bytes>`).
+        module: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+
+    /// The bytes are not a valid Wasm module, or wasmer cannot compile them.
+    #[error("module {module} is not a valid Wasm module")]
+    Compile {
+        /// The module's name (its path, or `<bytes>`).
+        module: String,
+        /// The compiler's reason.
+        #[source]
+        source: wasmer::CompileError,
+    },
+
+    /// The module's imports or exports do not match the guest ABI. Lists every problem.
+    #[error("module {module} does not match the guest ABI: {}", Problems(problems))]
+    Abi {
+        /// The module's name (its path, or `<bytes>`).
+        module: String,
+        /// Each problem, as one sentence.
+        problems: Vec<String>,
+    },
+
+    /// Instantiation failed for a reason other than a trap (a resource limit, for example).
+    #[error("cannot instantiate module {module}")]
+    Instantiate {
+        /// The module's name (its path, or `<bytes>`).
+        module: String,
+        /// wasmer's reason.
+        #[source]
+        source: Box<wasmer::InstantiationError>,
+    },
+
+    /// Guest code trapped: in an export, or in the start function (`export` is `start`).
+    #[error("guest `{export}` trapped: {trap}")]
+    Trap {
+        /// The export that was called, or `start` for the module's start function.
+        export: &'static str,
+        /// The trap, as wasmer describes it (`unreachable`, `call stack exhausted`, ...).
+        trap: String,
+    },
+
+    /// The guest ran out of its instruction budget ([`Limits::fuel`](crate::Limits::fuel)).
+    #[error("guest `{export}` ran out of fuel after {fuel} units")]
+    OutOfFuel {
+        /// The export that was called, or `start`.
+        export: &'static str,
+        /// The budget it had.
+        fuel: u64,
+    },
+
+    /// An export returned a negative length.
+    #[error("guest `{export}` returned a negative length {len}")]
+    NegativeLength {
+        /// The export.
+        export: &'static str,
+        /// The length it returned.
+        len: i32,
+    },
+
+    /// `offset + len` does not fit in 32 bits.
+    #[error("range at offset {offset} with length {len} overflows the 32-bit address space")]
+    RangeOverflow {
+        /// Where the range starts.
+        offset: u32,
+        /// Its length.
+        len: u32,
+    },
+
+    /// The range lies, in whole or in part, past the end of linear memory.
+    #[error(
+        "range {offset}..{end} (length {len}) is past the end of memory ({memory_size} bytes)",
+        end = u64::from(*offset) + u64::from(*len)
+    )]
+    OutOfBounds {
+        /// Where the range starts.
+        offset: u32,
+        /// Its length.
+        len: u32,
+        /// The memory's size in bytes when checked.
+        memory_size: u64,
+    },
+
+    /// The bytes of a string are not UTF-8.
+    #[error(
+        "string at offset {offset} (length {len}) is not UTF-8: invalid byte at offset {}",
+        u64::from(*offset) + u64::from(*valid_up_to)
+    )]
+    InvalidUtf8 {
+        /// Where the string starts.
+        offset: u32,
+        /// Its length.
+        len: u32,
+        /// How many leading bytes are valid UTF-8.
+        valid_up_to: u32,
+        /// The decoder's report.
+        #[source]
+        source: Utf8Error,
+    },
+
+    /// A write was longer than the buffer the guest reports with `capacity`.
+    #[error("{len} bytes do not fit the guest's buffer of {capacity} bytes (from `capacity`)")]
+    OverCapacity {
+        /// The length of the write.
+        len: usize,
+        /// What the guest's `capacity` returned.
+        capacity: u32,
+    },
+
+    /// The guest's length setter refused a length; the bytes the host wrote were restored.
+    #[error("guest `{export}` refused length {len} with code {code}")]
+    Refused {
+        /// The export.
+        export: &'static str,
+        /// The length asked for.
+        len: u32,
+        /// The negative code it returned.
+        code: i32,
+    },
+
+    /// An operation needs an export that this module does not have.
+    #[error("module {module} has no export `{export}`")]
+    MissingExport {
+        /// The module's name.
+        module: String,
+        /// The export.
+        export: &'static str,
+    },
+}
+
+/// What kind of failure an [`Error`] is; the `host` binary turns it into its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The module could not be read, is not Wasm, or is too large.
+    Module,
+    /// The module is Wasm but does not follow the ABI, or the guest misbehaved at run time.
+    Guest,
+}
+
+impl Error {
+    /// Which kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Read { .. } | Error::ModuleTooLarge { .. } | Error::Compile { .. } => {
+                ErrorKind::Module
+            }
+            _ => ErrorKind::Guest,
+        }
+    }
+}
+
+/// Lists ABI problems on one line.
+struct Problems<'a>(&'a [String]);
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("; "))
+    }
+}

@@ -1,0 +1,240 @@
+//! The library against the built guest: the seed's steps, the guest's extras, and writes
+//! that must change nothing when refused.
+
+mod common;
+
+use common::{SEED_WAT, guest, guest_wasm, snapshot, wasm};
+use host::{Error, GuestModule, Limits, Region};
+use wasmer::{Instance, Module, Store, TypedFunction, WasmPtr, imports};
+
+#[test]
+fn artifact_exports_exactly_the_abi_and_stays_small() {
+    let bytes = guest_wasm();
+    assert!(
+        bytes.len() < 1024,
+        "the guest grew to {} bytes",
+        bytes.len()
+    );
+    let store = Store::default();
+    let module = Module::new(&store, &bytes).unwrap();
+    assert_eq!(module.imports().count(), 0);
+    let exports: Vec<_> = module
+        .exports()
+        .map(|e| format!("{} {}", e.name(), host::show_extern(e.ty())))
+        .collect();
+    assert_eq!(
+        exports,
+        [
+            "mem (memory 1 1)",
+            "capacity (func (result i32))",
+            "load (func (result i32 i32))",
+            "set_len (func (param i32) (result i32))",
+            "transform (func (result i32))",
+        ]
+    );
+}
+
+#[test]
+fn load_is_callable_as_the_seed_calls_it() {
+    let mut store = Store::default();
+    let module = Module::new(&store, guest_wasm()).unwrap();
+    let instance = Instance::new(&mut store, &module, &imports! {}).unwrap();
+    let load: TypedFunction<(), (WasmPtr<u8>, i32)> =
+        instance.exports.get_typed_function(&store, "load").unwrap();
+    let memory = instance.exports.get_memory("mem").unwrap();
+    let (ptr, length) = load.call(&mut store).unwrap();
+    let view = memory.view(&store);
+    assert_eq!(
+        ptr.read_utf8_string(&view, u32::try_from(length).unwrap())
+            .unwrap(),
+        "Hello, World!"
+    );
+}
+
+#[test]
+fn reads_the_initial_string() {
+    let mut g = guest();
+    assert_eq!((g.memory_pages(), g.memory_size()), (1, 65536));
+    let region = g.load().unwrap();
+    assert_eq!(region.len, 13);
+    assert_eq!(g.read(region).unwrap(), b"Hello, World!");
+    assert_eq!(g.string().unwrap(), "Hello, World!");
+    assert_eq!(g.capacity().unwrap(), Some(4096));
+}
+
+#[test]
+fn seed_write_then_guest_length_then_transform() {
+    let mut g = guest();
+    let at = g.load().unwrap().offset;
+    let new = g.write_string("Hello, Wasmer!").unwrap();
+    assert_eq!(
+        new,
+        Region {
+            offset: at,
+            len: 14
+        }
+    );
+    assert_eq!(g.read_string(new).unwrap(), "Hello, Wasmer!");
+    // The guest has not been told yet.
+    assert_eq!(g.load().unwrap().len, 13);
+    g.set_len(14).unwrap();
+    assert_eq!(g.load().unwrap(), new);
+    assert_eq!(g.transform().unwrap(), 28);
+    assert_eq!(g.string().unwrap(), "Hello, Wasmer! Wasm is cool!");
+}
+
+#[test]
+fn replace_string_up_to_capacity() {
+    let mut g = guest();
+    let full = "x".repeat(4096);
+    g.replace_string(&full).unwrap();
+    assert_eq!(g.string().unwrap(), full);
+    g.replace_string("").unwrap();
+    assert_eq!(g.string().unwrap(), "");
+}
+
+#[test]
+fn over_capacity_changes_no_byte() {
+    let mut g = guest();
+    let before = snapshot(&g);
+    let err = g.replace_string(&"x".repeat(4097)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::OverCapacity {
+                len: 4097,
+                capacity: 4096
+            }
+        ),
+        "{err:?}"
+    );
+    let err = g.write_string(&"x".repeat(4097)).unwrap_err();
+    assert!(matches!(err, Error::OverCapacity { .. }), "{err:?}");
+    assert!(snapshot(&g) == before);
+}
+
+#[test]
+fn write_past_the_end_of_memory_changes_no_byte() {
+    let mut g = guest();
+    let before = snapshot(&g);
+    let err = g.write(65530, b"0123456789").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::OutOfBounds {
+                offset: 65530,
+                len: 10,
+                memory_size: 65536
+            }
+        ),
+        "{err:?}"
+    );
+    let err = g.write(u32::MAX, b"ab").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RangeOverflow {
+                offset: u32::MAX,
+                len: 2
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(snapshot(&g) == before);
+    g.write(65530, b"012345").unwrap();
+    assert_eq!(
+        g.read(Region {
+            offset: 65530,
+            len: 6
+        })
+        .unwrap(),
+        b"012345"
+    );
+}
+
+#[test]
+fn refused_lengths_keep_the_guest_as_it_was() {
+    let mut g = guest();
+    let err = g.set_len(4097).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Refused {
+                export: "set_len",
+                len: 4097,
+                code: -2
+            }
+        ),
+        "{err:?}"
+    );
+    let err = g.set_len(u32::MAX).unwrap_err();
+    assert!(matches!(err, Error::Refused { code: -1, .. }), "{err:?}");
+    assert_eq!(g.string().unwrap(), "Hello, World!");
+}
+
+#[test]
+fn transform_that_does_not_fit_changes_no_byte() {
+    let mut g = guest();
+    g.replace_string(&"y".repeat(4090)).unwrap();
+    let before = snapshot(&g);
+    let err = g.transform().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Refused {
+                export: "transform",
+                len: 4090,
+                code: -2
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(snapshot(&g) == before);
+}
+
+#[test]
+fn seed_only_module_has_no_extras() {
+    let module = GuestModule::from_bytes(&wasm(SEED_WAT), &Limits::default()).unwrap();
+    let mut g = module.instantiate().unwrap();
+    assert_eq!(g.exports_extras(), (false, false, false));
+    assert_eq!(
+        g.load().unwrap(),
+        Region {
+            offset: 42,
+            len: 13
+        }
+    );
+    assert_eq!(g.capacity().unwrap(), None);
+    let before = snapshot(&g);
+    let err = g.replace_string("Hello, Wasmer!").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::MissingExport {
+                export: "set_len",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        snapshot(&g) == before,
+        "nothing is written without a length setter"
+    );
+    assert!(matches!(
+        g.transform(),
+        Err(Error::MissingExport {
+            export: "transform",
+            ..
+        })
+    ));
+    g.write_string("Hello, Wasmer!").unwrap();
+    assert_eq!(
+        g.read_string(Region {
+            offset: 42,
+            len: 14
+        })
+        .unwrap(),
+        "Hello, Wasmer!"
+    );
+}
