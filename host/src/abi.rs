@@ -28,7 +28,7 @@ pub struct Optional {
     pub transform: bool,
 }
 
-/// Checks the module against the ABI: `mem` (an unshared memory) and `load` required;
+/// Checks the module against the ABI: `mem` (a memory, shared or not) and `load` required;
 /// `capacity`, `set_len` and `transform` optional but typed; no imports. Other exports are
 /// ignored. Returns which optional exports exist, or every problem found.
 pub fn check(module: &Module) -> Result<Optional, Vec<String>> {
@@ -46,10 +46,6 @@ pub fn check(module: &Module) -> Result<Optional, Vec<String>> {
     let find = |name: &str| exports.iter().find(|e| e.name() == name).map(|e| e.ty());
 
     match find(MEMORY) {
-        Some(ExternType::Memory(m)) if m.shared => problems.push(format!(
-            "export `{MEMORY}` is a shared memory {}; the host reads only unshared memory",
-            show_extern(&ExternType::Memory(*m))
-        )),
         Some(ExternType::Memory(_)) => {}
         Some(other) => problems.push(format!(
             "export `{MEMORY}` is {}, expected (memory)",

@@ -51,6 +51,16 @@ pub enum Error {
         problems: Vec<String>,
     },
 
+    /// The module could never run within the host's [`Limits`](crate::Limits): found on its
+    /// bytes, before compiling. Lists every problem.
+    #[error("module {module} exceeds the host's limits: {}", Problems(problems))]
+    OverLimit {
+        /// The module's name (its path, or `<bytes>`).
+        module: String,
+        /// Each problem, as one sentence.
+        problems: Vec<String>,
+    },
+
     /// Instantiation failed for a reason other than a trap (a resource limit, for example).
     #[error("cannot instantiate module {module}")]
     Instantiate {

@@ -39,40 +39,38 @@
 //!   `set_len` then refuses the length (or traps), the bytes the host wrote are restored.
 //! - A trap in guest code is [`Error::Trap`], naming the export.
 //!
-//! The host reaches guest memory only while it holds the [`Guest`] exclusively or shared
-//! through Rust borrows. Guest code runs only inside methods that take `&mut self`, so no
-//! guest code runs while a read borrows the memory.
+//! Copies are as fast as `memcpy`. wasmer's safe `MemoryView::read`/`write` copy with
+//! volatile word moves, because in general guest code may run concurrently. Here it cannot:
+//! the [`Guest`] owns its store, and guest code runs only inside methods that take
+//! `&mut self`. So while `&self` is borrowed nothing can change the memory, and while
+//! `&mut self` is borrowed nothing else can see it, which is the argument of wasmtime's safe
+//! `Memory::data`/`data_mut`. When the memory is not shared, reads and writes are plain
+//! slice copies, and [`Guest::str`] and [`Guest::bytes`] borrow straight from guest memory
+//! for as long as the `Guest` is borrowed. A *shared* memory could be reached by other
+//! threads, so then every access goes through wasmer's copying accessors, and text is
+//! validated after it has been copied.
 
 mod abi;
 mod error;
+mod limits;
+mod prepare;
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::Read as _;
 use std::path::Path;
+use std::sync::Arc;
 
+use wasmer::sys::{CompilerConfig as _, NativeEngineExt as _};
 use wasmer::{
-    Engine, Instance, InstantiationError, Memory, Module, RuntimeError, Store, TypedFunction,
-    imports,
+    Engine, Global, Instance, InstantiationError, Memory, Module, RuntimeError, Store,
+    TypedFunction, Value, imports,
 };
+use wasmer_middlewares::metering::{self, Metering, MeteringPoints};
 
 pub use crate::abi::show_extern;
 pub use crate::error::{Error, ErrorKind};
-
-/// Resource limits for loading and running a guest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Limits {
-    /// The largest module accepted, in bytes; checked before it is read in full or compiled.
-    pub max_module_bytes: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_module_bytes: 16 << 20,
-        }
-    }
-}
+pub use crate::limits::{DEFAULT_FUEL, Limits};
 
 /// A byte range of guest memory: where a string is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,6 +112,9 @@ pub struct GuestModule {
     module: Module,
     name: String,
     optional: abi::Optional,
+    fuel: Option<u64>,
+    /// The start function was moved to an export, to be called by `instantiate`.
+    deferred_start: bool,
 }
 
 impl GuestModule {
@@ -166,8 +167,23 @@ impl GuestModule {
                 limit: limits.max_module_bytes,
             });
         }
-        let engine = Engine::from(wasmer_compiler_cranelift::Cranelift::default());
-        let module = Module::from_binary(&engine, bytes).map_err(|source| Error::Compile {
+        let (bytes, deferred_start) = match prepare::prepare(bytes, limits) {
+            Ok(prepared) => prepared,
+            Err(problems) => {
+                return Err(Error::OverLimit {
+                    module: name,
+                    problems,
+                });
+            }
+        };
+        // One metering middleware per module: wasmer panics when one is reused.
+        let mut compiler = wasmer_compiler_cranelift::Cranelift::default();
+        if let Some(fuel) = limits.fuel {
+            compiler.push_middleware(Arc::new(Metering::new(fuel, |_: &_| 1)));
+        }
+        let mut engine = Engine::from(compiler);
+        engine.set_tunables(limits::Capped::new(limits));
+        let module = Module::from_binary(&engine, &bytes).map_err(|source| Error::Compile {
             module: name.clone(),
             source,
         })?;
@@ -180,6 +196,8 @@ impl GuestModule {
             module,
             name,
             optional,
+            fuel: limits.fuel,
+            deferred_start,
         })
     }
 
@@ -197,7 +215,11 @@ impl GuestModule {
         let mut store = Store::new(self.engine.clone());
         let instance =
             Instance::new(&mut store, &self.module, &imports! {}).map_err(|e| match e {
-                InstantiationError::Start(e) => trap("start", &e),
+                // Not reached: the start section was moved to an export by `prepare`.
+                InstantiationError::Start(e) => Error::Trap {
+                    export: "start",
+                    trap: e.message(),
+                },
                 source => Error::Instantiate {
                     module: self.name.clone(),
                     source: Box::new(source),
@@ -239,15 +261,38 @@ impl GuestModule {
             ),
             false => None,
         };
-        Ok(Guest {
+        let start = match self.deferred_start {
+            true => Some(
+                exports
+                    .get_typed_function::<(), ()>(&store, prepare::START_EXPORT)
+                    .map_err(abi_mismatch)?,
+            ),
+            false => None,
+        };
+        let shared = memory.ty(&store).shared;
+        let meter = match self.fuel {
+            Some(fuel) => Some(Meter::of(&instance, fuel).map_err(abi_mismatch)?),
+            None => None,
+        };
+        let mut guest = Guest {
             store,
+            meter,
+            instance,
             memory,
+            shared,
             load,
             capacity,
             set_len,
             transform,
             name: self.name.clone(),
-        })
+            scratch: Vec::new(),
+        };
+        if let Some(start) = start {
+            guest.refuel();
+            let result = start.call(&mut guest.store);
+            result.map_err(|e| guest.fault("start", &e))?;
+        }
+        Ok(guest)
     }
 }
 
@@ -257,22 +302,79 @@ impl GuestModule {
 #[derive(Debug)]
 pub struct Guest {
     store: Store,
+    instance: Instance,
+    /// The metering globals, when the module is metered.
+    meter: Option<Meter>,
     memory: Memory,
+    /// Whether `memory` is shared: decides between plain and wasmer's volatile copies.
+    shared: bool,
     load: TypedFunction<(), (i32, i32)>,
     capacity: Option<TypedFunction<(), i32>>,
     set_len: Option<TypedFunction<i32, i32>>,
     transform: Option<TypedFunction<(), i32>>,
     name: String,
+    /// Reused by `replace_string` to keep the bytes it overwrites.
+    scratch: Vec<u8>,
 }
 
-fn trap(export: &'static str, e: &RuntimeError) -> Error {
-    Error::Trap {
-        export,
-        trap: e.message(),
+/// The globals the metering middleware adds to every instance.
+#[derive(Debug)]
+struct Meter {
+    remaining: Global,
+    exhausted: Global,
+    /// The budget of each call, in metering points.
+    fuel: u64,
+}
+
+impl Meter {
+    fn of(instance: &Instance, fuel: u64) -> Result<Meter, wasmer::ExportError> {
+        Ok(Meter {
+            remaining: instance
+                .exports
+                .get_global("wasmer_metering_remaining_points")?
+                .clone(),
+            exhausted: instance
+                .exports
+                .get_global("wasmer_metering_points_exhausted")?
+                .clone(),
+            fuel,
+        })
     }
 }
 
 impl Guest {
+    /// Gives the next call into the guest its whole budget: one store into the metering
+    /// middleware's points global (`metering::set_remaining_points` looks both of its
+    /// globals up by name on every call, which costs more than a short call itself).
+    fn refuel(&mut self) {
+        if let Some(meter) = &self.meter {
+            // The points global is a mutable i64 of this store: setting it cannot fail.
+            let _ = meter
+                .remaining
+                .set(&mut self.store, Value::I64(meter.fuel.cast_signed()));
+        }
+    }
+
+    /// The error for a failed call of `export`: out of fuel when the metering points say so
+    /// (metering stops a call with a plain `unreachable`), a trap otherwise.
+    fn fault(&mut self, export: &'static str, e: &RuntimeError) -> Error {
+        if let Some(meter) = &self.meter
+            && let MeteringPoints::Exhausted =
+                metering::get_remaining_points(&mut self.store, &self.instance)
+        {
+            // Clear the flag, so that the next call, with fresh points, is judged afresh.
+            let _ = meter.exhausted.set(&mut self.store, Value::I32(0));
+            return Error::OutOfFuel {
+                export,
+                fuel: meter.fuel,
+            };
+        }
+        Error::Trap {
+            export,
+            trap: e.message(),
+        }
+    }
+
     /// The memory's size in 64 KiB pages.
     pub fn memory_pages(&self) -> u32 {
         self.memory.view(&self.store).size().0
@@ -292,54 +394,142 @@ impl Guest {
         )
     }
 
-    /// Calls `load` and checks what it returns against the memory.
+    /// Calls `load`: where the guest says its string is.
+    ///
+    /// The length must not be negative and the range must fit in the 32-bit address space;
+    /// whether it lies within memory is checked where it is used (every read and write
+    /// checks its range against the memory as it is then), so this costs no more than the
+    /// call itself.
     ///
     /// # Errors
-    /// [`Error::Trap`], [`Error::NegativeLength`], [`Error::RangeOverflow`],
-    /// [`Error::OutOfBounds`].
+    /// [`Error::Trap`], [`Error::OutOfFuel`], [`Error::NegativeLength`],
+    /// [`Error::RangeOverflow`].
     pub fn load(&mut self) -> Result<Region, Error> {
-        let (offset, len) = self
-            .load
-            .call(&mut self.store)
-            .map_err(|e| trap("load", &e))?;
+        self.refuel();
+        let result = self.load.call(&mut self.store);
+        let (offset, len) = result.map_err(|e| self.fault("load", &e))?;
         let len = u32::try_from(len).map_err(|_| Error::NegativeLength {
             export: "load",
             len,
         })?;
         // Wasm addresses are unsigned: the i32's bits are the address.
+        let offset = offset.cast_unsigned();
+        if offset.checked_add(len).is_none() {
+            return Err(Error::RangeOverflow { offset, len });
+        }
+        Ok(Region { offset, len })
+    }
+
+    /// The whole of linear memory as a byte slice, borrowed for as long as `self` is, or
+    /// `None` when the memory is shared (then only wasmer's copying accessors are sound).
+    fn memory_slice(&self) -> Option<&[u8]> {
+        if self.shared {
+            return None;
+        }
+        let view = self.memory.view(&self.store);
+        let (ptr, len) = (view.data_ptr(), usize::try_from(view.data_size()).ok()?);
+        if len == 0 {
+            return Some(&[]);
+        }
+        // SAFETY: `ptr..ptr + len` is the memory's live allocation. While the returned slice
+        // lives, `self` is borrowed, and nothing can write to the memory or move it:
+        // - guest code runs only inside `Guest` methods that take `&mut self` (the store is
+        //   private to the `Guest`, and the module imports nothing that could call back);
+        // - growing the memory, the only thing that moves it, needs the store mutably, so
+        //   also `&mut self`;
+        // - the memory is not shared, so no other instance or thread can reach it.
+        // This is the argument of wasmtime's safe `Memory::data`.
+        Some(unsafe { std::slice::from_raw_parts(ptr, len) })
+    }
+
+    /// As [`Guest::memory_slice`], mutably, for as long as `self` is borrowed mutably.
+    fn memory_slice_mut(&mut self) -> Option<&mut [u8]> {
+        if self.shared {
+            return None;
+        }
+        let view = self.memory.view(&self.store);
+        let (ptr, len) = (view.data_ptr(), usize::try_from(view.data_size()).ok()?);
+        if len == 0 {
+            return Some(&mut []);
+        }
+        // SAFETY: as in `memory_slice`, and the `&mut self` borrow makes this slice the
+        // only way to the memory until it is dropped.
+        Some(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+    }
+
+    /// The bytes of `region`, borrowed from guest memory without a copy while `self` is
+    /// borrowed (so no guest code can run and change them); copied out when the memory is
+    /// shared.
+    ///
+    /// # Errors
+    /// [`Error::RangeOverflow`], [`Error::OutOfBounds`]; nothing is allocated before the
+    /// range is known to lie within memory.
+    pub fn bytes(&self, region: Region) -> Result<Cow<'_, [u8]>, Error> {
+        if let Some(memory) = self.memory_slice() {
+            let range = region.range_in(memory.len() as u64)?;
+            return Ok(Cow::Borrowed(&memory[range]));
+        }
+        let mut bytes = vec![0; region.range_in(self.memory_size())?.len()];
+        self.read_into(region.offset, &mut bytes)?;
+        Ok(Cow::Owned(bytes))
+    }
+
+    /// The string at `region`: borrowed without a copy as [`Guest::bytes`] is, and UTF-8
+    /// validated (after the copy, for shared memory).
+    ///
+    /// # Errors
+    /// As [`Guest::bytes`], and [`Error::InvalidUtf8`].
+    pub fn str(&self, region: Region) -> Result<Cow<'_, str>, Error> {
+        match self.bytes(region)? {
+            Cow::Borrowed(b) => std::str::from_utf8(b)
+                .map(Cow::Borrowed)
+                .map_err(|e| utf8_error(region, e)),
+            Cow::Owned(b) => String::from_utf8(b)
+                .map(Cow::Owned)
+                .map_err(|e| utf8_error(region, e.utf8_error())),
+        }
+    }
+
+    /// Copies `buf.len()` bytes at `offset` into `buf`, all or nothing.
+    ///
+    /// # Errors
+    /// [`Error::RangeOverflow`], [`Error::OutOfBounds`].
+    pub fn read_into(&self, offset: u32, buf: &mut [u8]) -> Result<(), Error> {
         let region = Region {
-            offset: offset.cast_unsigned(),
-            len,
+            offset,
+            len: u32::try_from(buf.len()).map_err(|_| Error::RangeOverflow {
+                offset,
+                len: u32::MAX,
+            })?,
         };
-        region.range_in(self.memory_size())?;
-        Ok(region)
+        if let Some(memory) = self.memory_slice() {
+            buf.copy_from_slice(&memory[region.range_in(memory.len() as u64)?]);
+            return Ok(());
+        }
+        let view = self.memory.view(&self.store);
+        let range = region.range_in(view.data_size())?;
+        view.read(range.start as u64, buf)
+            .map_err(|_| Error::OutOfBounds {
+                offset,
+                len: region.len,
+                memory_size: view.data_size(),
+            })
     }
 
     /// Copies the bytes of `region` out of guest memory.
     ///
     /// # Errors
-    /// [`Error::RangeOverflow`], [`Error::OutOfBounds`]; nothing is allocated before the
-    /// range is known to lie within memory.
+    /// As [`Guest::bytes`].
     pub fn read(&self, region: Region) -> Result<Vec<u8>, Error> {
-        let view = self.memory.view(&self.store);
-        let range = region.range_in(view.data_size())?;
-        let mut bytes = vec![0; range.len()];
-        view.read(range.start as u64, &mut bytes)
-            .map_err(|_| Error::OutOfBounds {
-                offset: region.offset,
-                len: region.len,
-                memory_size: view.data_size(),
-            })?;
-        Ok(bytes)
+        self.bytes(region).map(Cow::into_owned)
     }
 
     /// Copies the string at `region` out of guest memory.
     ///
     /// # Errors
-    /// As [`Guest::read`], and [`Error::InvalidUtf8`].
+    /// As [`Guest::str`].
     pub fn read_string(&self, region: Region) -> Result<String, Error> {
-        let bytes = self.read(region)?;
-        String::from_utf8(bytes).map_err(|e| utf8_error(region, e.utf8_error()))
+        self.str(region).map(Cow::into_owned)
     }
 
     /// The guest's string: [`Guest::load`], then [`Guest::read_string`].
@@ -357,7 +547,6 @@ impl Guest {
     /// # Errors
     /// [`Error::RangeOverflow`], [`Error::OutOfBounds`].
     pub fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
-        let view = self.memory.view(&self.store);
         let region = Region {
             offset,
             len: u32::try_from(bytes.len()).map_err(|_| Error::RangeOverflow {
@@ -365,6 +554,12 @@ impl Guest {
                 len: u32::MAX,
             })?,
         };
+        if let Some(memory) = self.memory_slice_mut() {
+            let range = region.range_in(memory.len() as u64)?;
+            memory[range].copy_from_slice(bytes);
+            return Ok(());
+        }
+        let view = self.memory.view(&self.store);
         let range = region.range_in(view.data_size())?;
         view.write(range.start as u64, bytes)
             .map_err(|_| Error::OutOfBounds {
@@ -374,17 +569,23 @@ impl Guest {
             })
     }
 
+    /// Whether the guest's memory is shared; its reads and writes then go through wasmer's
+    /// copying accessors instead of plain copies, and [`Guest::bytes`] copies.
+    pub fn memory_is_shared(&self) -> bool {
+        self.shared
+    }
+
     /// The size of the guest's buffer, from its `capacity` export; `None` when it has none.
     ///
     /// # Errors
     /// [`Error::Trap`]; [`Error::NegativeLength`] when it returns a negative size.
     pub fn capacity(&mut self) -> Result<Option<u32>, Error> {
-        let Some(capacity) = &self.capacity else {
+        let Some(capacity) = self.capacity.clone() else {
             return Ok(None);
         };
-        let n = capacity
-            .call(&mut self.store)
-            .map_err(|e| trap("capacity", &e))?;
+        self.refuel();
+        let result = capacity.call(&mut self.store);
+        let n = result.map_err(|e| self.fault("capacity", &e))?;
         let n = u32::try_from(n).map_err(|_| Error::NegativeLength {
             export: "capacity",
             len: n,
@@ -416,13 +617,18 @@ impl Guest {
             return Err(self.missing("set_len"));
         }
         let region = self.checked_target(s)?;
-        let old = self.read(region)?;
+        // Keep what is overwritten, to put it back if the guest refuses. The buffer is
+        // reused from call to call.
+        let mut old = std::mem::take(&mut self.scratch);
+        old.clear();
+        old.extend_from_slice(&self.bytes(region)?);
         self.write(region.offset, s.as_bytes())?;
-        if let Err(e) = self.set_len(region.len) {
+        let told = self.set_len(region.len);
+        if told.is_err() {
             self.write(region.offset, &old)?;
-            return Err(e);
         }
-        Ok(region)
+        self.scratch = old;
+        told.map(|()| region)
     }
 
     /// Tells the guest that its string is now `len` bytes long (`set_len`).
@@ -430,14 +636,14 @@ impl Guest {
     /// # Errors
     /// [`Error::MissingExport`], [`Error::Trap`], [`Error::Refused`].
     pub fn set_len(&mut self, len: u32) -> Result<(), Error> {
-        let Some(set_len) = &self.set_len else {
+        let Some(set_len) = self.set_len.clone() else {
             return Err(self.missing("set_len"));
         };
         // A length over i32::MAX cannot be expressed in the ABI; the guest sees it negative
         // and refuses it.
-        let code = set_len
-            .call(&mut self.store, len.cast_signed())
-            .map_err(|e| trap("set_len", &e))?;
+        self.refuel();
+        let result = set_len.call(&mut self.store, len.cast_signed());
+        let code = result.map_err(|e| self.fault("set_len", &e))?;
         match code {
             0 => Ok(()),
             code => Err(Error::Refused {
@@ -455,12 +661,12 @@ impl Guest {
     /// [`Error::MissingExport`], [`Error::Trap`]; [`Error::Refused`] with the guest's code
     /// when it returns a negative value (`len` is then the length before the call).
     pub fn transform(&mut self) -> Result<u32, Error> {
-        let Some(transform) = &self.transform else {
+        let Some(transform) = self.transform.clone() else {
             return Err(self.missing("transform"));
         };
-        let n = transform
-            .call(&mut self.store)
-            .map_err(|e| trap("transform", &e))?;
+        self.refuel();
+        let result = transform.call(&mut self.store);
+        let n = result.map_err(|e| self.fault("transform", &e))?;
         match u32::try_from(n) {
             Ok(n) => Ok(n),
             Err(_) => {

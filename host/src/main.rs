@@ -1,4 +1,4 @@
-//! `host [MODULE]`: the Wasmer guide "Using memory pointers", run against a guest module.
+//! `host [--fuel N] [--max-memory BYTES] [MODULE]`: the Wasmer guide "Using memory pointers", run against a guest module.
 //!
 //! Without MODULE it runs `target/guest/guest.wasm` of this workspace, which
 //! `cargo xtask build-guest` writes.
@@ -12,10 +12,16 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use host::{ErrorKind, GuestModule, Limits};
 
-const USAGE: &str = "usage: host [MODULE]
+const USAGE: &str = "usage: host [--fuel N] [--max-memory BYTES] [MODULE]
 
 Runs the Wasmer guide \"Using memory pointers\" against MODULE (default: this workspace's
 target/guest/guest.wasm, built by `cargo xtask build-guest`).
+
+options:
+  --fuel N            the work one call into the guest may do, in Wasm operators
+                      (default 500000000: an endless loop is stopped within about a second)
+  --max-memory BYTES  the most linear memory the guest may have (default 16777216, 16 MiB)
+  -h, --help          this text
 
 exit codes: 0 success, 2 usage, 3 unreadable or invalid module, 4 ABI mismatch or guest fault";
 
@@ -37,10 +43,53 @@ fn default_module() -> PathBuf {
         .join("guest.wasm")
 }
 
+/// What the command line asks for.
+struct Args {
+    module: Option<PathBuf>,
+    limits: Limits,
+}
+
+fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
+    let mut parsed = Args {
+        module: None,
+        limits: Limits::default(),
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut number = |flag: &str| -> Result<u64, String> {
+            let value = args.next().ok_or(format!("{flag} needs a value"))?;
+            value
+                .parse()
+                .map_err(|_| format!("{flag} takes a whole number, not {value:?}"))
+        };
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--fuel" => parsed.limits.fuel = Some(number("--fuel")?),
+            "--max-memory" => parsed.limits.max_memory_bytes = number("--max-memory")?,
+            flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
+            path if parsed.module.is_none() => parsed.module = Some(PathBuf::from(path)),
+            extra => return Err(format!("unexpected argument {extra:?}")),
+        }
+    }
+    Ok(Some(parsed))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let module = match args.as_slice() {
-        [] => {
+    let args = match parse_args(&args) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let module = match args.module {
+        Some(path) => path,
+        None => {
             let path = default_module();
             if !path.exists() {
                 eprintln!(
@@ -51,17 +100,8 @@ fn main() -> ExitCode {
             }
             path
         }
-        [flag] if flag == "-h" || flag == "--help" => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        [path] if !path.starts_with('-') => PathBuf::from(path),
-        _ => {
-            eprintln!("error: unexpected arguments {args:?}\n\n{USAGE}");
-            return ExitCode::from(exit::USAGE);
-        }
     };
-    match run(&module) {
+    match run(&module, &args.limits) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -74,9 +114,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(path: &Path) -> Result<()> {
+fn run(path: &Path, limits: &Limits) -> Result<()> {
     println!("Compiling module...");
-    let module = GuestModule::from_file(path, &Limits::default())?;
+    let module = GuestModule::from_file(path, limits)?;
     println!("Instantiating module...");
     let mut guest = module.instantiate()?;
 

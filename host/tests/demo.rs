@@ -67,11 +67,20 @@ New memory contents: \"Hello, Wasmer!\"
 
 #[test]
 fn usage_errors_exit_2() {
-    for args in [&["--bogus"][..], &["a.wasm", "b.wasm"]] {
+    for args in [
+        &["--bogus"][..],
+        &["a.wasm", "b.wasm"],
+        &["--fuel"],
+        &["--fuel", "lots"],
+        &["--max-memory", "-1"],
+    ] {
         let args: Vec<_> = args.iter().map(std::ffi::OsStr::new).collect();
         let out = host(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("usage: host [MODULE]"));
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains("usage: host [--fuel N] [--max-memory BYTES] [MODULE]")
+        );
     }
     let out = host(&[std::ffi::OsStr::new("--help")]);
     assert_eq!(out.status.code(), Some(0));

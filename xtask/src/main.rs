@@ -4,8 +4,11 @@
 //! - `build-guest`: build the guest for wasm32, rewrite and check it, write
 //!   `target/guest/guest.wasm`.
 //! - `test`: `build-guest`, then every test of the workspace.
+//! - `bench`: `build-guest`, then the host's benchmarks, summarised in
+//!   `target/bench/summary.json`.
 
 mod abi;
+mod bench;
 mod build_guest;
 mod rewrite;
 mod test;
@@ -23,6 +26,8 @@ tasks:
   build-guest   build the guest for wasm32-unknown-unknown, rewrite `load` as a multi-value
                 export, check the ABI, and write target/guest/guest.wasm
   test [ARGS]   build-guest, then `cargo test --workspace [ARGS]`
+  bench [ARGS]  build-guest, then the host's criterion benchmarks (ARGS go to criterion,
+                e.g. a filter); writes target/bench/summary.json and table.md
   help          this text";
 
 fn main() -> ExitCode {
@@ -30,6 +35,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("build-guest") if args.len() == 1 => build_guest::run().map(|_| ()),
         Some("test") => test::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())

@@ -1,0 +1,167 @@
+//! Host <-> guest transfer, side by side in one run: the library against wasmer's safe
+//! accessors, the seed's per-element loop, and `copy_from_slice` between two host buffers
+//! (the physical limit). `cargo xtask bench` runs this and summarises it.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::hint::black_box;
+use std::process::Command;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use host::{GuestModule, Limits};
+use wasmer::{Instance, Memory, Module, Store, TypedFunction, WasmPtr, imports};
+
+const SIZES: [(&str, usize); 3] = [("13B", 13), ("1KiB", 1024), ("60KiB", 60 * 1024)];
+
+/// The guest through plain wasmer, as the seed uses it.
+struct Raw {
+    store: Store,
+    memory: Memory,
+    load: TypedFunction<(), (i32, i32)>,
+}
+
+fn raw(bytes: &[u8]) -> Raw {
+    let mut store = Store::default();
+    let module = Module::new(&store, bytes).unwrap();
+    let instance = Instance::new(&mut store, &module, &imports! {}).unwrap();
+    let memory = instance.exports.get_memory("mem").unwrap().clone();
+    let load = instance.exports.get_typed_function(&store, "load").unwrap();
+    Raw {
+        store,
+        memory,
+        load,
+    }
+}
+
+fn transfers(c: &mut Criterion) {
+    let bytes = common::guest_wasm();
+    let mut guest = common::guest();
+    let raw = raw(&bytes);
+    for (name, size) in SIZES {
+        let data: Vec<u8> = (0..size).map(|i| u8::try_from(i % 251).unwrap()).collect();
+        let mut buf = vec![0u8; size];
+        let mut host_dst = vec![0u8; size];
+        let len = u32::try_from(size).unwrap();
+
+        let mut g = c.benchmark_group(format!("write/{name}"));
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_function("library", |b| {
+            b.iter(|| guest.write(0, black_box(&data)).unwrap())
+        });
+        g.bench_function("wasmer_safe", |b| {
+            b.iter(|| {
+                raw.memory
+                    .view(&raw.store)
+                    .write(0, black_box(&data))
+                    .unwrap()
+            })
+        });
+        g.bench_function("per_element", |b| {
+            b.iter(|| {
+                let view = raw.memory.view(&raw.store);
+                let values = WasmPtr::<u8>::new(0).slice(&view, len).unwrap();
+                for (i, byte) in black_box(&data).iter().enumerate() {
+                    values.index(i as u64).write(*byte).unwrap();
+                }
+            })
+        });
+        g.bench_function("memcpy", |b| {
+            b.iter(|| host_dst.copy_from_slice(black_box(&data)))
+        });
+        g.finish();
+
+        let mut g = c.benchmark_group(format!("read/{name}"));
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_function("library", |b| {
+            b.iter(|| guest.read_into(0, black_box(&mut buf)).unwrap())
+        });
+        g.bench_function("wasmer_safe", |b| {
+            b.iter(|| {
+                raw.memory
+                    .view(&raw.store)
+                    .read(0, black_box(&mut buf))
+                    .unwrap()
+            })
+        });
+        g.bench_function("per_element", |b| {
+            b.iter(|| {
+                let view = raw.memory.view(&raw.store);
+                let values = WasmPtr::<u8>::new(0).slice(&view, len).unwrap();
+                for (i, byte) in black_box(&mut buf).iter_mut().enumerate() {
+                    *byte = values.index(i as u64).read().unwrap();
+                }
+            })
+        });
+        g.bench_function("memcpy", |b| {
+            b.iter(|| black_box(&mut buf).copy_from_slice(&host_dst))
+        });
+        g.finish();
+    }
+}
+
+fn calls(c: &mut Criterion) {
+    let bytes = common::guest_wasm();
+    let mut guest = common::guest();
+    let mut raw = raw(&bytes);
+    let mut unmetered = {
+        let mut limits = Limits::default();
+        limits.fuel = None;
+        GuestModule::from_bytes(&bytes, &limits)
+            .unwrap()
+            .instantiate()
+            .unwrap()
+    };
+    let mut g = c.benchmark_group("load");
+    g.bench_function("library", |b| b.iter(|| black_box(guest.load().unwrap())));
+    g.bench_function("library_unmetered", |b| {
+        b.iter(|| black_box(unmetered.load().unwrap()))
+    });
+    g.bench_function("raw", |b| {
+        b.iter(|| black_box(raw.load.call(&mut raw.store).unwrap()))
+    });
+    g.finish();
+
+    let text = "x".repeat(1024);
+    let mut g = c.benchmark_group("roundtrip/1KiB");
+    g.bench_function("library", |b| {
+        b.iter(|| {
+            guest.replace_string(black_box(&text)).unwrap();
+            let len = guest.transform().unwrap();
+            let region = guest.load().unwrap();
+            let s = guest.str(region).unwrap();
+            assert_eq!((s.len(), len), (1038, 1038));
+        })
+    });
+    g.finish();
+}
+
+fn startup(c: &mut Criterion) {
+    let bytes = common::guest_wasm();
+    let mut g = c.benchmark_group("startup");
+    g.sample_size(20).measurement_time(Duration::from_secs(4));
+    g.bench_function("compile_instantiate", |b| {
+        b.iter(|| {
+            let module = GuestModule::from_bytes(black_box(&bytes), &Limits::default()).unwrap();
+            let mut guest = module.instantiate().unwrap();
+            black_box(guest.load().unwrap());
+        })
+    });
+    g.bench_function("demo_process", |b| {
+        b.iter(|| {
+            let out = Command::new(env!("CARGO_BIN_EXE_host")).output().unwrap();
+            assert!(out.status.success());
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = transfers, calls, startup
+}
+criterion_main!(benches);

@@ -1,0 +1,163 @@
+//! Resource limits: how large a module, how much memory and how many table elements a guest
+//! may have, and how much work one call may do.
+
+use std::ptr::NonNull;
+
+use wasmer::sys::vm::{
+    MemoryError, MemoryStyle, TableStyle, VMMemory, VMMemoryDefinition, VMTable, VMTableDefinition,
+};
+use wasmer::sys::{BaseTunables, Tunables};
+use wasmer::{MemoryType, Pages, TableType};
+
+/// Bytes in a Wasm page.
+const PAGE: u64 = 64 * 1024;
+
+/// Resource limits for loading and running a guest. The defaults are generous for a string
+/// exchange and small enough that a hostile guest is stopped within about a second and a
+/// few tens of MiB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The largest module accepted, in bytes; checked before it is read in full or compiled.
+    pub max_module_bytes: u64,
+    /// The most linear memory a guest may have, in bytes (rounded down to whole 64 KiB
+    /// pages). A module that declares more at start is refused; `memory.grow` past it
+    /// returns -1 in the guest, as Wasm specifies.
+    pub max_memory_bytes: u64,
+    /// The most elements a table may have; as for memory, a larger start is refused and
+    /// `table.grow` past it returns -1.
+    pub max_table_elements: u32,
+    /// The work one call into the guest may do (the start function counts as one call), in
+    /// units of one Wasm operator. A call that runs out is stopped with
+    /// [`Error::OutOfFuel`](crate::Error::OutOfFuel).
+    ///
+    /// `None` compiles the module without metering: for guests you trust, calls then cost
+    /// what a raw wasmer call costs, and an endless loop hangs the caller.
+    pub fuel: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_module_bytes: 16 << 20,
+            max_memory_bytes: 16 << 20,
+            max_table_elements: 10_000,
+            fuel: Some(DEFAULT_FUEL),
+        }
+    }
+}
+
+/// The default [`Limits::fuel`]: the demo's guest needs about 200 units for its largest
+/// call, and an endless loop uses this up in well under a second.
+pub const DEFAULT_FUEL: u64 = 500_000_000;
+
+impl Limits {
+    /// [`Limits::max_memory_bytes`] in whole pages.
+    pub fn max_memory_pages(&self) -> u32 {
+        u32::try_from(self.max_memory_bytes / PAGE).unwrap_or(u32::MAX)
+    }
+}
+
+/// wasmer's base tunables, with every memory and table capped by [`Limits`]. The cap lowers
+/// a declared maximum, or supplies a missing one, so the compiled code and the runtime both
+/// see it; a declared minimum above it fails instantiation with a clear message.
+pub(crate) struct Capped {
+    base: BaseTunables,
+    max_pages: Pages,
+    max_elements: u32,
+}
+
+impl Capped {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        Capped {
+            base: BaseTunables::new(),
+            max_pages: Pages(limits.max_memory_pages()),
+            max_elements: limits.max_table_elements,
+        }
+    }
+
+    fn memory(&self, ty: &MemoryType) -> Result<MemoryType, MemoryError> {
+        if ty.minimum > self.max_pages {
+            return Err(MemoryError::Generic(format!(
+                "the module asks for {} pages of memory at start; the limit is {} pages ({} bytes)",
+                ty.minimum.0,
+                self.max_pages.0,
+                self.max_pages.bytes().0
+            )));
+        }
+        let mut capped = *ty;
+        capped.maximum = Some(
+            ty.maximum
+                .map_or(self.max_pages, |max| max.min(self.max_pages)),
+        );
+        Ok(capped)
+    }
+
+    fn table(&self, ty: &TableType) -> Result<TableType, String> {
+        if ty.minimum > self.max_elements {
+            return Err(format!(
+                "the module asks for a table of {} elements at start; the limit is {}",
+                ty.minimum, self.max_elements
+            ));
+        }
+        let mut capped = *ty;
+        capped.maximum = Some(
+            ty.maximum
+                .map_or(self.max_elements, |max| max.min(self.max_elements)),
+        );
+        Ok(capped)
+    }
+}
+
+impl Tunables for Capped {
+    fn memory_style(&self, memory: &MemoryType) -> MemoryStyle {
+        // An invalid type is refused when the memory is created; style it as declared.
+        self.base
+            .memory_style(&self.memory(memory).unwrap_or(*memory))
+    }
+
+    fn table_style(&self, table: &TableType) -> TableStyle {
+        self.base.table_style(table)
+    }
+
+    fn create_host_memory(
+        &self,
+        ty: &MemoryType,
+        style: &MemoryStyle,
+    ) -> Result<VMMemory, MemoryError> {
+        self.base.create_host_memory(&self.memory(ty)?, style)
+    }
+
+    unsafe fn create_vm_memory(
+        &self,
+        ty: &MemoryType,
+        style: &MemoryStyle,
+        vm_definition_location: NonNull<VMMemoryDefinition>,
+    ) -> Result<VMMemory, MemoryError> {
+        let ty = self.memory(ty)?;
+        // SAFETY: the caller upholds `create_vm_memory`'s contract for this location; only
+        // the type changed, to one with a lower maximum.
+        unsafe {
+            self.base
+                .create_vm_memory(&ty, style, vm_definition_location)
+        }
+    }
+
+    fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
+        self.base.create_host_table(&self.table(ty)?, style)
+    }
+
+    unsafe fn create_vm_table(
+        &self,
+        ty: &TableType,
+        style: &TableStyle,
+        vm_definition_location: NonNull<VMTableDefinition>,
+    ) -> Result<VMTable, String> {
+        let ty = self.table(ty)?;
+        // SAFETY: as for `create_vm_memory`.
+        unsafe {
+            self.base
+                .create_vm_table(&ty, style, vm_definition_location)
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! `cargo xtask bench`: run the host's criterion benchmarks and summarise them as
+//! `target/bench/summary.json` and a table of medians with the ratios that matter.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use crate::{build_guest, cargo, project_root};
+
+const SIZES: [&str; 3] = ["13B", "1KiB", "60KiB"];
+const WAYS: [&str; 4] = ["library", "wasmer_safe", "per_element", "memcpy"];
+
+/// Every case the summary reports, in order.
+fn case_names() -> Vec<String> {
+    let mut names = Vec::new();
+    for op in ["read", "write"] {
+        for size in SIZES {
+            for way in WAYS {
+                names.push(format!("{op}/{size}/{way}"));
+            }
+        }
+    }
+    names.extend(
+        [
+            "load/library",
+            "load/raw",
+            "roundtrip/1KiB/library",
+            "startup/compile_instantiate",
+            "startup/demo_process",
+        ]
+        .map(String::from),
+    );
+    names
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| project_root().join("target"), PathBuf::from)
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    build_guest::run()?;
+    let criterion = target_dir().join("criterion");
+    // Results of an earlier run must not pass for this run's.
+    if criterion.exists() {
+        fs::remove_dir_all(&criterion)
+            .with_context(|| format!("cannot clear {}", criterion.display()))?;
+    }
+    crate::run(
+        cargo()
+            .args(["bench", "--package", "host", "--bench", "transfer", "--"])
+            .args(args),
+    )?;
+
+    let medians = collect(&criterion)?;
+    let mut cases = Vec::new();
+    let mut missing = Vec::new();
+    for name in case_names() {
+        match medians.get(&name) {
+            Some(ns) => cases.push(json!({ "name": name, "median_ns": ns })),
+            None => missing.push(name),
+        }
+    }
+    let machine = machine();
+    let summary = json!({ "machine": machine, "cases": cases });
+    let out = target_dir().join("bench").join("summary.json");
+    fs::create_dir_all(out.parent().expect("has a parent"))?;
+    fs::write(&out, serde_json::to_string_pretty(&summary)? + "\n")?;
+
+    let table = table(&medians, &machine);
+    let table_path = out.with_file_name("table.md");
+    fs::write(&table_path, &table)?;
+    println!("{table}");
+    println!("wrote {} and {}", out.display(), table_path.display());
+    if !missing.is_empty() && args.is_empty() {
+        bail!("criterion reported no result for {missing:?}");
+    }
+    Ok(())
+}
+
+/// `full_id -> median in ns` for every benchmark criterion saved under `dir`.
+fn collect(dir: &Path) -> Result<BTreeMap<String, f64>> {
+    let mut medians = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n == "new") {
+                    let read = |f: &str| -> Result<Value> {
+                        let p = path.join(f);
+                        Ok(serde_json::from_slice(
+                            &fs::read(&p).with_context(|| p.display().to_string())?,
+                        )?)
+                    };
+                    let id = read("benchmark.json")?["full_id"]
+                        .as_str()
+                        .context("no full_id")?
+                        .to_string();
+                    let median = read("estimates.json")?["median"]["point_estimate"]
+                        .as_f64()
+                        .context("no median")?;
+                    medians.insert(id, median);
+                } else {
+                    stack.push(path);
+                }
+            }
+        }
+    }
+    Ok(medians)
+}
+
+fn machine() -> String {
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string());
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    format!(
+        "{cpu}, {cores} cores, {} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+fn show_ns(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
+
+/// The medians as a markdown table, with the ratios and the targets of BENCHMARKS.md.
+fn table(m: &BTreeMap<String, f64>, machine: &str) -> String {
+    let get = |k: &str| m.get(k).copied();
+    let cell = |k: &str| get(k).map_or("-".to_string(), show_ns);
+    let ratio = |a: &str, b: &str| match (get(a), get(b)) {
+        (Some(a), Some(b)) => format!("{:.2}", a / b),
+        _ => "-".to_string(),
+    };
+    let mut t = String::new();
+    let _ = writeln!(t, "Machine: {machine}\n");
+    let _ = writeln!(
+        t,
+        "| case | library | wasmer_safe | per_element | memcpy | library/memcpy | library/wasmer_safe |"
+    );
+    let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|---:|");
+    for op in ["read", "write"] {
+        for size in SIZES {
+            let k = |way: &str| format!("{op}/{size}/{way}");
+            let _ = writeln!(
+                t,
+                "| {op}/{size} | {} | {} | {} | {} | {} | {} |",
+                cell(&k("library")),
+                cell(&k("wasmer_safe")),
+                cell(&k("per_element")),
+                cell(&k("memcpy")),
+                ratio(&k("library"), &k("memcpy")),
+                ratio(&k("library"), &k("wasmer_safe")),
+            );
+        }
+    }
+    let _ = writeln!(t, "\n| case | median |\n|---|---:|");
+    for k in [
+        "load/library",
+        "load/raw",
+        "roundtrip/1KiB/library",
+        "startup/compile_instantiate",
+        "startup/demo_process",
+    ] {
+        let _ = writeln!(t, "| {k} | {} |", cell(k));
+    }
+
+    let verdict = |ok: Option<bool>| match ok {
+        Some(true) => "met",
+        Some(false) => "MISSED",
+        None => "not measured",
+    };
+    let throughput = |op: &str| {
+        let (lib, memcpy) = (
+            get(&format!("{op}/60KiB/library")),
+            get(&format!("{op}/60KiB/memcpy")),
+        );
+        lib.zip(memcpy).map(|(l, c)| c / l)
+    };
+    let _ = writeln!(t, "\n| target | measured | verdict |\n|---|---:|---|");
+    for op in ["write", "read"] {
+        let x = throughput(op);
+        let _ = writeln!(
+            t,
+            "| {op} 60 KiB: library throughput >= 0.8 x memcpy | {} | {} |",
+            x.map_or("-".to_string(), |x| format!("{x:.2} x")),
+            verdict(x.map(|x| x >= 0.8))
+        );
+    }
+    let load = get("load/library").zip(get("load/raw")).map(|(l, r)| l / r);
+    let _ = writeln!(
+        t,
+        "| load: library within 10% of a raw typed call | {} | {} |",
+        load.map_or("-".to_string(), |x| format!("{x:.2} x")),
+        verdict(load.map(|x| x <= 1.10))
+    );
+    let rt = get("roundtrip/1KiB/library");
+    let _ = writeln!(
+        t,
+        "| round trip of 1 KiB < 1 µs | {} | {} |",
+        cell("roundtrip/1KiB/library"),
+        verdict(rt.map(|ns| ns < 1e3))
+    );
+    let demo = get("startup/demo_process");
+    let _ = writeln!(
+        t,
+        "| demo process < 30 ms | {} | {} |",
+        cell("startup/demo_process"),
+        verdict(demo.map(|ns| ns < 30e6))
+    );
+    t
+}
