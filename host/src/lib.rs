@@ -179,7 +179,10 @@ impl GuestModule {
         // One metering middleware per module: wasmer panics when one is reused.
         let mut compiler = wasmer_compiler_cranelift::Cranelift::default();
         if let Some(fuel) = limits.fuel {
-            compiler.push_middleware(Arc::new(Metering::new(fuel, |_: &_| 1)));
+            compiler.push_middleware(Arc::new(Metering::new(
+                fuel,
+                Limits::cost(limits.bulk_cost()),
+            )));
         }
         let mut engine = Engine::from(compiler);
         engine.set_tunables(limits::Capped::new(limits));

@@ -424,6 +424,21 @@ fn endless_loops_run_out_of_fuel() {
 }
 
 #[test]
+fn bulk_operations_cost_what_they_could_move() {
+    // One `memory.fill` may touch the whole memory: it costs more than this budget.
+    let wat = r#"(module
+        (memory (export "mem") 1)
+        (func (export "load") (result i32 i32)
+          (loop (memory.fill (i32.const 0) (i32.const 0) (i32.const 65536)) (br 0))
+          i32.const 0 i32.const 0))"#;
+    let err = guest(wat).load().unwrap_err();
+    assert!(
+        matches!(err, Error::OutOfFuel { export: "load", .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn each_call_gets_the_whole_budget() {
     // Each call burns most of the budget; many calls in a row must all succeed.
     let wat = r#"(module

@@ -238,3 +238,17 @@ fn seed_only_module_has_no_extras() {
         "Hello, Wasmer!"
     );
 }
+
+#[test]
+fn the_real_guest_needs_little_fuel() {
+    // A thousand units per call is plenty; the default budget is half a million times that.
+    let mut limits = Limits::default();
+    limits.fuel = Some(1000);
+    let mut g = GuestModule::from_bytes(&guest_wasm(), &limits)
+        .unwrap()
+        .instantiate()
+        .unwrap();
+    g.replace_string(&"z".repeat(4000)).unwrap();
+    assert_eq!(g.transform().unwrap(), 4014);
+    assert_eq!(g.string().unwrap().len(), 4014);
+}
