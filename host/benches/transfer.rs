@@ -11,7 +11,12 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use host::{GuestModule, Limits};
+use std::sync::Arc;
+
+use wasmer::sys::CompilerConfig as _;
 use wasmer::{Instance, Memory, Module, Store, TypedFunction, WasmPtr, imports};
+use wasmer_compiler_cranelift::Cranelift;
+use wasmer_middlewares::Metering;
 
 const SIZES: [(&str, usize); 3] = [("13B", 13), ("1KiB", 1024), ("60KiB", 60 * 1024)];
 
@@ -23,7 +28,18 @@ struct Raw {
 }
 
 fn raw(bytes: &[u8]) -> Raw {
-    let mut store = Store::default();
+    raw_in(Store::default(), bytes)
+}
+
+/// As [`raw`], compiled with the metering middleware as the library compiles it, to tell
+/// the cost of metered code from the cost of refuelling.
+fn raw_metered(bytes: &[u8]) -> Raw {
+    let mut compiler = Cranelift::default();
+    compiler.push_middleware(Arc::new(Metering::new(u64::MAX / 2, |_: &_| 1)));
+    raw_in(Store::new(compiler), bytes)
+}
+
+fn raw_in(mut store: Store, bytes: &[u8]) -> Raw {
     let module = Module::new(&store, bytes).unwrap();
     let instance = Instance::new(&mut store, &module, &imports! {}).unwrap();
     let memory = instance.exports.get_memory("mem").unwrap().clone();
@@ -120,6 +136,10 @@ fn calls(c: &mut Criterion) {
     });
     g.bench_function("raw", |b| {
         b.iter(|| black_box(raw.load.call(&mut raw.store).unwrap()))
+    });
+    let mut metered = raw_metered(&bytes);
+    g.bench_function("raw_metered", |b| {
+        b.iter(|| black_box(metered.load.call(&mut metered.store).unwrap()))
     });
     g.finish();
 

@@ -27,7 +27,9 @@ fn case_names() -> Vec<String> {
     names.extend(
         [
             "load/library",
+            "load/library_unmetered",
             "load/raw",
+            "load/raw_metered",
             "roundtrip/1KiB/library",
             "startup/compile_instantiate",
             "startup/demo_process",
@@ -175,7 +177,9 @@ fn table(m: &BTreeMap<String, f64>, machine: &str) -> String {
     let _ = writeln!(t, "\n| case | median |\n|---|---:|");
     for k in [
         "load/library",
+        "load/library_unmetered",
         "load/raw",
+        "load/raw_metered",
         "roundtrip/1KiB/library",
         "startup/compile_instantiate",
         "startup/demo_process",
@@ -205,13 +209,24 @@ fn table(m: &BTreeMap<String, f64>, machine: &str) -> String {
             verdict(x.map(|x| x >= 0.8))
         );
     }
-    let load = get("load/library").zip(get("load/raw")).map(|(l, r)| l / r);
-    let _ = writeln!(
-        t,
-        "| load: library within 10% of a raw typed call | {} | {} |",
-        load.map_or("-".to_string(), |x| format!("{x:.2} x")),
-        verdict(load.map(|x| x <= 1.10))
-    );
+    for (library, label) in [
+        (
+            "load/library",
+            "load: library (metered, the default) within 10% of a raw typed call",
+        ),
+        (
+            "load/library_unmetered",
+            "load: library without fuel (`fuel: None`) within 10% of a raw call",
+        ),
+    ] {
+        let load = get(library).zip(get("load/raw")).map(|(l, r)| l / r);
+        let _ = writeln!(
+            t,
+            "| {label} | {} | {} |",
+            load.map_or("-".to_string(), |x| format!("{x:.2} x")),
+            verdict(load.map(|x| x <= 1.10))
+        );
+    }
     let rt = get("roundtrip/1KiB/library");
     let _ = writeln!(
         t,
