@@ -63,8 +63,8 @@ use std::sync::Arc;
 
 use wasmer::sys::{CompilerConfig as _, NativeEngineExt as _};
 use wasmer::{
-    Engine, Global, Instance, InstantiationError, Memory, Module, RuntimeError, Store,
-    TypedFunction, Value, imports,
+    Engine, Exports, Global, Instance, InstantiationError, Memory, Module, RuntimeError, Store,
+    TypedFunction, Value, WasmTypeList, imports,
 };
 use wasmer_middlewares::metering::{self, Metering, MeteringPoints};
 
@@ -82,6 +82,18 @@ pub struct Region {
 }
 
 impl Region {
+    /// The region of `len` bytes at `offset`.
+    ///
+    /// # Errors
+    /// [`Error::RangeOverflow`] when `len` does not fit in 32 bits (reported as `u32::MAX`).
+    pub fn spanning(offset: u32, len: usize) -> Result<Region, Error> {
+        let len = u32::try_from(len).map_err(|_| Error::RangeOverflow {
+            offset,
+            len: u32::MAX,
+        })?;
+        Ok(Region { offset, len })
+    }
+
     /// `offset..offset + len` if it lies within a memory of `memory_size` bytes.
     ///
     /// # Errors
@@ -240,38 +252,16 @@ impl GuestModule {
         let load = exports
             .get_typed_function(&store, abi::LOAD.0)
             .map_err(abi_mismatch)?;
-        let capacity = match self.optional.capacity {
-            true => Some(
-                exports
-                    .get_typed_function(&store, abi::CAPACITY.0)
-                    .map_err(abi_mismatch)?,
-            ),
-            false => None,
-        };
-        let set_len = match self.optional.set_len {
-            true => Some(
-                exports
-                    .get_typed_function(&store, abi::SET_LEN.0)
-                    .map_err(abi_mismatch)?,
-            ),
-            false => None,
-        };
-        let transform = match self.optional.transform {
-            true => Some(
-                exports
-                    .get_typed_function(&store, abi::TRANSFORM.0)
-                    .map_err(abi_mismatch)?,
-            ),
-            false => None,
-        };
-        let start = match self.deferred_start {
-            true => Some(
-                exports
-                    .get_typed_function::<(), ()>(&store, prepare::START_EXPORT)
-                    .map_err(abi_mismatch)?,
-            ),
-            false => None,
-        };
+        let capacity = optional(exports, &store, abi::CAPACITY.0, self.optional.capacity);
+        let set_len = optional(exports, &store, abi::SET_LEN.0, self.optional.set_len);
+        let transform = optional(exports, &store, abi::TRANSFORM.0, self.optional.transform);
+        let start = optional::<(), ()>(exports, &store, prepare::START_EXPORT, self.deferred_start);
+        let (capacity, set_len, transform, start) = (
+            capacity.map_err(abi_mismatch)?,
+            set_len.map_err(abi_mismatch)?,
+            transform.map_err(abi_mismatch)?,
+            start.map_err(abi_mismatch)?,
+        );
         let shared = memory.ty(&store).shared;
         let meter = match self.fuel {
             Some(fuel) => Some(Meter::of(&instance, fuel).map_err(abi_mismatch)?),
@@ -297,6 +287,19 @@ impl GuestModule {
         }
         Ok(guest)
     }
+}
+
+/// The export `name` as a typed function when `present` (the ABI check found it with the
+/// right type), else `None`.
+fn optional<A: WasmTypeList, R: WasmTypeList>(
+    exports: &Exports,
+    store: &Store,
+    name: &str,
+    present: bool,
+) -> Result<Option<TypedFunction<A, R>>, wasmer::ExportError> {
+    present
+        .then(|| exports.get_typed_function(store, name))
+        .transpose()
 }
 
 /// A running guest: its store, memory and exports.
@@ -498,13 +501,7 @@ impl Guest {
     /// # Errors
     /// [`Error::RangeOverflow`], [`Error::OutOfBounds`].
     pub fn read_into(&self, offset: u32, buf: &mut [u8]) -> Result<(), Error> {
-        let region = Region {
-            offset,
-            len: u32::try_from(buf.len()).map_err(|_| Error::RangeOverflow {
-                offset,
-                len: u32::MAX,
-            })?,
-        };
+        let region = Region::spanning(offset, buf.len())?;
         if let Some(memory) = self.memory_slice() {
             buf.copy_from_slice(&memory[region.range_in(memory.len() as u64)?]);
             return Ok(());
@@ -550,13 +547,7 @@ impl Guest {
     /// # Errors
     /// [`Error::RangeOverflow`], [`Error::OutOfBounds`].
     pub fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
-        let region = Region {
-            offset,
-            len: u32::try_from(bytes.len()).map_err(|_| Error::RangeOverflow {
-                offset,
-                len: u32::MAX,
-            })?,
-        };
+        let region = Region::spanning(offset, bytes.len())?;
         if let Some(memory) = self.memory_slice_mut() {
             let range = region.range_in(memory.len() as u64)?;
             memory[range].copy_from_slice(bytes);
@@ -695,11 +686,7 @@ impl Guest {
                 capacity,
             });
         }
-        let len = u32::try_from(s.len()).map_err(|_| Error::RangeOverflow {
-            offset,
-            len: u32::MAX,
-        })?;
-        let region = Region { offset, len };
+        let region = Region::spanning(offset, s.len())?;
         region.range_in(self.memory_size())?;
         Ok(region)
     }

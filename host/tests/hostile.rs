@@ -514,31 +514,24 @@ fn module_size_is_capped_before_reading() {
     let mut limits = Limits::default();
     limits.max_module_bytes = 100;
     let bytes = vec![0u8; 101];
-    let err = GuestModule::from_bytes(&bytes, &limits).err().unwrap();
-    assert!(
-        matches!(
-            err,
-            Error::ModuleTooLarge {
-                size: 101,
-                limit: 100,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
     let path = temp_file("large.wasm", &bytes);
-    let err = GuestModule::from_file(&path, &limits).err().unwrap();
-    assert!(
-        matches!(
-            err,
-            Error::ModuleTooLarge {
-                size: 101,
-                limit: 100,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    for result in [
+        GuestModule::from_bytes(&bytes, &limits),
+        GuestModule::from_file(&path, &limits),
+    ] {
+        let err = result.err().unwrap();
+        assert!(
+            matches!(
+                err,
+                Error::ModuleTooLarge {
+                    size: 101,
+                    limit: 100,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
 }
 
 // ---- not a module at all ----

@@ -13,6 +13,16 @@ use crate::{build_guest, cargo, project_root};
 
 const SIZES: [&str; 3] = ["13B", "1KiB", "60KiB"];
 const WAYS: [&str; 4] = ["library", "wasmer_safe", "per_element", "memcpy"];
+/// The cases besides the copies, as criterion names them.
+const OTHER_CASES: [&str; 7] = [
+    "load/library",
+    "load/library_unmetered",
+    "load/raw",
+    "load/raw_metered",
+    "roundtrip/1KiB/library",
+    "startup/compile_instantiate",
+    "startup/demo_process",
+];
 
 /// Every case the summary reports, in order.
 fn case_names() -> Vec<String> {
@@ -24,18 +34,7 @@ fn case_names() -> Vec<String> {
             }
         }
     }
-    names.extend(
-        [
-            "load/library",
-            "load/library_unmetered",
-            "load/raw",
-            "load/raw_metered",
-            "roundtrip/1KiB/library",
-            "startup/compile_instantiate",
-            "startup/demo_process",
-        ]
-        .map(String::from),
-    );
+    names.extend(OTHER_CASES.map(String::from));
     names
 }
 
@@ -175,15 +174,7 @@ fn table(m: &BTreeMap<String, f64>, machine: &str) -> String {
         }
     }
     let _ = writeln!(t, "\n| case | median |\n|---|---:|");
-    for k in [
-        "load/library",
-        "load/library_unmetered",
-        "load/raw",
-        "load/raw_metered",
-        "roundtrip/1KiB/library",
-        "startup/compile_instantiate",
-        "startup/demo_process",
-    ] {
+    for k in OTHER_CASES {
         let _ = writeln!(t, "| {k} | {} |", cell(k));
     }
 
