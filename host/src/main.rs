@@ -104,7 +104,13 @@ fn main() -> ExitCode {
     match run(&module, &args.limits) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // One line, whatever the causes' texts hold (wasmer's validation errors can
+            // span several).
+            let message = format!("{e:#}");
+            eprintln!(
+                "error: {}",
+                message.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
             let kind = e.downcast_ref::<host::Error>().map(host::Error::kind);
             ExitCode::from(match kind {
                 Some(ErrorKind::Module) => exit::MODULE,

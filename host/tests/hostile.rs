@@ -50,13 +50,13 @@ fn run_path(path: &Path, args: &[&str]) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     let stderr = String::from_utf8(out.stderr).unwrap();
-    let errors: Vec<_> = stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
-    assert_eq!(errors.len(), 1, "one error line:\n{stderr}");
-    assert!(!stderr.contains("stack backtrace"), "{stderr}");
-    (code, errors[0].to_string())
+    // One `error:` line and nothing else: no backtrace, no multi-line cause.
+    let lines: Vec<_> = stderr.lines().collect();
+    assert!(
+        lines.len() == 1 && lines[0].starts_with("error: "),
+        "one `error:` line and nothing else:\n{stderr}"
+    );
+    (code, lines[0].to_string())
 }
 
 /// A guest whose `load` returns `(offset, len)` and whose memory holds `data` at 1024.
