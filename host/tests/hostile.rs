@@ -271,6 +271,12 @@ fn a_write_past_the_end_of_memory_changes_nothing() {
         );
     }
     assert!(snapshot(&g) == before);
+    let (code, line) = run_binary("past-end-write.wasm", &wasm(wat), &[]);
+    assert_eq!(code, 4);
+    assert!(
+        line.contains("range 65530..65544 (length 14) is past the end of memory"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -319,6 +325,9 @@ fn a_refusing_or_trapping_length_setter_changes_nothing() {
         let before = snapshot(&g);
         let err = g.replace_string("Hello, Wasmer!").unwrap_err();
         assert!(is(&err), "{setter}: {err:?}");
+        let (code, line) = run_binary("setter.wasm", &wasm(&wat), &[]);
+        assert_eq!(code, 4);
+        assert!(line.ends_with(&err.to_string()), "{line} vs {err}");
         assert!(snapshot(&g) == before, "{setter}: memory changed");
         assert_eq!(
             g.read_string(Region {
