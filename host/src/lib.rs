@@ -134,7 +134,8 @@ impl GuestModule {
     /// in full.
     ///
     /// # Errors
-    /// [`Error::Read`], [`Error::ModuleTooLarge`], [`Error::Compile`], [`Error::Abi`].
+    /// [`Error::Read`], [`Error::ModuleTooLarge`], [`Error::OverLimit`], [`Error::Compile`],
+    /// [`Error::Abi`].
     pub fn from_file(path: impl AsRef<Path>, limits: &Limits) -> Result<Self, Error> {
         let path = path.as_ref();
         let name = path.display().to_string();
@@ -166,7 +167,7 @@ impl GuestModule {
     /// Compiles and checks a module held in memory; errors name it `<bytes>`.
     ///
     /// # Errors
-    /// [`Error::ModuleTooLarge`], [`Error::Compile`], [`Error::Abi`].
+    /// [`Error::ModuleTooLarge`], [`Error::OverLimit`], [`Error::Compile`], [`Error::Abi`].
     pub fn from_bytes(bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
         Self::compile(bytes, "<bytes>".to_string(), limits)
     }
@@ -221,11 +222,13 @@ impl GuestModule {
         &self.name
     }
 
-    /// Creates an instance in a store of its own. Runs the module's start function, if any.
+    /// Creates an instance in a store of its own. Runs the module's start function, if any,
+    /// under the same fuel as any call.
     ///
     /// # Errors
-    /// [`Error::Trap`] with export `start` when the start function traps;
-    /// [`Error::Instantiate`] for any other failure.
+    /// [`Error::Trap`] or [`Error::OutOfFuel`] with export `start` when the start function
+    /// traps or runs out; [`Error::Instantiate`] for any other failure (a memory or table
+    /// over its cap, for one).
     pub fn instantiate(&self) -> Result<Guest, Error> {
         let mut store = Store::new(self.engine.clone());
         let instance =
