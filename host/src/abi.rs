@@ -17,9 +17,9 @@ pub const TRANSFORM: (&str, &[Type], &[Type]) = ("transform", &[], &[Type::I32])
 /// The memory's export name.
 pub const MEMORY: &str = "mem";
 
-/// Which optional exports a module has.
+/// Which of the ABI's optional exports a guest has (with the right types).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Optional {
+pub struct Extras {
     /// `capacity` is exported.
     pub capacity: bool,
     /// `set_len` is exported.
@@ -31,7 +31,7 @@ pub struct Optional {
 /// Checks the module against the ABI: `mem` (a memory, shared or not) and `load` required;
 /// `capacity`, `set_len` and `transform` optional but typed; no imports. Other exports are
 /// ignored. Returns which optional exports exist, or every problem found.
-pub fn check(module: &Module) -> Result<Optional, Vec<String>> {
+pub fn check(module: &Module) -> Result<Extras, Vec<String>> {
     let mut problems = Vec::new();
     for import in module.imports() {
         problems.push(format!(
@@ -82,7 +82,7 @@ pub fn check(module: &Module) -> Result<Optional, Vec<String>> {
         }
     };
     func(LOAD, true);
-    let optional = Optional {
+    let optional = Extras {
         capacity: func(CAPACITY, false),
         set_len: func(SET_LEN, false),
         transform: func(TRANSFORM, false),

@@ -68,7 +68,7 @@ use wasmer::{
 };
 use wasmer_middlewares::metering::{self, Metering, MeteringPoints};
 
-pub use crate::abi::show_extern;
+pub use crate::abi::{Extras, show_extern};
 pub use crate::error::{Error, ErrorKind};
 pub use crate::limits::{DEFAULT_FUEL, Limits};
 
@@ -123,7 +123,7 @@ pub struct GuestModule {
     engine: Engine,
     module: Module,
     name: String,
-    optional: abi::Optional,
+    optional: Extras,
     fuel: Option<u64>,
     /// The start function was moved to an export, to be called by `instantiate`.
     deferred_start: bool,
@@ -394,13 +394,13 @@ impl Guest {
         self.memory.view(&self.store).data_size()
     }
 
-    /// Whether the guest exports `capacity`, `set_len` and `transform`, in that order.
-    pub fn exports_extras(&self) -> (bool, bool, bool) {
-        (
-            self.capacity.is_some(),
-            self.set_len.is_some(),
-            self.transform.is_some(),
-        )
+    /// Which of `capacity`, `set_len` and `transform` the guest exports.
+    pub fn extras(&self) -> Extras {
+        Extras {
+            capacity: self.capacity.is_some(),
+            set_len: self.set_len.is_some(),
+            transform: self.transform.is_some(),
+        }
     }
 
     /// Calls `load`: where the guest says its string is.

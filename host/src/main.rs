@@ -142,8 +142,8 @@ fn run(path: &Path, limits: &Limits) -> Result<()> {
     println!("New string length: {}", new.len);
     println!("New memory contents: {:?}", guest.read_string(new)?);
 
-    let (_, has_set_len, has_transform) = guest.exports_extras();
-    if !has_set_len {
+    let extras = guest.extras();
+    if !extras.set_len {
         return Ok(());
     }
     // Tell the guest, and see its own `load` agree.
@@ -170,7 +170,7 @@ fn run(path: &Path, limits: &Limits) -> Result<()> {
         guest.string()?
     );
 
-    if has_transform {
+    if extras.transform {
         let len = guest.transform()?;
         println!(
             "Transformed by the guest, length {len}: {:?}",

@@ -196,7 +196,7 @@ fn transform_that_does_not_fit_changes_no_byte() {
 fn seed_only_module_has_no_extras() {
     let module = GuestModule::from_bytes(&wasm(SEED_WAT), &Limits::default()).unwrap();
     let mut g = module.instantiate().unwrap();
-    assert_eq!(g.exports_extras(), (false, false, false));
+    assert_eq!(g.extras(), host::Extras::default());
     assert_eq!(
         g.load().unwrap(),
         Region {
