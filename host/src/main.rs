@@ -93,7 +93,7 @@ fn main() -> ExitCode {
             let path = default_module();
             if !path.exists() {
                 eprintln!(
-                    "error: no guest module at {}\n  build it first: cargo xtask build-guest",
+                    "error: no guest module at {}; build it first: cargo xtask build-guest",
                     path.display()
                 );
                 return ExitCode::from(exit::MODULE);
