@@ -1,28 +1,22 @@
 //! A WebAssembly guest that owns one fixed-size string buffer in its linear memory.
 //!
 //! This is the module of the Wasmer guide "Using memory pointers", written in Rust. The host
-//! finds the string with [`load`], may overwrite the bytes there (up to [`CAPACITY`]), tells the
-//! guest the new length with [`set_len`], and may ask the guest to append `" Wasm is cool!"`
-//! itself with [`transform`].
+//! finds the string with `load`, may overwrite the bytes there (up to [`CAPACITY`]), tells the
+//! guest the new length with `set_len`, and may ask the guest to append [`SUFFIX`] itself
+//! with `transform`. The exports, their types and their error codes are described once, in
+//! the `abi` crate of this workspace; this crate takes its codes from there.
 //!
 //! The crate is `no_std`, has no allocator and imports nothing. Its logic lives in [`Buffer`],
-//! which is plain Rust, so `cargo test -p guest` tests it natively; the exported functions are
-//! thin wrappers over one static `Buffer`. `cargo xtask build-guest` compiles the crate for
+//! which is plain Rust, so `cargo test -p guest` tests it natively. The exports are thin
+//! wrappers over one static `Buffer`, and exist only on wasm32: natively there is no export
+//! and no static to race on. `cargo xtask build-guest` compiles the crate for
 //! `wasm32-unknown-unknown` and rewrites the linked module so that `load` returns its pair as
 //! Wasm multi-value results (`() -> (i32, i32)`), which rustc cannot emit by itself.
 //!
-//! # ABI
-//!
-//! | export      | Wasm type            | meaning                                               |
-//! |-------------|----------------------|-------------------------------------------------------|
-//! | `mem`       | memory, 1 page       | the guest's linear memory, 64 KiB, not growable       |
-//! | `load`      | `() -> (i32, i32)`   | offset and length of the string                       |
-//! | `capacity`  | `() -> i32`          | size of the buffer at that offset: [`CAPACITY`]       |
-//! | `set_len`   | `(i32) -> i32`       | adopt a length the host wrote; 0 or an error code     |
-//! | `transform` | `() -> i32`          | append [`SUFFIX`] in place; new length or error code  |
-//!
-//! Error codes are negative: [`Error::NegativeLength`] (-1) and [`Error::OverCapacity`] (-2).
-//! A call that returns one changes nothing.
+//! ```compile_fail
+//! // Natively the exports do not exist: tests go through `Buffer`.
+//! let _ = guest::set_len(3);
+//! ```
 #![no_std]
 
 // Natively (unit tests, clippy, a host-side `cargo build`) link std for its panic handler; on
@@ -30,33 +24,14 @@
 #[cfg(not(target_arch = "wasm32"))]
 extern crate std;
 
-use core::cell::UnsafeCell;
+pub use abi::ErrorCode as Error;
+pub use abi::SUFFIX;
 
 /// Size in bytes of the string buffer, fixed at build time.
 pub const CAPACITY: usize = 4096;
 
 /// The string the buffer holds when the module is instantiated.
 pub const INITIAL: &[u8] = b"Hello, World!";
-
-/// What [`transform`] appends.
-pub const SUFFIX: &[u8] = b" Wasm is cool!";
-
-/// Why the guest refused a request. The discriminant is the code its exports return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(i32)]
-pub enum Error {
-    /// `set_len` was given a negative length.
-    NegativeLength = -1,
-    /// The length asked for, or the result of `transform`, would exceed [`CAPACITY`].
-    OverCapacity = -2,
-}
-
-impl Error {
-    /// The value an export returns for this error.
-    pub const fn code(self) -> i32 {
-        self as i32
-    }
-}
 
 /// The buffer and the length of the string it holds. `len <= CAPACITY` always holds.
 #[derive(Debug)]
@@ -152,22 +127,7 @@ impl Default for Buffer {
     }
 }
 
-/// The guest's one buffer.
-struct State(UnsafeCell<Buffer>);
-
-// SAFETY: wasm32-unknown-unknown without the `atomics` feature has one thread, and no export
-// calls another or is re-entered, so at most one `&mut Buffer` exists at a time. Natively the
-// exports exist only to be type-checked; tests use `Buffer` directly.
-unsafe impl Sync for State {}
-
-static STATE: State = State(UnsafeCell::new(Buffer::new()));
-
-fn with_buffer<R>(f: impl FnOnce(&mut Buffer) -> R) -> R {
-    // SAFETY: see `impl Sync for State`: this is the only live reference to the buffer.
-    f(unsafe { &mut *STATE.0.get() })
-}
-
-/// Offset and length of the string, as [`load`] returns them.
+/// Offset and length of the string, as `load` returns them.
 ///
 /// rustc returns this struct through a hidden out-pointer (`(param i32)` in Wasm); the
 /// build's post-link step wraps it so that the exported `load` is `() -> (i32, i32)`.
@@ -180,54 +140,76 @@ pub struct Pair {
     pub len: u32,
 }
 
-/// A linear-memory address or a length as a Wasm `i32`. Addresses are 32 bits on wasm32
-/// and lengths are at most [`CAPACITY`]; natively the exports exist only to be type-checked.
-#[allow(
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    reason = "wasm32 addresses and lengths up to CAPACITY fit in 32 bits"
-)]
-const fn to_wasm(n: usize) -> u32 {
-    n as u32
-}
+/// The exports, over one static buffer. Only on wasm32, which has one thread: natively they
+/// would be safe functions racing on a static.
+#[cfg(target_arch = "wasm32")]
+mod exports {
+    use core::cell::UnsafeCell;
 
-fn as_i32(n: usize) -> i32 {
-    i32::try_from(to_wasm(n)).unwrap_or(i32::MAX)
-}
+    use super::{Buffer, CAPACITY, Pair, SUFFIX};
 
-/// Where the string is: `(offset, length)`.
-#[unsafe(no_mangle)]
-pub extern "C" fn load() -> Pair {
-    with_buffer(|b| Pair {
-        offset: to_wasm(b.as_ptr() as usize),
-        len: to_wasm(b.len()),
-    })
-}
+    /// The guest's one buffer.
+    struct State(UnsafeCell<Buffer>);
 
-/// The size of the buffer at `load`'s offset: [`CAPACITY`].
-#[unsafe(no_mangle)]
-pub extern "C" fn capacity() -> i32 {
-    as_i32(CAPACITY)
-}
+    // SAFETY: wasm32-unknown-unknown without the `atomics` feature has one thread, and no
+    // export calls another or is re-entered, so at most one `&mut Buffer` exists at a time.
+    unsafe impl Sync for State {}
 
-/// The host wrote `len` bytes at `load`'s offset: adopt them as the string. Returns 0, or a
-/// negative [`Error`] code with the length unchanged.
-#[unsafe(no_mangle)]
-pub extern "C" fn set_len(len: i32) -> i32 {
-    with_buffer(|b| match b.set_len(len) {
-        Ok(()) => 0,
-        Err(e) => e.code(),
-    })
-}
+    static STATE: State = State(UnsafeCell::new(Buffer::new()));
 
-/// Appends [`SUFFIX`] to the string in place. Returns the new length, or
-/// [`Error::OverCapacity`]'s code with the buffer unchanged.
-#[unsafe(no_mangle)]
-pub extern "C" fn transform() -> i32 {
-    with_buffer(|b| match b.append(SUFFIX) {
-        Ok(len) => as_i32(len),
-        Err(e) => e.code(),
-    })
+    fn with_buffer<R>(f: impl FnOnce(&mut Buffer) -> R) -> R {
+        // SAFETY: see `impl Sync for State`: this is the only live reference to the buffer.
+        f(unsafe { &mut *STATE.0.get() })
+    }
+
+    /// A wasm32 address or a length up to `CAPACITY` as the `u32` Wasm uses: lossless on
+    /// wasm32, where `usize` is 32 bits.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "usize is 32 bits on wasm32"
+    )]
+    const fn to_wasm(n: usize) -> u32 {
+        n as u32
+    }
+
+    fn as_i32(n: usize) -> i32 {
+        i32::try_from(to_wasm(n)).unwrap_or(i32::MAX)
+    }
+
+    /// Where the string is: `(offset, length)`.
+    #[unsafe(no_mangle)]
+    pub extern "C" fn load() -> Pair {
+        with_buffer(|b| Pair {
+            offset: to_wasm(b.as_ptr() as usize),
+            len: to_wasm(b.len()),
+        })
+    }
+
+    /// The size of the buffer at `load`'s offset: [`CAPACITY`].
+    #[unsafe(no_mangle)]
+    pub extern "C" fn capacity() -> i32 {
+        as_i32(CAPACITY)
+    }
+
+    /// The host wrote `len` bytes at `load`'s offset: adopt them as the string. Returns 0,
+    /// or a negative error code with the length unchanged.
+    #[unsafe(no_mangle)]
+    pub extern "C" fn set_len(len: i32) -> i32 {
+        with_buffer(|b| match b.set_len(len) {
+            Ok(()) => 0,
+            Err(e) => e.code(),
+        })
+    }
+
+    /// Appends [`SUFFIX`] to the string in place. Returns the new length, or the
+    /// over-capacity code with the buffer unchanged.
+    #[unsafe(no_mangle)]
+    pub extern "C" fn transform() -> i32 {
+        with_buffer(|b| match b.append(SUFFIX) {
+            Ok(len) => as_i32(len),
+            Err(e) => e.code(),
+        })
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -297,17 +279,5 @@ mod tests {
         // Exactly full is fine.
         b.set_len(room as i32).unwrap();
         assert_eq!(b.append(SUFFIX), Ok(CAPACITY));
-    }
-
-    #[test]
-    fn error_codes_are_the_documented_ones() {
-        assert_eq!(Error::NegativeLength.code(), -1);
-        assert_eq!(Error::OverCapacity.code(), -2);
-    }
-
-    #[test]
-    fn initial_state_and_codes_fit_the_abi() {
-        assert!(CAPACITY >= 4096 && CAPACITY <= i32::MAX as usize);
-        assert!(INITIAL.len() + SUFFIX.len() <= CAPACITY);
     }
 }

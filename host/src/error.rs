@@ -32,7 +32,8 @@ pub enum Error {
         limit: u64,
     },
 
-    /// The bytes are not a valid Wasm module, or wasmer cannot compile them.
+    /// The bytes are not a valid Wasm module (wasmer's validator says why), or wasmer cannot
+    /// compile them.
     #[error("module {module} is not a valid Wasm module")]
     Compile {
         /// The module's name (its path, or `<bytes>`).
@@ -42,7 +43,9 @@ pub enum Error {
         source: wasmer::CompileError,
     },
 
-    /// The module's imports or exports do not match the guest ABI. Lists every problem.
+    /// The module's imports or exports do not match the guest ABI, found on its bytes
+    /// before compiling. `problems` lists every problem (and after them, any limit the
+    /// module also exceeds); the message shows the first few.
     #[error("module {module} does not match the guest ABI: {}", Problems(problems))]
     Abi {
         /// The module's name (its path, or `<bytes>`).
@@ -52,7 +55,8 @@ pub enum Error {
     },
 
     /// The module could never run within the host's [`Limits`](crate::Limits): found on its
-    /// bytes, before compiling. Lists every problem.
+    /// bytes, before compiling. `problems` lists every problem; the message shows the first
+    /// few.
     #[error("module {module} exceeds the host's limits: {}", Problems(problems))]
     OverLimit {
         /// The module's name (its path, or `<bytes>`).
@@ -148,13 +152,22 @@ pub enum Error {
     },
 
     /// The guest's length setter refused a length; the bytes the host wrote were restored.
-    #[error("guest `{export}` refused length {len} with code {code}")]
+    #[error("guest `{export}` refused length {len} with code {}", Code(*code))]
     Refused {
         /// The export.
         export: &'static str,
         /// The length asked for.
         len: u32,
         /// The negative code it returned.
+        code: i32,
+    },
+
+    /// An export returned an error code (a negative value) where it returns a length.
+    #[error("guest `{export}` returned error code {}", Code(*code))]
+    ErrorCode {
+        /// The export.
+        export: &'static str,
+        /// The code.
         code: i32,
     },
 
@@ -189,11 +202,58 @@ impl Error {
     }
 }
 
-/// Lists ABI problems on one line.
+/// The most characters of problems that an error's message lists: with the rest of the
+/// message, one line of at most about 400 characters.
+pub const PROBLEM_CHARS: usize = 300;
+
+impl Error {
+    /// Every problem found in a module, for [`Error::Abi`] and [`Error::OverLimit`] (whose
+    /// messages show the first few); empty for other errors.
+    pub fn problems(&self) -> &[String] {
+        match self {
+            Error::Abi { problems, .. } | Error::OverLimit { problems, .. } => problems,
+            _ => &[],
+        }
+    }
+}
+
+/// Lists problems on one line: as many as fit in [`PROBLEM_CHARS`] (always the first), then
+/// how many more there are. The error's `problems` field keeps them all.
 struct Problems<'a>(&'a [String]);
 
 impl fmt::Display for Problems<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.join("; "))
+        let mut used = 0;
+        for (i, problem) in self.0.iter().enumerate() {
+            let len = problem.chars().count();
+            if i > 0 && used + 2 + len > PROBLEM_CHARS {
+                return write!(f, "; and {} more", self.0.len() - i);
+            }
+            if i > 0 {
+                f.write_str("; ")?;
+                used += 2;
+            }
+            // One problem alone never exceeds the budget either.
+            if len > PROBLEM_CHARS {
+                let cut: String = problem.chars().take(PROBLEM_CHARS).collect();
+                write!(f, "{cut}…")?;
+            } else {
+                f.write_str(problem)?;
+            }
+            used += len;
+        }
+        Ok(())
+    }
+}
+
+/// A code a guest returned, with its meaning in the ABI.
+struct Code(i32);
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match abi::ErrorCode::from_code(self.0) {
+            Some(code) => write!(f, "{code}"),
+            None => write!(f, "{} (not a code of the ABI)", self.0),
+        }
     }
 }

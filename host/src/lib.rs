@@ -50,27 +50,27 @@
 //! threads, so then every access goes through wasmer's copying accessors, and text is
 //! validated after it has been copied.
 
-mod abi;
 mod error;
 mod limits;
+mod metering;
 mod prepare;
 
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::Read as _;
 use std::path::Path;
-use std::sync::Arc;
 
 use wasmer::sys::{CompilerConfig as _, NativeEngineExt as _};
 use wasmer::{
-    Engine, Exports, Global, Instance, InstantiationError, Memory, Module, RuntimeError, Store,
-    TypedFunction, Value, WasmTypeList, imports,
+    CompileError, Engine, Exports, Global, Instance, InstantiationError, Memory, Module,
+    RuntimeError, Store, TypedFunction, Value, WasmTypeList, imports,
 };
-use wasmer_middlewares::metering::{self, Metering, MeteringPoints};
 
-pub use crate::abi::{Extras, show_extern};
-pub use crate::error::{Error, ErrorKind};
+pub use crate::error::{Error, ErrorKind, PROBLEM_CHARS};
 pub use crate::limits::{DEFAULT_FUEL, Limits};
+pub use crate::metering::{BULK_BASE, BYTES_PER_UNIT, ELEMENTS_PER_UNIT};
+use crate::prepare::Refusal;
+pub use crate::prepare::{Extras, MAX_TABLES};
 
 /// A byte range of guest memory: where a string is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -180,40 +180,47 @@ impl GuestModule {
                 limit: limits.max_module_bytes,
             });
         }
-        let (bytes, deferred_start) = match prepare::prepare(bytes, limits) {
+        let engine = engine(limits);
+        // Checked on the bytes: nothing is compiled unless all of it passes.
+        let prepared = match prepare::prepare(bytes, limits) {
             Ok(prepared) => prepared,
-            Err(problems) => {
+            Err(Refusal::Abi(problems)) => {
+                return Err(Error::Abi {
+                    module: name,
+                    problems,
+                });
+            }
+            Err(Refusal::OverLimit(problems)) => {
                 return Err(Error::OverLimit {
                     module: name,
                     problems,
                 });
             }
+            Err(Refusal::Unreadable(why)) => {
+                // wasmer's validator says why in its own words, as it would when compiling;
+                // should it accept what the check could not read, the bytes are refused all
+                // the same.
+                let source = Module::validate(&engine, bytes)
+                    .err()
+                    .unwrap_or(CompileError::Validate(why));
+                return Err(Error::Compile {
+                    module: name,
+                    source,
+                });
+            }
         };
-        // One metering middleware per module: wasmer panics when one is reused.
-        let mut compiler = wasmer_compiler_cranelift::Cranelift::default();
-        if let Some(fuel) = limits.fuel {
-            compiler.push_middleware(Arc::new(Metering::new(
-                fuel,
-                Limits::cost(limits.bulk_cost()),
-            )));
-        }
-        let mut engine = Engine::from(compiler);
-        engine.set_tunables(limits::Capped::new(limits));
-        let module = Module::from_binary(&engine, &bytes).map_err(|source| Error::Compile {
-            module: name.clone(),
-            source,
-        })?;
-        let optional = abi::check(&module).map_err(|problems| Error::Abi {
-            module: name.clone(),
-            problems,
-        })?;
+        let module =
+            Module::from_binary(&engine, &prepared.bytes).map_err(|source| Error::Compile {
+                module: name.clone(),
+                source,
+            })?;
         Ok(GuestModule {
             engine,
             module,
             name,
-            optional,
+            optional: prepared.extras,
             fuel: limits.fuel,
-            deferred_start,
+            deferred_start: prepared.deferred_start,
         })
     }
 
@@ -249,15 +256,20 @@ impl GuestModule {
         };
         let exports = &instance.exports;
         let memory = exports
-            .get_memory(abi::MEMORY)
+            .get_memory(abi::MEMORY.name)
             .map_err(abi_mismatch)?
             .clone();
         let load = exports
-            .get_typed_function(&store, abi::LOAD.0)
+            .get_typed_function(&store, abi::LOAD.name)
             .map_err(abi_mismatch)?;
-        let capacity = optional(exports, &store, abi::CAPACITY.0, self.optional.capacity);
-        let set_len = optional(exports, &store, abi::SET_LEN.0, self.optional.set_len);
-        let transform = optional(exports, &store, abi::TRANSFORM.0, self.optional.transform);
+        let capacity = optional(exports, &store, abi::CAPACITY.name, self.optional.capacity);
+        let set_len = optional(exports, &store, abi::SET_LEN.name, self.optional.set_len);
+        let transform = optional(
+            exports,
+            &store,
+            abi::TRANSFORM.name,
+            self.optional.transform,
+        );
         let start = optional::<(), ()>(exports, &store, prepare::START_EXPORT, self.deferred_start);
         let (capacity, set_len, transform, start) = (
             capacity.map_err(abi_mismatch)?,
@@ -273,7 +285,6 @@ impl GuestModule {
         let mut guest = Guest {
             store,
             meter,
-            instance,
             memory,
             shared,
             load,
@@ -290,6 +301,21 @@ impl GuestModule {
         }
         Ok(guest)
     }
+}
+
+/// An engine that compiles with Cranelift, metered when `limits.fuel` says so, and caps
+/// memories and tables at `limits`. One per module: wasmer's metering middleware may serve
+/// only one.
+fn engine(limits: &Limits) -> Engine {
+    let mut compiler = wasmer_compiler_cranelift::Cranelift::default();
+    if let Some(fuel) = limits.fuel {
+        for middleware in metering::middlewares(fuel) {
+            compiler.push_middleware(middleware);
+        }
+    }
+    let mut engine = Engine::from(compiler);
+    engine.set_tunables(limits::Capped::new(limits));
+    engine
 }
 
 /// The export `name` as a typed function when `present` (the ABI check found it with the
@@ -311,7 +337,6 @@ fn optional<A: WasmTypeList, R: WasmTypeList>(
 #[derive(Debug)]
 pub struct Guest {
     store: Store,
-    instance: Instance,
     /// The metering globals, when the module is metered.
     meter: Option<Meter>,
     memory: Memory,
@@ -338,14 +363,8 @@ struct Meter {
 impl Meter {
     fn of(instance: &Instance, fuel: u64) -> Result<Meter, wasmer::ExportError> {
         Ok(Meter {
-            remaining: instance
-                .exports
-                .get_global("wasmer_metering_remaining_points")?
-                .clone(),
-            exhausted: instance
-                .exports
-                .get_global("wasmer_metering_points_exhausted")?
-                .clone(),
+            remaining: instance.exports.get_global(metering::REMAINING)?.clone(),
+            exhausted: instance.exports.get_global(metering::EXHAUSTED)?.clone(),
             fuel,
         })
     }
@@ -368,8 +387,7 @@ impl Guest {
     /// (metering stops a call with a plain `unreachable`), a trap otherwise.
     fn fault(&mut self, export: &'static str, e: &RuntimeError) -> Error {
         if let Some(meter) = &self.meter
-            && let MeteringPoints::Exhausted =
-                metering::get_remaining_points(&mut self.store, &self.instance)
+            && meter.exhausted.get(&mut self.store).i32() != Some(0)
         {
             // Clear the flag, so that the next call, with fresh points, is judged afresh.
             let _ = meter.exhausted.set(&mut self.store, Value::I32(0));
@@ -382,6 +400,18 @@ impl Guest {
             export,
             trap: e.message(),
         }
+    }
+
+    /// The fuel the last call into the guest used (the start function counts as one call),
+    /// in the units of [`Limits::fuel`]; `None` when the module is not metered. After a call
+    /// that ran out, the whole budget.
+    pub fn fuel_used(&mut self) -> Option<u64> {
+        let meter = self.meter.as_ref()?;
+        if meter.exhausted.get(&mut self.store).i32() != Some(0) {
+            return Some(meter.fuel);
+        }
+        let remaining = meter.remaining.get(&mut self.store).i64()?.cast_unsigned();
+        Some(meter.fuel.saturating_sub(remaining))
     }
 
     /// The memory's size in 64 KiB pages.
@@ -655,8 +685,9 @@ impl Guest {
     /// Returns the new length.
     ///
     /// # Errors
-    /// [`Error::MissingExport`], [`Error::Trap`]; [`Error::Refused`] with the guest's code
-    /// when it returns a negative value (`len` is then the length before the call).
+    /// [`Error::MissingExport`], [`Error::Trap`], [`Error::OutOfFuel`]; [`Error::ErrorCode`]
+    /// with the guest's code when it returns a negative value (the ABI says its string is
+    /// then unchanged).
     pub fn transform(&mut self) -> Result<u32, Error> {
         let Some(transform) = self.transform.clone() else {
             return Err(self.missing("transform"));
@@ -664,17 +695,11 @@ impl Guest {
         self.refuel();
         let result = transform.call(&mut self.store);
         let n = result.map_err(|e| self.fault("transform", &e))?;
-        match u32::try_from(n) {
-            Ok(n) => Ok(n),
-            Err(_) => {
-                let len = self.load()?.len;
-                Err(Error::Refused {
-                    export: "transform",
-                    len,
-                    code: n,
-                })
-            }
-        }
+        // Reported as it is: no further call that could fail in its place.
+        u32::try_from(n).map_err(|_| Error::ErrorCode {
+            export: "transform",
+            code: n,
+        })
     }
 
     /// Where a write of `s` at `load`'s offset would go, checked against `capacity` and

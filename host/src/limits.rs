@@ -6,7 +6,6 @@ use std::ptr::NonNull;
 use wasmer::sys::vm::{
     MemoryError, MemoryStyle, TableStyle, VMMemory, VMMemoryDefinition, VMTable, VMTableDefinition,
 };
-use wasmer::sys::wasmparser::Operator;
 use wasmer::sys::{BaseTunables, Tunables};
 use wasmer::{MemoryType, Pages, TableType};
 
@@ -29,10 +28,13 @@ pub struct Limits {
     /// `table.grow` past it returns -1.
     pub max_table_elements: u32,
     /// The work one call into the guest may do (the start function counts as one call), in
-    /// units of one Wasm operator. A call that runs out is stopped with
-    /// [`Error::OutOfFuel`](crate::Error::OutOfFuel). Operators whose time grows with their
-    /// operands (`memory.fill`, `memory.copy`, `memory.init`, their table forms, and the two
-    /// `grow`s) cost what moving the whole memory would: [`Limits::bulk_cost`].
+    /// units of about one simple Wasm operator. A call that runs out is stopped with
+    /// [`Error::OutOfFuel`](crate::Error::OutOfFuel). Bulk operators (`memory.copy`,
+    /// `memory.fill`, `memory.init`, and `table.copy`, `table.fill`, `table.init`,
+    /// `table.grow`) cost [`BULK_BASE`](crate::BULK_BASE) plus one unit per
+    /// [`BYTES_PER_UNIT`](crate::BYTES_PER_UNIT) bytes (or
+    /// [`ELEMENTS_PER_UNIT`](crate::ELEMENTS_PER_UNIT) elements) they actually move, so the
+    /// budget bounds time whatever the guest does, and charges an honest guest for its work.
     ///
     /// `None` compiles the module without metering: for guests you trust, calls then cost
     /// what a raw wasmer call costs, and an endless loop hangs the caller.
@@ -50,35 +52,11 @@ impl Default for Limits {
     }
 }
 
-/// The default [`Limits::fuel`]: the demo's guest needs about 200 units for its largest
-/// call, and an endless loop uses this up in well under a second.
+/// The default [`Limits::fuel`]: the demo's guest needs a few hundred units for its largest
+/// call, and an endless loop, or a loop of bulk copies, uses this up in well under a second.
 pub const DEFAULT_FUEL: u64 = 500_000_000;
 
 impl Limits {
-    /// The metering cost of one bulk operator: a quarter of a unit per byte of the largest
-    /// memory allowed, about what moving that many bytes takes next to simple operators
-    /// (16 MiB: 4 Mi units, a few milliseconds). So the budget bounds time, however the
-    /// guest spends it.
-    pub fn bulk_cost(&self) -> u64 {
-        1 + self
-            .max_memory_bytes
-            .max(u64::from(self.max_table_elements) * 8)
-            / 4
-    }
-
-    /// The cost of `op` for metering.
-    pub(crate) fn cost(bulk: u64) -> impl Fn(&Operator<'_>) -> u64 + Send + Sync + 'static {
-        move |op| match op {
-            Operator::MemoryFill { .. }
-            | Operator::MemoryCopy { .. }
-            | Operator::MemoryInit { .. }
-            | Operator::TableFill { .. }
-            | Operator::TableCopy { .. }
-            | Operator::TableInit { .. } => bulk,
-            _ => 1,
-        }
-    }
-
     /// [`Limits::max_memory_bytes`] in whole pages.
     pub fn max_memory_pages(&self) -> u32 {
         u32::try_from(self.max_memory_bytes / PAGE).unwrap_or(u32::MAX)

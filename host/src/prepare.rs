@@ -1,24 +1,39 @@
-//! What happens to a module's bytes before wasmer compiles them.
+//! What happens to a module's bytes before wasmer compiles them. Nothing is compiled until
+//! all of this has passed.
 //!
-//! 1. **Static limits**, checked on the bytes as CosmWasm's `check_wasm` does, so that a
-//!    module that could never run within [`Limits`] costs no compilation: at most one
-//!    memory, at most [`MAX_TABLES`] tables, and no memory or table that starts above its
-//!    cap. ([`Limits`] are also enforced at run time, through wasmer's tunables.)
-//! 2. **A start function becomes an ordinary call.** wasmer runs the start function inside
+//! 1. **The bytes are read** with [`Summary::parse`]: imports, exports and their types,
+//!    memories, tables, the start function; every other section is walked to the end
+//!    without decoding function bodies (microseconds per megabyte, where compiling takes
+//!    about a second). It parses with the very wasmparser wasmer validates with. Bytes it
+//!    cannot read are refused ([`Refusal::Unreadable`]), never passed on.
+//! 2. **The ABI**, checked by the `abi` crate's [`check`](abi::check::check) in
+//!    [`Strictness::Host`]: no imports, `mem` and `load` present, `capacity`, `set_len` and
+//!    `transform` typed when present, the memory 32-bit.
+//! 3. **Static limits**, as CosmWasm's `check_wasm` does, so that a module that could never
+//!    run within [`Limits`] costs no compilation: at most one memory, at most
+//!    [`MAX_TABLES`] 32-bit tables, and no memory or table that starts above its cap.
+//!    ([`Limits`] are also enforced at run time, through wasmer's tunables.)
+//! 4. **A start function becomes an ordinary call.** wasmer runs the start function inside
 //!    `Instance::new`; when it traps, the instance is gone, and with it the metering points
 //!    that tell an exhausted budget from a genuine `unreachable`. So the start section is
 //!    removed and its function exported as [`START_EXPORT`]; [`crate::GuestModule`] calls it
 //!    right after instantiating, under the same budget, which is what the start section
 //!    would have done (data and element segments are still applied first).
-//!
-//! Bytes that do not parse are passed through unchanged: wasmer's compiler then reports why.
 
 use std::borrow::Cow;
 
-use wasm_encoder::reencode::{Reencode as _, RoundtripReencoder};
-use wasmparser::{Parser, Payload, TypeRef};
+use abi::check::wasmparser::{self, ExternalKind, Parser, Payload};
+use abi::check::{Strictness, Summary};
 
 use crate::Limits;
+
+// The check must read modules as wasmer's validator does: the two must be one crate. (This
+// stops compiling when `abi`'s pinned wasmparser and wasmer's differ.)
+#[allow(
+    unused_qualifications,
+    reason = "both paths are spelled out: they must name one type"
+)]
+const _: fn(wasmer::sys::wasmparser::Parser) -> wasmparser::Parser = |parser| parser;
 
 /// The export under which a module's start function is called.
 pub const START_EXPORT: &str = "__host_start";
@@ -26,118 +41,150 @@ pub const START_EXPORT: &str = "__host_start";
 /// The most tables a module may declare: bounds the memory tables take at their caps.
 pub const MAX_TABLES: usize = 100;
 
-/// The bytes to compile and whether they carry a deferred start function; or every static
-/// problem found.
-pub(crate) fn prepare<'a>(
-    bytes: &'a [u8],
-    limits: &Limits,
-) -> Result<(Cow<'a, [u8]>, bool), Vec<String>> {
-    let Ok(info) = scan(bytes, limits) else {
-        return Ok((Cow::Borrowed(bytes), false));
-    };
-    if !info.problems.is_empty() {
-        return Err(info.problems);
-    }
-    let Some(start) = info.start else {
-        return Ok((Cow::Borrowed(bytes), false));
-    };
-    match defer_start(bytes, start) {
-        Ok(rewritten) => Ok((Cow::Owned(rewritten), true)),
-        // Not reachable for bytes that scanned; let the compiler have the original.
-        Err(_) => Ok((Cow::Borrowed(bytes), false)),
-    }
+/// Which of the ABI's optional exports a guest has (with the right types).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// `capacity` is exported.
+    pub capacity: bool,
+    /// `set_len` is exported.
+    pub set_len: bool,
+    /// `transform` is exported.
+    pub transform: bool,
 }
 
-#[derive(Default)]
-struct Scan {
-    start: Option<u32>,
-    problems: Vec<String>,
+/// A module that passed: the bytes to compile, and what the check found.
+#[derive(Debug)]
+pub(crate) struct Prepared<'a> {
+    pub bytes: Cow<'a, [u8]>,
+    /// The start function was moved to [`START_EXPORT`].
+    pub deferred_start: bool,
+    pub extras: Extras,
 }
 
-fn scan(bytes: &[u8], limits: &Limits) -> wasmparser::Result<Scan> {
-    let mut scan = Scan::default();
-    let (mut memories, mut tables) = (0usize, 0usize);
+/// Why a module is refused before compiling.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// The bytes are not a module the check can read: why.
+    Unreadable(String),
+    /// ABI problems, followed by any limit problems.
+    Abi(Vec<String>),
+    /// Limit problems only.
+    OverLimit(Vec<String>),
+}
+
+/// Checks `bytes` against the ABI and `limits`, and defers its start function.
+pub(crate) fn prepare<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Prepared<'a>, Refusal> {
+    let summary = Summary::parse(bytes).map_err(|e| Refusal::Unreadable(e.to_string()))?;
+    let abi = abi::check::check(&summary, Strictness::Host);
+    let over = over_limits(&summary, limits);
+    let present = match abi {
+        Err(mut problems) => {
+            problems.extend(over);
+            return Err(Refusal::Abi(problems));
+        }
+        Ok(_) if !over.is_empty() => return Err(Refusal::OverLimit(over)),
+        Ok(present) => present,
+    };
+    let has = |export: &abi::Export| present.iter().any(|p| p.name == export.name);
+    let extras = Extras {
+        capacity: has(&abi::CAPACITY),
+        set_len: has(&abi::SET_LEN),
+        transform: has(&abi::TRANSFORM),
+    };
+    let (bytes, deferred_start) = match summary.start {
+        None => (Cow::Borrowed(bytes), false),
+        Some(start) => (
+            Cow::Owned(defer_start(bytes, start).map_err(Refusal::Unreadable)?),
+            true,
+        ),
+    };
+    Ok(Prepared {
+        bytes,
+        deferred_start,
+        extras,
+    })
+}
+
+/// Every way `summary` exceeds `limits`, one sentence each.
+fn over_limits(summary: &Summary, limits: &Limits) -> Vec<String> {
+    let mut problems = Vec::new();
     let max_pages = u64::from(limits.max_memory_pages());
-    let mut memory = |m: wasmparser::MemoryType, problems: &mut Vec<String>| {
-        memories += 1;
+    for m in &summary.memories {
         if m.initial > max_pages {
             problems.push(format!(
                 "declares a memory of {} pages at start, over the limit of {max_pages} pages ({} bytes)",
                 m.initial, limits.max_memory_bytes
             ));
         }
-    };
-    let mut table = |t: wasmparser::TableType, problems: &mut Vec<String>| {
-        tables += 1;
+    }
+    if summary.memories.len() > 1 {
+        problems.push(format!(
+            "declares {} memories; the host allows one",
+            summary.memories.len()
+        ));
+    }
+    for t in &summary.tables {
+        if t.table64 {
+            problems.push("declares a 64-bit table; the host allows 32-bit tables only".into());
+        }
         if t.initial > u64::from(limits.max_table_elements) {
             problems.push(format!(
                 "declares a table of {} elements at start, over the limit of {}",
                 t.initial, limits.max_table_elements
             ));
         }
-    };
-    for payload in Parser::new(0).parse_all(bytes) {
-        match payload? {
-            Payload::ImportSection(reader) => {
-                for import in reader.into_imports() {
-                    match import?.ty {
-                        TypeRef::Memory(m) => memory(m, &mut scan.problems),
-                        TypeRef::Table(t) => table(t, &mut scan.problems),
-                        _ => {}
-                    }
-                }
-            }
-            Payload::MemorySection(reader) => {
-                for m in reader {
-                    memory(m?, &mut scan.problems);
-                }
-            }
-            Payload::TableSection(reader) => {
-                for t in reader {
-                    table(t?.ty, &mut scan.problems);
-                }
-            }
-            Payload::ExportSection(reader) => {
-                for e in reader {
-                    if e?.name == START_EXPORT {
-                        scan.problems.push(format!(
-                            "exports `{START_EXPORT}`, a name the host reserves"
-                        ));
-                    }
-                }
-            }
-            Payload::StartSection { func, .. } => scan.start = Some(func),
-            _ => {}
-        }
     }
-    if memories > 1 {
-        scan.problems
-            .push(format!("declares {memories} memories; the host allows one"));
-    }
-    if tables > MAX_TABLES {
-        scan.problems.push(format!(
-            "declares {tables} tables; the host allows {MAX_TABLES}"
+    if summary.tables.len() > MAX_TABLES {
+        problems.push(format!(
+            "declares {} tables; the host allows {MAX_TABLES}",
+            summary.tables.len()
         ));
     }
-    Ok(scan)
+    if summary
+        .exports
+        .iter()
+        .any(|(name, ..)| name == START_EXPORT)
+    {
+        problems.push(format!(
+            "exports `{START_EXPORT}`, a name the host reserves"
+        ));
+    }
+    problems
 }
 
 /// The module without its start section, exporting the start function as [`START_EXPORT`].
-fn defer_start(bytes: &[u8], start: u32) -> anyhow::Result<Vec<u8>> {
+fn defer_start(bytes: &[u8], start: u32) -> Result<Vec<u8>, String> {
     let mut out = wasm_encoder::Module::new();
     let mut exported = false;
     let export_start = |section: &mut wasm_encoder::ExportSection| {
         section.export(START_EXPORT, wasm_encoder::ExportKind::Func, start);
     };
     for payload in Parser::new(0).parse_all(bytes) {
-        let payload = payload?;
+        let payload = payload.map_err(|e| e.to_string())?;
         let Some((id, range)) = payload.as_section() else {
             continue;
         };
         match payload {
             Payload::ExportSection(reader) => {
                 let mut section = wasm_encoder::ExportSection::new();
-                RoundtripReencoder.parse_export_section(&mut section, reader)?;
+                for export in reader {
+                    let export = export.map_err(|e| e.to_string())?;
+                    let kind = match export.kind {
+                        ExternalKind::Func => wasm_encoder::ExportKind::Func,
+                        ExternalKind::Table => wasm_encoder::ExportKind::Table,
+                        ExternalKind::Memory => wasm_encoder::ExportKind::Memory,
+                        ExternalKind::Global => wasm_encoder::ExportKind::Global,
+                        ExternalKind::Tag => wasm_encoder::ExportKind::Tag,
+                        // Fail closed: an export kind this rewrite cannot write again.
+                        ExternalKind::FuncExact => {
+                            return Err(format!(
+                                "exact function exports are not supported (at offset {:#x})",
+                                range.start
+                            ));
+                        }
+                    };
+                    section.export(export.name, kind, export.index);
+                }
                 export_start(&mut section);
                 out.section(&section);
                 exported = true;
@@ -151,11 +198,10 @@ fn defer_start(bytes: &[u8], start: u32) -> anyhow::Result<Vec<u8>> {
                 }
             }
             _ => {
-                let range = usize::try_from(range.start)?..usize::try_from(range.end)?;
-                out.section(&wasm_encoder::RawSection {
-                    id,
-                    data: &bytes[range],
-                });
+                let start = usize::try_from(range.start).map_err(|e| e.to_string())?;
+                let end = usize::try_from(range.end).map_err(|e| e.to_string())?;
+                let data = bytes.get(start..end).ok_or("section past the end")?;
+                out.section(&wasm_encoder::RawSection { id, data });
             }
         }
     }

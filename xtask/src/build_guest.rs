@@ -6,11 +6,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use abi::check::{Strictness, Summary};
 use anyhow::{Context, Result, bail};
-use wasmparser::ValType::I32;
 
 use crate::rewrite::{Plan, rewrite};
-use crate::{abi, cargo, project_root, run as run_cmd};
+use crate::{cargo, project_root, run as run_cmd};
 
 pub const TARGET: &str = "wasm32-unknown-unknown";
 /// The cargo profile of the guest (see the workspace `Cargo.toml`).
@@ -43,14 +43,15 @@ pub fn run() -> Result<PathBuf> {
     let wasm = fs::read(&linked)
         .with_context(|| format!("cannot read the linked guest {}", linked.display()))?;
 
-    let names = abi::export_names();
+    let names: Vec<_> = abi::EXPORTS.iter().map(|e| e.name).collect();
+    let load_results = multi_value_results(&abi::LOAD)?;
     let plan = Plan {
-        multi_value: &[("load", &[I32, I32])],
+        multi_value: &[(abi::LOAD.name, &load_results)],
         keep_exports: &names,
     };
     let (final_wasm, report) =
         rewrite(&wasm, &plan).context("post-link rewrite of the guest failed")?;
-    let exports = abi::check(&final_wasm, abi::GUEST).with_context(|| {
+    let exports = check_artifact(&final_wasm).with_context(|| {
         format!(
             "the guest built from {} drifted from its ABI",
             project_root().join("guest").display()
@@ -75,6 +76,39 @@ pub fn run() -> Result<PathBuf> {
     }
     println!("{} ({} bytes)", display_relative(&out), final_wasm.len());
     Ok(out)
+}
+
+/// The results of `export`, a function of the ABI, as the rewrite's wasmparser names them.
+fn multi_value_results(export: &abi::Export) -> Result<Vec<wasmparser::ValType>> {
+    let abi::Kind::Func(ty) = export.kind else {
+        bail!("`{}` is not a function in the ABI", export.name);
+    };
+    Ok(ty
+        .results
+        .iter()
+        .map(|t| match t {
+            abi::ValType::I32 => wasmparser::ValType::I32,
+        })
+        .collect())
+}
+
+/// Checks that `wasm` is a valid module with exactly the ABI's exports (the `abi` crate's
+/// check in [`Strictness::Artifact`]). Returns the exports as Wasm text, one a line.
+///
+/// # Errors
+/// Why the module is not valid, or one error that lists every difference from the ABI.
+pub fn check_artifact(wasm: &[u8]) -> Result<Vec<String>> {
+    if let Err(e) = wasmparser::Validator::new().validate_all(wasm) {
+        bail!("not a valid module: {e}");
+    }
+    let summary = Summary::parse(wasm).context("the module does not parse")?;
+    if let Err(problems) = abi::check::check(&summary, Strictness::Artifact) {
+        bail!(
+            "the module does not match the guest ABI:\n  - {}",
+            problems.join("\n  - ")
+        );
+    }
+    Ok(summary.export_lines())
 }
 
 fn display_relative(path: &Path) -> String {
@@ -120,4 +154,54 @@ fn ensure_target(target: &str) -> Result<()> {
     .with_context(|| {
         format!("cannot install {target}; install it by hand: rustup target add {target}")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_artifact_check_lists_every_difference() {
+        let drifted = r#"
+            (module
+              (import "env" "log" (func (param i32)))
+              (memory (export "mem") 1 2)
+              (func (export "load") (param i32))
+              (func (export "capacity") (result i32) i32.const 0)
+              (func (export "set_len") (param i32) (result i32) i32.const 0)
+              (func (export "extra") (result i32) i32.const 0))
+        "#;
+        let err = check_artifact(&wat::parse_str(drifted).unwrap())
+            .unwrap_err()
+            .to_string();
+        for expected in [
+            "imports `env.log` (func (param i32)), which the host does not provide",
+            "export `mem` is (memory 1 2), expected (memory 1 1)",
+            "export `load` is (func (param i32)), expected (func (result i32 i32))",
+            "missing export `transform` (func (result i32))",
+            "exports `extra` (func (result i32)), which is not in the ABI",
+        ] {
+            assert!(err.contains(expected), "missing `{expected}` in:\n{err}");
+        }
+    }
+
+    #[test]
+    fn the_artifact_check_refuses_invalid_modules() {
+        // Parses, but does not validate: `load` returns nothing of what it promises.
+        let invalid = wat::parse_str(
+            r#"(module (memory (export "mem") 1 1) (func (export "load") (result i32 i32)))"#,
+        )
+        .unwrap();
+        let err = check_artifact(&invalid).unwrap_err().to_string();
+        assert!(err.starts_with("not a valid module"), "{err}");
+    }
+
+    #[test]
+    fn load_is_the_multi_value_export() {
+        assert_eq!(
+            multi_value_results(&abi::LOAD).unwrap(),
+            [wasmparser::ValType::I32, wasmparser::ValType::I32]
+        );
+        assert!(multi_value_results(&abi::MEMORY).is_err());
+    }
 }

@@ -7,7 +7,6 @@
 //! - `bench`: `build-guest`, then the host's benchmarks, summarised in
 //!   `target/bench/summary.json`.
 
-mod abi;
 mod bench;
 mod build_guest;
 mod rewrite;
