@@ -171,7 +171,7 @@ impl Summary {
 }
 
 /// The ABI's exports that `summary` has, with the right types; or every problem found, one
-/// sentence each.
+/// sentence each: export problems in the ABI's order, then imports.
 ///
 /// # Errors
 /// The list of problems: imports, missing required exports, exports of the wrong kind or
@@ -181,10 +181,12 @@ pub fn check(
     summary: &Summary,
     strictness: Strictness,
 ) -> Result<Vec<&'static Export>, Vec<String>> {
+    // Exports first: what a module lacks says more than what it imports.
     let mut problems = Vec::new();
+    let mut import_problems = Vec::new();
     if !IMPORTS_ALLOWED {
         for import in &summary.imports {
-            problems.push(format!(
+            import_problems.push(format!(
                 "imports `{}.{}` {}, which the host does not provide",
                 show_name(&import.module),
                 show_name(&import.name),
@@ -231,6 +233,7 @@ pub fn check(
         }
     }
 
+    problems.extend(import_problems);
     if problems.is_empty() {
         Ok(present)
     } else {
@@ -480,11 +483,11 @@ mod tests {
         assert_eq!(
             problems(wat, Strictness::Host),
             [
-                "imports `env.log` (func (param i32)), which the host does not provide",
                 "missing export `mem` (memory) (the module exports a memory as `memory`)",
                 "export `load` is (func (result i32)), expected (func (result i32 i32))",
                 "export `capacity` is (global i32), expected (func (result i32))",
                 "export `transform` is (func (param i32) (result i32)), expected (func (result i32))",
+                "imports `env.log` (func (param i32)), which the host does not provide",
             ]
         );
     }
@@ -508,7 +511,8 @@ mod tests {
             r#"(module (import "a`\0a" "{long}" (func (param {params}))))"#,
             params = "i32 ".repeat(100)
         );
-        let p = &problems(&wat, Strictness::Host)[0];
+        let p = problems(&wat, Strictness::Host).pop().unwrap();
+        let p = &p;
         assert!(p.starts_with("imports `a`\\n."), "{p}");
         assert!(p.contains(&format!(".{}…` (func", "x".repeat(40))), "{p}");
         assert!(

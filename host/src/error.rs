@@ -204,7 +204,7 @@ impl Error {
 
 /// The most characters of problems that an error's message lists: with the rest of the
 /// message, one line of at most about 400 characters.
-pub const PROBLEM_CHARS: usize = 300;
+pub const PROBLEM_CHARS: usize = 240;
 
 impl Error {
     /// Every problem found in a module, for [`Error::Abi`] and [`Error::OverLimit`] (whose

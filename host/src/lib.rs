@@ -68,7 +68,7 @@ use wasmer::{
 
 pub use crate::error::{Error, ErrorKind, PROBLEM_CHARS};
 pub use crate::limits::{DEFAULT_FUEL, Limits};
-pub use crate::metering::{BULK_BASE, BYTES_PER_UNIT, ELEMENTS_PER_UNIT};
+pub use crate::metering::{BULK_BASE, BYTES_PER_UNIT, UNITS_PER_ELEMENT};
 use crate::prepare::Refusal;
 pub use crate::prepare::{Extras, MAX_TABLES};
 
@@ -153,8 +153,9 @@ impl GuestModule {
         if size > limits.max_module_bytes {
             return Err(too_large(size));
         }
-        // Read one byte past the limit at most, in case the file grew since `metadata`.
-        let mut bytes = Vec::new();
+        // Read one byte past the limit at most, in case the file grew since `metadata`; into
+        // a buffer of the size read there, so that it is not grown (and copied) on the way.
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
         file.take(limits.max_module_bytes.saturating_add(1))
             .read_to_end(&mut bytes)
             .map_err(read_err)?;

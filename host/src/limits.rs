@@ -33,7 +33,7 @@ pub struct Limits {
     /// `memory.fill`, `memory.init`, and `table.copy`, `table.fill`, `table.init`,
     /// `table.grow`) cost [`BULK_BASE`](crate::BULK_BASE) plus one unit per
     /// [`BYTES_PER_UNIT`](crate::BYTES_PER_UNIT) bytes (or
-    /// [`ELEMENTS_PER_UNIT`](crate::ELEMENTS_PER_UNIT) elements) they actually move, so the
+    /// [`UNITS_PER_ELEMENT`](crate::UNITS_PER_ELEMENT) units per element) they actually move, so the
     /// budget bounds time whatever the guest does, and charges an honest guest for its work.
     ///
     /// `None` compiles the module without metering: for guests you trust, calls then cost

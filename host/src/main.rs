@@ -1,4 +1,5 @@
-//! `host [--fuel N] [--max-memory BYTES] [MODULE]`: the Wasmer guide "Using memory pointers", run against a guest module.
+//! `host [--fuel N] [--max-memory BYTES] [--max-module-bytes BYTES] [--verbose] [MODULE]`: the
+//! Wasmer guide "Using memory pointers", run against a guest module.
 //!
 //! Without MODULE it runs `target/guest/guest.wasm` of this workspace, which
 //! `cargo xtask build-guest` writes.
@@ -12,16 +13,21 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use host::{ErrorKind, GuestModule, Limits};
 
-const USAGE: &str = "usage: host [--fuel N] [--max-memory BYTES] [MODULE]
+const USAGE: &str = "usage: host [OPTIONS] [MODULE]
 
 Runs the Wasmer guide \"Using memory pointers\" against MODULE (default: this workspace's
 target/guest/guest.wasm, built by `cargo xtask build-guest`).
 
 options:
-  --fuel N            the work one call into the guest may do, in Wasm operators
-                      (default 500000000: an endless loop is stopped within about a second)
-  --max-memory BYTES  the most linear memory the guest may have (default 16777216, 16 MiB)
-  -h, --help          this text
+  --fuel N                  the work one call into the guest may do, in Wasm operators
+                            (default 500000000: an endless loop is stopped within about
+                            a second)
+  --max-memory BYTES        the most linear memory the guest may have (default 16777216,
+                            16 MiB)
+  --max-module-bytes BYTES  the largest module accepted (default 16777216, 16 MiB);
+                            compiling takes about a second per MB of code
+  -v, --verbose             when a module is refused, list every problem, one a line
+  -h, --help                this text
 
 exit codes: 0 success, 2 usage, 3 unreadable or invalid module, 4 ABI mismatch or guest fault";
 
@@ -47,12 +53,14 @@ fn default_module() -> PathBuf {
 struct Args {
     module: Option<PathBuf>,
     limits: Limits,
+    verbose: bool,
 }
 
 fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
     let mut parsed = Args {
         module: None,
         limits: Limits::default(),
+        verbose: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -66,6 +74,10 @@ fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
             "-h" | "--help" => return Ok(None),
             "--fuel" => parsed.limits.fuel = Some(number("--fuel")?),
             "--max-memory" => parsed.limits.max_memory_bytes = number("--max-memory")?,
+            "--max-module-bytes" => {
+                parsed.limits.max_module_bytes = number("--max-module-bytes")?;
+            }
+            "-v" | "--verbose" => parsed.verbose = true,
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             path if parsed.module.is_none() => parsed.module = Some(PathBuf::from(path)),
             extra => return Err(format!("unexpected argument {extra:?}")),
@@ -111,7 +123,13 @@ fn main() -> ExitCode {
                 "error: {}",
                 message.split_whitespace().collect::<Vec<_>>().join(" ")
             );
-            let kind = e.downcast_ref::<host::Error>().map(host::Error::kind);
+            let error = e.downcast_ref::<host::Error>();
+            if args.verbose {
+                for problem in error.map(host::Error::problems).unwrap_or_default() {
+                    eprintln!("  - {problem}");
+                }
+            }
+            let kind = error.map(host::Error::kind);
             ExitCode::from(match kind {
                 Some(ErrorKind::Module) => exit::MODULE,
                 _ => exit::GUEST,

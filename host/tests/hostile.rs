@@ -88,19 +88,22 @@ fn every_abi_problem_in_one_error_with_the_path() {
     assert_eq!(
         problems,
         &[
-            "imports `env.log` (func (param i32)), which the host does not provide",
             "missing export `mem` (memory) (the module exports a memory as `memory`)",
             "export `load` is (func (result i32)), expected (func (result i32 i32))",
             "export `transform` is (func (param i32) (result i32)), expected (func (result i32))",
+            "imports `env.log` (func (param i32)), which the host does not provide",
         ]
     );
     let (code, line) = run_binary("abi.wasm", &wasm(wat), &[]);
     assert_eq!(code, 4);
     assert!(
-        line.contains("abi.wasm does not match the guest ABI: imports `env.log`"),
+        line.contains("abi.wasm does not match the guest ABI: missing export `mem` (memory)"),
         "{line}"
     );
-    assert!(line.contains("; missing export `mem` (memory)"), "{line}");
+    assert!(
+        line.contains("; export `load` is (func (result i32))"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -579,4 +582,93 @@ fn not_a_module_at_all() {
         assert_eq!(code, 3);
         assert!(line.contains(text), "{line}");
     }
+}
+
+#[test]
+fn the_error_line_stays_short_however_many_problems_and_verbose_lists_them_all() {
+    // Fifty imports with long names, the memory under another name, no `load`: as a module
+    // built for another host looks.
+    let mut wat = String::from("(module\n");
+    for i in 0..50 {
+        wat.push_str(&format!(
+            "(import \"wasi_snapshot_preview1\" \"a_rather_long_imported_function_name_number_{i:02}\" (func (param i32 i32 i32 i32) (result i32)))\n"
+        ));
+    }
+    wat.push_str(r#"(memory (export "memory") 1))"#);
+    let bytes = wasm(&wat);
+
+    let err = compile(&wat).err().unwrap();
+    assert_eq!(err.problems().len(), 52, "the library keeps every problem");
+    assert_eq!(
+        err.problems()[..2],
+        [
+            "missing export `mem` (memory) (the module exports a memory as `memory`)",
+            "missing export `load` (func (result i32 i32))"
+        ]
+    );
+    let message = err.to_string();
+    assert!(message.ends_with("; and 50 more"), "{message}");
+
+    let (code, line) = run_binary("many-problems.wasm", &bytes, &[]);
+    assert_eq!(code, 4);
+    assert!(
+        line.chars().count() <= 400,
+        "{} chars: {line}",
+        line.chars().count()
+    );
+    assert!(
+        line.contains("does not match the guest ABI: missing export `mem` (memory) (the module exports a memory as `memory`); missing export `load`"),
+        "{line}"
+    );
+
+    // --verbose: the same line, then every problem on a line of its own.
+    let path = temp_file("many-problems.wasm", &bytes);
+    let out = Command::new(env!("CARGO_BIN_EXE_host"))
+        .args(["--verbose"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<_> = stderr.lines().collect();
+    assert_eq!(lines[0], line);
+    assert_eq!(lines.len(), 1 + 52, "{stderr}");
+    assert!(lines[1..].iter().all(|l| l.starts_with("  - ")), "{stderr}");
+    assert_eq!(
+        lines[2],
+        "  - missing export `load` (func (result i32 i32))"
+    );
+    assert!(
+        lines[52].starts_with("  - imports `wasi_snapshot_preview1.a_rather_long_imported_function_name_num…` (func (param i32 i32 i32 i32) (result i32))"),
+        "names are cut: {}",
+        lines[52]
+    );
+}
+
+#[test]
+fn the_module_size_cap_has_a_flag() {
+    let bytes = wasm(common::SEED_WAT);
+    let limit = (bytes.len() - 1).to_string();
+    let (code, line) = run_binary("seed.wasm", &bytes, &["--max-module-bytes", &limit]);
+    assert_eq!(code, 3);
+    assert_eq!(
+        line,
+        format!(
+            "error: module {} is {} bytes, over the limit of {limit} bytes",
+            temp_file("seed.wasm", &bytes).display(),
+            bytes.len()
+        )
+    );
+    // At exactly its size it runs.
+    let path = temp_file("seed-exact.wasm", &bytes);
+    let out = Command::new(env!("CARGO_BIN_EXE_host"))
+        .args(["--max-module-bytes", &bytes.len().to_string()])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -4,35 +4,9 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{guest_path, temp_file, wasm};
+use common::{guest_path, peak_rss, temp_file, wasm};
 
 const MIB: i64 = 1 << 20;
-
-/// Runs the binary with `args` and returns its exit code and peak resident set in bytes.
-fn peak_rss(args: &[&std::ffi::OsStr]) -> (i32, i64) {
-    #[allow(
-        clippy::zombie_processes,
-        reason = "reaped by `wait4` below, which also gives its peak RSS"
-    )]
-    let child = Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = libc::pid_t::try_from(child.id()).unwrap();
-    let mut status = 0;
-    // SAFETY: `rusage` is plain data that `wait4` fills in; zeroed is a valid value of it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, not yet waited for; the pointers are to live locals.
-    let waited = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
-    assert_eq!(waited, pid);
-    assert!(libc::WIFEXITED(status), "the binary was killed by a signal");
-    // ru_maxrss is in KiB on Linux.
-    (libc::WEXITSTATUS(status), usage.ru_maxrss * 1024)
-}
 
 /// `load` grows the memory a page at a time until `memory.grow` fails, then writes a byte
 /// into every 4 KiB of it, so that every page the cap allows is resident.

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use host::{Guest, GuestModule, Limits};
 
+pub mod large;
+
 /// `target/guest/guest.wasm`, written by `cargo xtask build-guest`.
 pub fn guest_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guest/guest.wasm")
@@ -60,4 +62,51 @@ pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
 pub fn snapshot(guest: &Guest) -> Vec<u8> {
     let len = u32::try_from(guest.memory_size()).expect("test memories are small");
     guest.read(host::Region { offset: 0, len }).unwrap()
+}
+
+/// What a run of the binary cost: its exit code, peak resident set and CPU time.
+pub struct Usage {
+    pub code: i32,
+    /// Bytes.
+    pub peak_rss: i64,
+    /// User plus system time.
+    pub cpu: std::time::Duration,
+}
+
+/// Runs the binary with `args` and returns what it cost (from `wait4`).
+pub fn run_measured(args: &[&std::ffi::OsStr]) -> Usage {
+    #[allow(
+        clippy::zombie_processes,
+        reason = "reaped by `wait4` below, which also gives its usage"
+    )]
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data that `wait4` fills in; zeroed is a valid value of it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, not yet waited for; the pointers are to live locals.
+    let waited = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
+    assert_eq!(waited, pid);
+    assert!(libc::WIFEXITED(status), "the binary was killed by a signal");
+    let time = |t: libc::timeval| {
+        std::time::Duration::from_secs(u64::try_from(t.tv_sec).unwrap())
+            + std::time::Duration::from_micros(u64::try_from(t.tv_usec).unwrap())
+    };
+    Usage {
+        code: libc::WEXITSTATUS(status),
+        // ru_maxrss is in KiB on Linux.
+        peak_rss: usage.ru_maxrss * 1024,
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+    }
+}
+
+/// Runs the binary with `args`: its exit code and peak resident set in bytes.
+pub fn peak_rss(args: &[&std::ffi::OsStr]) -> (i32, i64) {
+    let usage = run_measured(args);
+    (usage.code, usage.peak_rss)
 }
