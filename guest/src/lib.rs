@@ -111,11 +111,9 @@ impl Buffer {
             .bytes
             .get_mut(self.len..end)
             .ok_or(Error::OverCapacity)?;
-        // A zip, not `copy_from_slice`: the lengths are equal, and this way no panic path
-        // (with its formatting code) is linked into the module.
-        for (dst, src) in tail.iter_mut().zip(suffix) {
-            *dst = *src;
-        }
+        // The lengths are equal by construction, which LLVM sees: no panic path is linked,
+        // and the 14-byte copy becomes two 8-byte loads and stores.
+        tail.copy_from_slice(suffix);
         self.len = end;
         Ok(end)
     }

@@ -390,8 +390,10 @@ impl Guest {
         if let Some(meter) = &self.meter
             && meter.exhausted.get(&mut self.store).i32() != Some(0)
         {
-            // Clear the flag, so that the next call, with fresh points, is judged afresh.
+            // Clear the flag, so that the next call, with fresh points, is judged afresh; and
+            // leave no points, so that `fuel_used` reports the whole budget spent.
             let _ = meter.exhausted.set(&mut self.store, Value::I32(0));
+            let _ = meter.remaining.set(&mut self.store, Value::I64(0));
             return Error::OutOfFuel {
                 export,
                 fuel: meter.fuel,
@@ -408,9 +410,6 @@ impl Guest {
     /// that ran out, the whole budget.
     pub fn fuel_used(&mut self) -> Option<u64> {
         let meter = self.meter.as_ref()?;
-        if meter.exhausted.get(&mut self.store).i32() != Some(0) {
-            return Some(meter.fuel);
-        }
         let remaining = meter.remaining.get(&mut self.store).i64()?.cast_unsigned();
         Some(meter.fuel.saturating_sub(remaining))
     }
