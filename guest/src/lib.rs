@@ -15,7 +15,7 @@
 //!
 //! ```compile_fail
 //! // Natively the exports do not exist: tests go through `Buffer`.
-//! let _ = guest::set_len(3);
+//! let _ = guest::exports::set_len(3);
 //! ```
 #![no_std]
 
@@ -141,7 +141,7 @@ pub struct Pair {
 /// The exports, over one static buffer. Only on wasm32, which has one thread: natively they
 /// would be safe functions racing on a static.
 #[cfg(target_arch = "wasm32")]
-mod exports {
+pub mod exports {
     use core::cell::UnsafeCell;
 
     use super::{Buffer, CAPACITY, Pair, SUFFIX};

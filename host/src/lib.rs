@@ -736,3 +736,31 @@ fn utf8_error(region: Region, source: std::str::Utf8Error) -> Error {
         source,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guest(memory: &str) -> Guest {
+        let wat = format!(
+            r#"(module {memory} (func (export "load") (result i32 i32) i32.const 0 i32.const 0))"#
+        );
+        GuestModule::from_bytes(&wat::parse_str(wat).unwrap(), &Limits::default())
+            .unwrap()
+            .instantiate()
+            .unwrap()
+    }
+
+    /// The README promises that a shared memory is reached only through wasmer's copying
+    /// accessors: no slice of it is ever made, either way.
+    #[test]
+    fn a_shared_memory_is_never_a_slice() {
+        let mut shared = guest(r#"(memory (export "mem") 1 1 shared)"#);
+        assert!(shared.memory_is_shared());
+        assert!(shared.memory_slice().is_none());
+        assert!(shared.memory_slice_mut().is_none());
+        let mut plain = guest(r#"(memory (export "mem") 1)"#);
+        assert_eq!(plain.memory_slice().map(<[u8]>::len), Some(65536));
+        assert_eq!(plain.memory_slice_mut().map(|m| m.len()), Some(65536));
+    }
+}

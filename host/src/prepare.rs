@@ -207,3 +207,56 @@ fn defer_start(bytes: &[u8], start: u32) -> Result<Vec<u8>, String> {
     }
     Ok(out.finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODULE: &str = r#"(module
+        (memory (export "mem") 1)
+        (func $s)
+        (func (export "load") (result i32 i32) i32.const 0 i32.const 0)
+        (start $s))"#;
+
+    /// Fail closed: bytes the check cannot read are refused, never passed on to be compiled
+    /// without their limits checked.
+    #[test]
+    fn bytes_that_do_not_parse_are_refused() {
+        let good = wat::parse_str(MODULE).unwrap();
+        let mut trailing = good.clone();
+        trailing.extend_from_slice(&[0x0b, 0xff, 0xff]);
+        for bytes in [
+            &good[..good.len() - 1],
+            &trailing,
+            b"\0asm\x02\0\0\0",
+            b"(module)",
+        ] {
+            match prepare(bytes, &Limits::default()) {
+                Err(Refusal::Unreadable(why)) => assert!(!why.is_empty()),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_start_function_becomes_an_export_and_nothing_else_changes() {
+        let good = wat::parse_str(MODULE).unwrap();
+        let prepared = prepare(&good, &Limits::default()).unwrap();
+        assert!(prepared.deferred_start);
+        let summary = Summary::parse(&prepared.bytes).unwrap();
+        assert_eq!(summary.start, None);
+        assert_eq!(
+            summary.export_lines(),
+            [
+                r#"(export "mem" (memory 1))"#,
+                r#"(export "load" (func (result i32 i32)))"#,
+                r#"(export "__host_start" (func))"#,
+            ]
+        );
+        // Without a start function the bytes are passed on as they are.
+        let plain = wat::parse_str(MODULE.replace("(start $s)", "")).unwrap();
+        let prepared = prepare(&plain, &Limits::default()).unwrap();
+        assert!(matches!(prepared.bytes, Cow::Borrowed(b) if b == plain.as_slice()));
+        assert!(!prepared.deferred_start);
+    }
+}

@@ -234,19 +234,6 @@ fn empty_string_exactly_at_the_end_of_memory_is_valid() {
     assert_eq!(g.string().unwrap(), "");
 }
 
-#[test]
-fn a_huge_claimed_length_allocates_nothing() {
-    // 2 GiB claimed: refused by the bounds check, not by an allocation failure.
-    let mut g = guest(&returning(0, i64::from(i32::MAX), ""));
-    assert!(matches!(
-        g.string(),
-        Err(Error::OutOfBounds {
-            len: 2147483647,
-            ..
-        })
-    ));
-}
-
 // ---- writes are all or nothing ----
 
 #[test]
@@ -346,6 +333,91 @@ fn a_refusing_or_trapping_length_setter_changes_nothing() {
     }
 }
 
+#[test]
+fn a_trapping_or_negative_capacity_stops_the_write_before_any_byte() {
+    for (body, is, text) in [
+        (
+            "unreachable",
+            (|e: &Error| {
+                matches!(
+                    e,
+                    Error::Trap {
+                        export: "capacity",
+                        ..
+                    }
+                )
+            }) as fn(&Error) -> bool,
+            "guest `capacity` trapped: unreachable",
+        ),
+        (
+            "i32.const -5",
+            |e| {
+                matches!(
+                    e,
+                    Error::NegativeLength {
+                        export: "capacity",
+                        len: -5
+                    }
+                )
+            },
+            "guest `capacity` returned a negative length -5",
+        ),
+    ] {
+        let wat = format!(
+            r#"(module
+                 (memory (export "mem") 1)
+                 (func (export "load") (result i32 i32) i32.const 1024 i32.const 13)
+                 (func (export "capacity") (result i32) {body})
+                 (func (export "set_len") (param i32) (result i32) i32.const 0)
+                 (data (i32.const 1024) "Hello, World!"))"#
+        );
+        let mut g = guest(&wat);
+        let before = snapshot(&g);
+        for result in [
+            g.write_string("Hello, Wasmer!"),
+            g.replace_string("Hello, Wasmer!"),
+        ] {
+            let err = result.unwrap_err();
+            assert!(is(&err), "{body}: {err:?}");
+            assert_eq!(err.to_string(), text);
+        }
+        assert!(snapshot(&g) == before, "{body}: memory changed");
+        let (code, line) = run_binary("capacity.wasm", &wasm(&wat), &[]);
+        assert_eq!(
+            (code, line.as_str()),
+            (4, format!("error: {text}").as_str())
+        );
+    }
+}
+
+#[test]
+fn a_refused_transform_is_reported_as_refused_whatever_load_would_do() {
+    // `transform` refuses with the ABI's over-capacity code; `load` would trap if called
+    // to report the length: the refusal is what the caller learns.
+    let wat = r#"(module
+        (memory (export "mem") 1)
+        (func (export "load") (result i32 i32) unreachable)
+        (func (export "transform") (result i32) i32.const -2))"#;
+    let err = guest(wat).transform().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ErrorCode {
+                export: "transform",
+                code: -2
+            }
+        ),
+        "{err:?}"
+    );
+    // A code outside the ABI is reported as such.
+    let wat = wat.replace("i32.const -2", "i32.const -9");
+    let err = guest(&wat).transform().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "guest `transform` returned error code -9 (not a code of the ABI)"
+    );
+}
+
 // ---- traps ----
 
 #[test]
@@ -439,21 +511,6 @@ fn endless_loops_run_out_of_fuel() {
 }
 
 #[test]
-fn bulk_operations_cost_what_they_could_move() {
-    // One `memory.fill` may touch the whole memory: it costs more than this budget.
-    let wat = r#"(module
-        (memory (export "mem") 1)
-        (func (export "load") (result i32 i32)
-          (loop (memory.fill (i32.const 0) (i32.const 0) (i32.const 65536)) (br 0))
-          i32.const 0 i32.const 0))"#;
-    let err = guest(wat).load().unwrap_err();
-    assert!(
-        matches!(err, Error::OutOfFuel { export: "load", .. }),
-        "{err:?}"
-    );
-}
-
-#[test]
 fn each_call_gets_the_whole_budget() {
     // Each call burns most of the budget; many calls in a row must all succeed.
     let wat = r#"(module
@@ -486,6 +543,10 @@ fn memory_grow_past_the_cap_returns_minus_one_in_the_guest() {
 
 #[test]
 fn over_limit_modules_are_refused_before_compiling() {
+    let tables = format!(
+        r#"(module (memory (export "mem") 1) {} {{LOAD}})"#,
+        "(table 0 funcref) ".repeat(101)
+    );
     for (wat, problem) in [
         (
             r#"(module (memory (export "mem") 300) {LOAD})"#,
@@ -503,6 +564,7 @@ fn over_limit_modules_are_refused_before_compiling() {
             r#"(module (memory (export "mem") 1) (func (export "__host_start")) {LOAD})"#,
             "exports `__host_start`, a name the host reserves",
         ),
+        (tables.as_str(), "declares 101 tables; the host allows 100"),
     ] {
         let wat = wat.replace("{LOAD}", LOAD);
         let err = compile(&wat).err().unwrap();
@@ -512,6 +574,12 @@ fn over_limit_modules_are_refused_before_compiling() {
         assert_eq!(code, 4);
         assert!(line.contains(problem), "{line}");
     }
+    // A hundred tables are allowed.
+    let hundred = format!(
+        r#"(module (memory (export "mem") 1) {} {LOAD})"#,
+        "(table 0 funcref) ".repeat(100)
+    );
+    compile(&hundred).unwrap().instantiate().unwrap();
     // The cap follows --max-memory.
     let (code, line) = run_binary(
         "cap.wasm",
@@ -526,28 +594,22 @@ fn over_limit_modules_are_refused_before_compiling() {
 }
 
 #[test]
-fn module_size_is_capped_before_reading() {
+fn module_size_is_checked_before_parsing() {
+    // 101 bytes of zeros with a cap of 100: too large, not "not Wasm" (the size comes first).
     let mut limits = Limits::default();
     limits.max_module_bytes = 100;
-    let bytes = vec![0u8; 101];
-    let path = temp_file("large.wasm", &bytes);
-    for result in [
-        GuestModule::from_bytes(&bytes, &limits),
-        GuestModule::from_file(&path, &limits),
-    ] {
-        let err = result.err().unwrap();
-        assert!(
-            matches!(
-                err,
-                Error::ModuleTooLarge {
-                    size: 101,
-                    limit: 100,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-    }
+    let err = GuestModule::from_bytes(&[0u8; 101], &limits).err().unwrap();
+    assert!(
+        matches!(
+            err,
+            Error::ModuleTooLarge {
+                size: 101,
+                limit: 100,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 // ---- not a module at all ----

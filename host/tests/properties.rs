@@ -1,6 +1,10 @@
 //! Property tests: whatever `(offset, length)` a guest returns and whatever bytes it holds,
 //! reading never panics, fails exactly when the range is outside memory or the bytes are
 //! not UTF-8, and otherwise returns exactly the bytes placed there.
+//!
+//! Each run draws its cases from a seed, so that a failure can be run again: a fixed one by
+//! default (every run tries the same cases), or `HOST_PROPTEST_SEED=<64 hex digits>` to try
+//! others. A failure names the seed.
 
 #![allow(
     clippy::cast_possible_truncation,
@@ -14,9 +18,37 @@ use std::cell::RefCell;
 use common::wasm;
 use host::{Error, Guest, GuestModule, Limits, Region};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 const MEMORY: u64 = 65536;
+
+/// The default seed; `HOST_PROPTEST_SEED` replaces it.
+const SEED: &str = "5eed0f0a11ca5e5c0de5eed0f0a11ca5e5c0de5eed0f0a11ca5e5c0de5eed0f0";
+
+/// The seed of this run, as hex and as bytes.
+fn seed() -> (String, [u8; 32]) {
+    let hex = std::env::var("HOST_PROPTEST_SEED").unwrap_or_else(|_| SEED.to_string());
+    let mut bytes = [0; 32];
+    assert!(
+        hex.len() == 64,
+        "HOST_PROPTEST_SEED takes 64 hex digits, not {hex:?}"
+    );
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .unwrap_or_else(|_| panic!("HOST_PROPTEST_SEED takes hex digits, not {hex:?}"));
+    }
+    (hex, bytes)
+}
+
+/// A runner of `cases` cases drawn from the run's seed.
+fn runner(cases: u32) -> (TestRunner, String) {
+    let (hex, bytes) = seed();
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
+    (
+        TestRunner::new_with_rng(Config::with_cases(cases), rng),
+        hex,
+    )
+}
 
 /// `load` returns the two i32s stored at addresses 0 and 4: the test sets them.
 fn guest() -> Guest {
@@ -57,7 +89,7 @@ fn lengths() -> impl Strategy<Value = i32> {
 #[test]
 fn any_pair_from_load_is_checked_before_use() {
     let g = RefCell::new(guest());
-    let mut runner = TestRunner::new(Config::with_cases(3000));
+    let (mut runner, seed) = runner(3000);
     runner
         .run(&(offsets(), lengths()), |(offset, len)| {
             let mut g = g.borrow_mut();
@@ -92,13 +124,13 @@ fn any_pair_from_load_is_checked_before_use() {
             }
             Ok(())
         })
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{e} (run again with HOST_PROPTEST_SEED={seed})"));
 }
 
 #[test]
 fn bytes_placed_are_the_bytes_read() {
     let g = RefCell::new(guest());
-    let mut runner = TestRunner::new(Config::with_cases(2000));
+    let (mut runner, seed) = runner(2000);
     let placed = (
         prop::collection::vec(any::<u8>(), 0..2048),
         any::<u16>(),
@@ -134,5 +166,5 @@ fn bytes_placed_are_the_bytes_read() {
             }
             Ok(())
         })
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{e} (run again with HOST_PROPTEST_SEED={seed})"));
 }

@@ -1,0 +1,136 @@
+//! What the library allocates when a guest or a file claims a huge size: nothing in
+//! proportion to the claim. Counted by a global allocator of this test binary, per thread,
+//! so that tests running side by side do not count each other.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use common::{temp_file, wasm};
+use host::{Error, GuestModule, Limits};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATED: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count(bytes: usize) {
+    let _ = ALLOCATED.try_with(|a| a.set(a.get() + bytes as u64));
+}
+
+// SAFETY: every method forwards to `System` unchanged; counting touches no allocation.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size());
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size);
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Bytes allocated on this thread while `f` runs.
+fn allocated_by<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    let before = ALLOCATED.with(Cell::get);
+    let result = f();
+    (result, ALLOCATED.with(Cell::get) - before)
+}
+
+const KIB: u64 = 1024;
+
+#[test]
+fn a_huge_claimed_length_allocates_nothing() {
+    // `load` claims 2 GiB at 0 (and 4 GiB minus one at 1): refused by the bounds check,
+    // for plain and for shared memory (whose reads copy), before any buffer is made.
+    for memory in [
+        "(memory (export \"mem\") 1)",
+        "(memory (export \"mem\") 1 1 shared)",
+    ] {
+        for (offset, len) in [(0, i32::MAX), (1, -2)] {
+            let wat = format!(
+                r#"(module {memory}
+                     (func (export "load") (result i32 i32) i32.const {offset} i32.const {len}))"#
+            );
+            let mut g = GuestModule::from_bytes(&wasm(&wat), &Limits::default())
+                .unwrap()
+                .instantiate()
+                .unwrap();
+            // Only the unsigned reading of -2 is a length: negative i32s are refused as such.
+            if len < 0 {
+                assert!(matches!(g.string(), Err(Error::NegativeLength { .. })));
+                continue;
+            }
+            let region = g.load().unwrap();
+            let (result, bytes) = allocated_by(|| g.read(region));
+            assert!(
+                matches!(
+                    result,
+                    Err(Error::OutOfBounds {
+                        len: 2147483647,
+                        ..
+                    })
+                ),
+                "{result:?}"
+            );
+            assert!(bytes < 4 * KIB, "{memory}: {bytes} bytes allocated");
+            let (result, bytes) = allocated_by(|| g.str(region).map(|_| ()));
+            assert!(result.is_err());
+            assert!(bytes < 4 * KIB, "{memory}: {bytes} bytes allocated by str");
+        }
+    }
+}
+
+#[test]
+fn module_size_is_capped_before_reading() {
+    // A sparse file of 1 GiB, with a cap of 100 bytes: refused from its size alone.
+    let path = temp_file("sparse.wasm", b"");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let mut limits = Limits::default();
+    limits.max_module_bytes = 100;
+    let (result, bytes) = allocated_by(|| GuestModule::from_file(&path, &limits));
+    let err = result.err().unwrap();
+    assert!(
+        matches!(
+            err,
+            Error::ModuleTooLarge {
+                size: 1_073_741_824,
+                limit: 100,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(bytes < 64 * KIB, "{bytes} bytes allocated");
+
+    // Within the cap, a file is read into one buffer of its size, not grown by doubling.
+    let module = wasm(common::SEED_WAT);
+    let path = temp_file("seed-for-allocation.wasm", &module);
+    let (result, bytes) = allocated_by(|| GuestModule::from_file(&path, &Limits::default()));
+    result.unwrap();
+    println!("compiling the seed's module allocated {bytes} bytes");
+}
