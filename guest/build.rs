@@ -12,9 +12,9 @@ fn main() {
     for arg in [
         // Export the memory as `mem`, the name the Wasmer guide's host uses.
         "--export-memory=mem".to_string(),
-        // Exactly one 64 KiB page: room for the stack and the buffer, and never growable.
+        // One 64 KiB page at start: room for the stack and the buffer. No maximum: the heap
+        // grows with `memory.grow` as far as the host's cap allows.
         "--initial-memory=65536".to_string(),
-        "--max-memory=65536".to_string(),
         format!("-zstack-size={STACK_SIZE}"),
     ] {
         println!("cargo::rustc-link-arg-cdylib={arg}");

@@ -257,11 +257,10 @@ fn matches(
             else {
                 return false;
             };
-            let (initial, maximum) = MEMORY_RULES.artifact_pages;
             !m.memory64
                 && (strictness == Strictness::Host
-                    || (m.initial == initial
-                        && m.maximum == Some(maximum)
+                    || (m.initial == MEMORY_RULES.artifact_initial
+                        && m.maximum == MEMORY_RULES.artifact_maximum
                         && m.shared == MEMORY_RULES.artifact_shared))
         }
         (Kind::Func(want), ExternalKind::Func | ExternalKind::FuncExact) => {
@@ -296,15 +295,13 @@ fn show_want(want: &Export, strictness: Strictness) -> String {
         Kind::Func(ty) => format!("{ty}"),
         Kind::Memory => match strictness {
             Strictness::Host => "(memory)".into(),
-            Strictness::Artifact => {
-                let (initial, maximum) = MEMORY_RULES.artifact_pages;
-                let shared = if MEMORY_RULES.artifact_shared {
-                    " shared"
-                } else {
-                    ""
-                };
-                format!("(memory {initial} {maximum}{shared})")
-            }
+            Strictness::Artifact => show_memory(&MemoryType {
+                memory64: false,
+                shared: MEMORY_RULES.artifact_shared,
+                initial: MEMORY_RULES.artifact_initial,
+                maximum: MEMORY_RULES.artifact_maximum,
+                page_size_log2: None,
+            }),
         },
     }
 }
@@ -416,11 +413,13 @@ mod tests {
 
     const GOOD: &str = r#"
         (module
-          (memory (export "mem") 1 1)
+          (memory (export "mem") 1)
           (func (export "load") (result i32 i32) i32.const 0 i32.const 0)
           (func (export "capacity") (result i32) i32.const 0)
           (func (export "set_len") (param i32) (result i32) i32.const 0)
-          (func (export "transform") (result i32) i32.const 0))
+          (func (export "transform") (result i32) i32.const 0)
+          (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 0)
+          (func (export "adopt") (param i32 i32) (result i32) i32.const 0))
     "#;
 
     fn names(present: &[&Export]) -> Vec<&'static str> {
@@ -434,17 +433,27 @@ mod tests {
             let present = check(&s, strictness).unwrap();
             assert_eq!(
                 names(&present),
-                ["mem", "load", "capacity", "set_len", "transform"]
+                [
+                    "mem",
+                    "load",
+                    "capacity",
+                    "set_len",
+                    "transform",
+                    "cabi_realloc",
+                    "adopt"
+                ]
             );
         }
         assert_eq!(
             s.export_lines(),
             [
-                r#"(export "mem" (memory 1 1))"#,
+                r#"(export "mem" (memory 1))"#,
                 r#"(export "load" (func (result i32 i32)))"#,
                 r#"(export "capacity" (func (result i32)))"#,
                 r#"(export "set_len" (func (param i32) (result i32)))"#,
                 r#"(export "transform" (func (result i32)))"#,
+                r#"(export "cabi_realloc" (func (param i32 i32 i32 i32) (result i32)))"#,
+                r#"(export "adopt" (func (param i32 i32) (result i32)))"#,
             ]
         );
     }
@@ -463,10 +472,12 @@ mod tests {
         assert_eq!(
             artifact,
             [
-                "export `mem` is (memory 2 4 shared), expected (memory 1 1)",
+                "export `mem` is (memory 2 4 shared), expected (memory 1)",
                 "missing export `capacity` (func (result i32))",
                 "missing export `set_len` (func (param i32) (result i32))",
                 "missing export `transform` (func (result i32))",
+                "missing export `cabi_realloc` (func (param i32 i32 i32 i32) (result i32))",
+                "missing export `adopt` (func (param i32 i32) (result i32))",
                 "exports `other` (func (param i64)), which is not in the ABI",
             ]
         );
@@ -501,7 +512,7 @@ mod tests {
             problems(wat, Strictness::Host),
             ["export `mem` is (memory i64 1 1), expected (memory)"]
         );
-        assert!(problems(wat, Strictness::Artifact)[0].contains("expected (memory 1 1)"));
+        assert!(problems(wat, Strictness::Artifact)[0].contains("expected (memory 1)"));
     }
 
     #[test]
@@ -551,7 +562,7 @@ mod tests {
         assert!(Summary::parse(&trailing).is_err());
         assert_eq!(
             check(&Summary::parse(&good).unwrap(), Strictness::Host).map(|p| p.len()),
-            Ok(5)
+            Ok(7)
         );
     }
 }

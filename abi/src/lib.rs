@@ -155,12 +155,51 @@ pub const TRANSFORM: Export = Export {
         results: &[I32],
     }),
     presence: Presence::Optional,
-    meaning: "the guest appends `\" Wasm is cool!\"` to its string in place and returns the new length",
-    codes: &[ErrorCode::OverCapacity],
+    meaning: "the guest appends `\" Wasm is cool!\"` to its string, in place when it fits, else in a larger heap block, and returns the new length",
+    codes: &[ErrorCode::OverCapacity, ErrorCode::NoMemory],
+};
+
+/// `cabi_realloc(old_ptr, old_len, align, new_len) -> ptr`: the canonical ABI's allocator,
+/// as wit-bindgen generates it for Rust, C and Go guests. A host allocates a block for its
+/// data with `cabi_realloc(0, 0, 1, len)`.
+pub const CABI_REALLOC: Export = Export {
+    name: "cabi_realloc",
+    kind: Kind::Func(FuncType {
+        params: &[I32, I32, I32, I32],
+        results: &[I32],
+    }),
+    presence: Presence::Optional,
+    meaning: "the canonical ABI's allocator: a block of `new_len` bytes aligned to `align` (at most 8) holding the first `old_len` bytes of the block at `old_ptr` (null for none); `new_len` 0 frees that block; returns the address, or 0 when it cannot, changing nothing",
+    codes: &[],
+};
+
+/// `adopt(ptr, len) -> code`: the guest takes a block from `cabi_realloc`, where the host
+/// wrote `len` bytes, as its string.
+pub const ADOPT: Export = Export {
+    name: "adopt",
+    kind: Kind::Func(FuncType {
+        params: &[I32, I32],
+        results: &[I32],
+    }),
+    presence: Presence::Optional,
+    meaning: "the host has written `len` bytes in the block at `ptr` from `cabi_realloc`: the guest adopts the block as its string (freeing a block it leaves) and returns 0",
+    codes: &[
+        ErrorCode::NegativeLength,
+        ErrorCode::OverCapacity,
+        ErrorCode::NotABlock,
+    ],
 };
 
 /// Every export of the ABI, in the order the README lists them.
-pub const EXPORTS: &[Export] = &[MEMORY, LOAD, CAPACITY, SET_LEN, TRANSFORM];
+pub const EXPORTS: &[Export] = &[
+    MEMORY,
+    LOAD,
+    CAPACITY,
+    SET_LEN,
+    TRANSFORM,
+    CABI_REALLOC,
+    ADOPT,
+];
 
 /// What [`TRANSFORM`] appends.
 pub const SUFFIX: &[u8] = b" Wasm is cool!";
@@ -168,17 +207,20 @@ pub const SUFFIX: &[u8] = b" Wasm is cool!";
 /// What the memory must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryRules {
-    /// Pages at start and at most, of the artifact `cargo xtask build-guest` writes.
-    pub artifact_pages: (u64, u64),
+    /// Pages at start of the artifact `cargo xtask build-guest` writes.
+    pub artifact_initial: u64,
+    /// Its maximum in pages, if it declares one (none: it grows as far as the host allows).
+    pub artifact_maximum: Option<u64>,
     /// Whether the artifact's memory is shared.
     pub artifact_shared: bool,
 }
 
 /// The memory a host accepts: one 32-bit memory, exported as [`MEMORY`], shared or not, of
 /// any size within the host's limits (which the host checks). The artifact's memory is
-/// exactly this.
+/// exactly this: one page at start, growable up to the host's cap, unshared.
 pub const MEMORY_RULES: MemoryRules = MemoryRules {
-    artifact_pages: (1, 1),
+    artifact_initial: 1,
+    artifact_maximum: None,
     artifact_shared: false,
 };
 
@@ -194,11 +236,20 @@ pub enum ErrorCode {
     NegativeLength = -1,
     /// The length asked for, or the result of `transform`, would not fit the buffer.
     OverCapacity = -2,
+    /// No memory is left for the request under the host's cap.
+    NoMemory = -3,
+    /// The address is not a block from `cabi_realloc`.
+    NotABlock = -4,
 }
 
 impl ErrorCode {
     /// Every code, in order.
-    pub const ALL: &'static [ErrorCode] = &[ErrorCode::NegativeLength, ErrorCode::OverCapacity];
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::NegativeLength,
+        ErrorCode::OverCapacity,
+        ErrorCode::NoMemory,
+        ErrorCode::NotABlock,
+    ];
 
     /// The value an export returns for this error.
     pub const fn code(self) -> i32 {
@@ -215,6 +266,8 @@ impl ErrorCode {
         match self {
             ErrorCode::NegativeLength => "the length is negative",
             ErrorCode::OverCapacity => "the result would not fit the buffer",
+            ErrorCode::NoMemory => "no memory left under the host's cap",
+            ErrorCode::NotABlock => "the address is not a block from cabi_realloc",
         }
     }
 }
@@ -292,7 +345,7 @@ mod tests {
             assert_eq!(ErrorCode::from_code(e.code()), Some(e));
         }
         assert_eq!(ErrorCode::from_code(0), None);
-        assert_eq!(ErrorCode::from_code(-3), None);
+        assert_eq!(ErrorCode::from_code(-5), None);
         assert_eq!(
             std::format!("{}", ErrorCode::OverCapacity),
             "-2 (the result would not fit the buffer)"

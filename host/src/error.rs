@@ -171,6 +171,49 @@ pub enum Error {
         code: i32,
     },
 
+    /// The guest's allocator could not give a block of this size (it returned 0).
+    #[error("guest `{export}` could not allocate {len} bytes (it returned 0)")]
+    AllocationFailed {
+        /// The allocation export.
+        export: &'static str,
+        /// The size asked for.
+        len: u32,
+    },
+
+    /// The guest's allocator returned a block that overlaps the string the guest holds:
+    /// writing there would destroy it.
+    #[error(
+        "guest `{export}` returned a block at {offset} (length {len}) that overlaps the current string at {}..{}",
+        string.offset,
+        u64::from(string.offset) + u64::from(string.len)
+    )]
+    Overlap {
+        /// The allocation export.
+        export: &'static str,
+        /// Where the block starts.
+        offset: u32,
+        /// The size asked for.
+        len: u32,
+        /// The guest's string when the block was asked for.
+        string: crate::Region,
+    },
+
+    /// Data longer than a 32-bit guest can take (more than `i32::MAX` bytes).
+    #[error("{len} bytes are more than a 32-bit guest can take")]
+    TooLong {
+        /// The length.
+        len: usize,
+    },
+
+    /// The closure given to [`Guest::put_with`](crate::Guest::put_with) failed; the block
+    /// was released and the guest keeps its string.
+    #[error("filling guest memory failed")]
+    Fill {
+        /// Its error.
+        #[source]
+        source: io::Error,
+    },
+
     /// An operation needs an export that this module does not have.
     #[error("module {module} has no export `{export}`")]
     MissingExport {

@@ -54,6 +54,7 @@ mod error;
 mod limits;
 mod metering;
 mod prepare;
+mod put;
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -71,6 +72,7 @@ pub use crate::limits::{DEFAULT_FUEL, Limits};
 pub use crate::metering::{BULK_BASE, BYTES_PER_UNIT, UNITS_PER_ELEMENT};
 use crate::prepare::Refusal;
 pub use crate::prepare::{Extras, MAX_TABLES};
+pub use crate::put::Convention;
 
 /// A byte range of guest memory: where a string is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -271,6 +273,13 @@ impl GuestModule {
             abi::TRANSFORM.name,
             self.optional.transform,
         );
+        let realloc = optional(
+            exports,
+            &store,
+            abi::CABI_REALLOC.name,
+            self.optional.cabi_realloc,
+        );
+        let adopt = optional(exports, &store, abi::ADOPT.name, self.optional.adopt);
         let start = optional::<(), ()>(exports, &store, prepare::START_EXPORT, self.deferred_start);
         let (capacity, set_len, transform, start) = (
             capacity.map_err(abi_mismatch)?,
@@ -278,6 +287,7 @@ impl GuestModule {
             transform.map_err(abi_mismatch)?,
             start.map_err(abi_mismatch)?,
         );
+        let (realloc, adopt) = (realloc.map_err(abi_mismatch)?, adopt.map_err(abi_mismatch)?);
         let shared = memory.ty(&store).shared;
         let meter = match self.fuel {
             Some(fuel) => Some(Meter::of(&instance, fuel).map_err(abi_mismatch)?),
@@ -292,6 +302,8 @@ impl GuestModule {
             capacity,
             set_len,
             transform,
+            realloc,
+            adopt,
             name: self.name.clone(),
             scratch: Vec::new(),
         };
@@ -347,6 +359,8 @@ pub struct Guest {
     capacity: Option<TypedFunction<(), i32>>,
     set_len: Option<TypedFunction<i32, i32>>,
     transform: Option<TypedFunction<(), i32>>,
+    realloc: Option<TypedFunction<(i32, i32, i32, i32), i32>>,
+    adopt: Option<TypedFunction<(i32, i32), i32>>,
     name: String,
     /// Reused by `replace_string` to keep the bytes it overwrites.
     scratch: Vec<u8>,
@@ -430,6 +444,8 @@ impl Guest {
             capacity: self.capacity.is_some(),
             set_len: self.set_len.is_some(),
             transform: self.transform.is_some(),
+            cabi_realloc: self.realloc.is_some(),
+            adopt: self.adopt.is_some(),
         }
     }
 
@@ -627,7 +643,7 @@ impl Guest {
     /// # Errors
     /// As [`Guest::load`] and [`Guest::write`], and [`Error::OverCapacity`].
     pub fn write_string(&mut self, s: &str) -> Result<Region, Error> {
-        let region = self.checked_target(s)?;
+        let region = self.checked_target(s.len())?;
         self.write(region.offset, s.as_bytes())?;
         Ok(region)
     }
@@ -643,7 +659,7 @@ impl Guest {
         if self.set_len.is_none() {
             return Err(self.missing("set_len"));
         }
-        let region = self.checked_target(s)?;
+        let region = self.checked_target(s.len())?;
         // Keep what is overwritten, to put it back if the guest refuses. The buffer is
         // reused from call to call.
         let mut old = std::mem::take(&mut self.scratch);
@@ -702,19 +718,16 @@ impl Guest {
         })
     }
 
-    /// Where a write of `s` at `load`'s offset would go, checked against `capacity` and
-    /// the memory.
-    fn checked_target(&mut self, s: &str) -> Result<Region, Error> {
+    /// Where a write of `len` bytes at `load`'s offset would go, checked against `capacity`
+    /// and the memory.
+    fn checked_target(&mut self, len: usize) -> Result<Region, Error> {
         let offset = self.load()?.offset;
         if let Some(capacity) = self.capacity()?
-            && s.len() > capacity as usize
+            && len > capacity as usize
         {
-            return Err(Error::OverCapacity {
-                len: s.len(),
-                capacity,
-            });
+            return Err(Error::OverCapacity { len, capacity });
         }
-        let region = Region::spanning(offset, s.len())?;
+        let region = Region::spanning(offset, len)?;
         region.range_in(self.memory_size())?;
         Ok(region)
     }

@@ -1,41 +1,102 @@
-//! `host [--fuel N] [--max-memory BYTES] [--max-module-bytes BYTES] [--verbose] [MODULE]`: the
-//! Wasmer guide "Using memory pointers", run against a guest module.
+//! `host`: the Wasmer guide "Using memory pointers", run against a guest module; and
+//! `host transform`, which pipes standard input through the guest's `transform`.
 //!
 //! Without MODULE it runs `target/guest/guest.wasm` of this workspace, which
 //! `cargo xtask build-guest` writes.
 //!
-//! Exit codes: 0 success; 2 usage error; 3 the module cannot be read, is not Wasm or is too
-//! large; 4 the module does not follow the guest ABI, or the guest failed at run time.
+//! Exit codes: 0 success; 1 standard input or output failed; 2 usage error; 3 the module
+//! cannot be read, is not Wasm or is too large; 4 the module does not follow the guest ABI
+//! or exceeds a limit (the input too), or the guest failed at run time.
 
+use std::fs::File;
+use std::io::{self, Read as _, Write as _};
+use std::os::fd::AsFd as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
 use host::{ErrorKind, GuestModule, Limits};
-
-const USAGE: &str = "usage: host [OPTIONS] [MODULE]
-
-Runs the Wasmer guide \"Using memory pointers\" against MODULE (default: this workspace's
-target/guest/guest.wasm, built by `cargo xtask build-guest`).
-
-options:
-  --fuel N                  the work one call into the guest may do, in Wasm operators
-                            (default 500000000: an endless loop is stopped within about
-                            a second)
-  --max-memory BYTES        the most linear memory the guest may have (default 16777216,
-                            16 MiB)
-  --max-module-bytes BYTES  the largest module accepted (default 16777216, 16 MiB);
-                            compiling takes about a second per MB of code
-  -v, --verbose             when a module is refused, list every problem, one a line
-  -h, --help                this text
-
-exit codes: 0 success, 2 usage, 3 unreadable or invalid module, 4 ABI mismatch or guest fault";
 
 /// Exit codes, as documented in README.md.
 mod exit {
-    pub const USAGE: u8 = 2;
+    pub const IO: u8 = 1;
     pub const MODULE: u8 = 3;
     pub const GUEST: u8 = 4;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "host",
+    about = "Runs the Wasmer guide \"Using memory pointers\" against a guest module.",
+    after_help = "exit codes: 0 success, 1 standard input or output failed, 2 usage, \
+                  3 unreadable or invalid module, 4 ABI mismatch, limit or guest fault",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: Run,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Puts all of standard input into the guest (through its allocator when it has one,
+    /// else its static buffer), calls `transform`, and writes the result to standard
+    /// output, byte for byte.
+    Transform(Run),
+}
+
+#[derive(Debug, Args)]
+struct Run {
+    /// The guest module (default: this workspace's target/guest/guest.wasm, built by
+    /// `cargo xtask build-guest`).
+    module: Option<PathBuf>,
+    /// The work one call into the guest may do, in units of about one Wasm operator (an
+    /// endless loop is stopped within about a second).
+    #[arg(long, value_name = "N", default_value_t = host::DEFAULT_FUEL)]
+    fuel: u64,
+    /// The most linear memory the guest may have, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_memory_bytes)]
+    max_memory: u64,
+    /// The largest module accepted, in bytes; compiling takes about 1.3 s per MB of code.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_module_bytes)]
+    max_module_bytes: u64,
+    /// When a module is refused, list every problem, one a line.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+impl Run {
+    fn limits(&self) -> Limits {
+        let mut limits = Limits::default();
+        limits.fuel = Some(self.fuel);
+        limits.max_memory_bytes = self.max_memory;
+        limits.max_module_bytes = self.max_module_bytes;
+        limits
+    }
+}
+
+/// Standard input that cannot fit the guest's memory.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "standard input is {} bytes, more than the guest's memory cap of {cap} bytes (raise it with --max-memory)",
+    len.map_or_else(|| "over".to_string(), |len| len.to_string())
+)]
+struct InputTooLarge {
+    /// Its length, when known.
+    len: Option<u64>,
+    cap: u64,
+}
+
+/// A failure of standard input or output.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+struct StdIo {
+    what: &'static str,
+    #[source]
+    source: io::Error,
 }
 
 /// The artifact of `cargo xtask build-guest`, found from this crate's manifest, so that it
@@ -49,58 +110,18 @@ fn default_module() -> PathBuf {
         .join("guest.wasm")
 }
 
-/// What the command line asks for.
-struct Args {
-    module: Option<PathBuf>,
-    limits: Limits,
-    verbose: bool,
-}
-
-fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
-    let mut parsed = Args {
-        module: None,
-        limits: Limits::default(),
-        verbose: false,
-    };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut number = |flag: &str| -> Result<u64, String> {
-            let value = args.next().ok_or(format!("{flag} needs a value"))?;
-            value
-                .parse()
-                .map_err(|_| format!("{flag} takes a whole number, not {value:?}"))
-        };
-        match arg.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--fuel" => parsed.limits.fuel = Some(number("--fuel")?),
-            "--max-memory" => parsed.limits.max_memory_bytes = number("--max-memory")?,
-            "--max-module-bytes" => {
-                parsed.limits.max_module_bytes = number("--max-module-bytes")?;
-            }
-            "-v" | "--verbose" => parsed.verbose = true,
-            flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
-            path if parsed.module.is_none() => parsed.module = Some(PathBuf::from(path)),
-            extra => return Err(format!("unexpected argument {extra:?}")),
-        }
-    }
-    Ok(Some(parsed))
-}
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args = match parse_args(&args) {
-        Ok(Some(args)) => args,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("error: {e}\n\n{USAGE}");
-            return ExitCode::from(exit::USAGE);
-        }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version exit 0, usage errors 2, as clap does.
+        Err(e) => e.exit(),
     };
-    let module = match args.module {
-        Some(path) => path,
+    let (run, transform) = match &cli.command {
+        Some(Command::Transform(run)) => (run, true),
+        None => (&cli.run, false),
+    };
+    let module = match &run.module {
+        Some(path) => path.clone(),
         None => {
             let path = default_module();
             if !path.exists() {
@@ -113,7 +134,13 @@ fn main() -> ExitCode {
             path
         }
     };
-    match run(&module, &args.limits) {
+    let limits = run.limits();
+    let result = if transform {
+        pipe(&module, &limits)
+    } else {
+        demo(&module, &limits)
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line, whatever the causes' texts hold (wasmer's validation errors can
@@ -124,21 +151,83 @@ fn main() -> ExitCode {
                 message.split_whitespace().collect::<Vec<_>>().join(" ")
             );
             let error = e.downcast_ref::<host::Error>();
-            if args.verbose {
+            if run.verbose {
                 for problem in error.map(host::Error::problems).unwrap_or_default() {
                     eprintln!("  - {problem}");
                 }
             }
-            let kind = error.map(host::Error::kind);
-            ExitCode::from(match kind {
+            ExitCode::from(match error.map(host::Error::kind) {
                 Some(ErrorKind::Module) => exit::MODULE,
-                _ => exit::GUEST,
+                Some(_) => exit::GUEST,
+                None if e.downcast_ref::<StdIo>().is_some() => exit::IO,
+                None => exit::GUEST,
             })
         }
     }
 }
 
-fn run(path: &Path, limits: &Limits) -> Result<()> {
+/// `host transform`: standard input through the guest's `transform` to standard output.
+/// Nothing but the result goes to standard output.
+fn pipe(path: &Path, limits: &Limits) -> Result<()> {
+    let module = GuestModule::from_file(path, limits)?;
+    let mut guest = module.instantiate()?;
+    let cap = limits.max_memory_bytes;
+    let stdin = io::stdin().lock();
+    let read_err = |source| StdIo {
+        what: "cannot read standard input",
+        source,
+    };
+    // A regular file says its size: read it straight into guest memory. A pipe is read
+    // into a buffer first, up to one byte past the cap.
+    let file = stdin
+        .as_fd()
+        .try_clone_to_owned()
+        .map(File::from)
+        .map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
+    if meta.is_file() {
+        let len = meta.len();
+        if len > cap {
+            return Err(InputTooLarge {
+                len: Some(len),
+                cap,
+            }
+            .into());
+        }
+        let mut file = &file;
+        guest
+            .put_with(usize::try_from(len)?, |buf| file.read_exact(buf))
+            .context("putting standard input into the guest")?;
+    } else {
+        let mut input = Vec::new();
+        (&file)
+            .take(cap.saturating_add(1))
+            .read_to_end(&mut input)
+            .map_err(read_err)?;
+        if input.len() as u64 > cap {
+            return Err(InputTooLarge { len: None, cap }.into());
+        }
+        guest
+            .put_bytes(&input)
+            .context("putting standard input into the guest")?;
+    }
+    guest.transform()?;
+    let region = guest.load()?;
+    let result = guest
+        .bytes(region)
+        .context("reading the result `load` points to")?;
+    let write_err = |source| StdIo {
+        what: "cannot write standard output",
+        source,
+    };
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(&result).map_err(write_err)?;
+    stdout.flush().map_err(write_err)?;
+    Ok(())
+}
+
+/// The guide's steps, printed as it prints them, then what this guest adds.
+fn demo(path: &Path, limits: &Limits) -> Result<()> {
     println!("Compiling module...");
     let module = GuestModule::from_file(path, limits)?;
     println!("Instantiating module...");

@@ -50,6 +50,10 @@ pub struct Extras {
     pub set_len: bool,
     /// `transform` is exported.
     pub transform: bool,
+    /// `cabi_realloc` is exported.
+    pub cabi_realloc: bool,
+    /// `adopt` is exported.
+    pub adopt: bool,
 }
 
 /// A module that passed: the bytes to compile, and what the check found.
@@ -90,6 +94,8 @@ pub(crate) fn prepare<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Prepared<'
         capacity: has(&abi::CAPACITY),
         set_len: has(&abi::SET_LEN),
         transform: has(&abi::TRANSFORM),
+        cabi_realloc: has(&abi::CABI_REALLOC),
+        adopt: has(&abi::ADOPT),
     };
     let (bytes, deferred_start) = match summary.start {
         None => (Cow::Borrowed(bytes), false),

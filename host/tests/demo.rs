@@ -78,8 +78,15 @@ fn usage_errors_exit_2() {
         let args: Vec<_> = args.iter().map(std::ffi::OsStr::new).collect();
         let out = host(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("usage: host [OPTIONS] [MODULE]"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains("try '--help'"),
+            "{args:?}: {stderr}"
+        );
     }
     let out = host(&[std::ffi::OsStr::new("--help")]);
     assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Usage: host [OPTIONS] [MODULE]"), "{help}");
+    assert!(help.contains("transform"), "{help}");
 }

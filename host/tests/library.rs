@@ -11,7 +11,7 @@ use wasmer::{ExternType, Instance, Module, Store, TypedFunction, WasmPtr, import
 fn artifact_exports_exactly_the_abi_and_stays_small() {
     let bytes = guest_wasm();
     assert!(
-        bytes.len() < 1024,
+        bytes.len() < 2048,
         "the guest grew to {} bytes",
         bytes.len()
     );
@@ -36,7 +36,9 @@ fn artifact_exports_exactly_the_abi_and_stays_small() {
     assert_eq!(
         exports,
         [
-            "mem (memory 1 Some(1) shared=false)",
+            "mem (memory 1 None shared=false)",
+            "adopt (func [I32, I32] -> [I32])",
+            "cabi_realloc (func [I32, I32, I32, I32] -> [I32])",
             "capacity (func [] -> [I32])",
             "load (func [] -> [I32, I32])",
             "set_len (func [I32] -> [I32])",
@@ -184,26 +186,195 @@ fn refused_lengths_keep_the_guest_as_it_was() {
 }
 
 #[test]
-fn transform_that_does_not_fit_changes_no_byte() {
+fn transform_moves_a_string_that_outgrows_the_static_buffer() {
     let mut g = guest();
     g.replace_string(&"y".repeat(4090)).unwrap();
-    let before = snapshot(&g);
-    let err = g.transform().unwrap_err();
+    let before = g.load().unwrap();
+    assert_eq!(g.transform().unwrap(), 4104);
+    let after = g.load().unwrap();
+    assert_ne!(after.offset, before.offset, "moved to the heap");
+    assert!(g.capacity().unwrap().unwrap() >= 4104);
+    assert_eq!(g.str(after).unwrap(), "y".repeat(4090) + " Wasm is cool!");
+}
+
+#[test]
+fn transform_without_memory_left_changes_no_byte() {
+    // One page at most: the heap fills it, then the guest refuses with its code.
+    let mut limits = Limits::default();
+    limits.max_memory_bytes = 65536;
+    let mut g = GuestModule::from_bytes(&guest_wasm(), &limits)
+        .unwrap()
+        .instantiate()
+        .unwrap();
+    g.replace_string(&"y".repeat(4090)).unwrap();
+    let err = loop {
+        let before = snapshot(&g);
+        match g.transform() {
+            Ok(_) => continue,
+            Err(err) => {
+                assert!(snapshot(&g) == before, "the refused call changed memory");
+                break err;
+            }
+        }
+    };
     assert!(
         matches!(
             err,
             Error::ErrorCode {
                 export: "transform",
-                code: -2
+                code: -3
             }
         ),
         "{err:?}"
     );
     assert_eq!(
         err.to_string(),
-        "guest `transform` returned error code -2 (the result would not fit the buffer)"
+        "guest `transform` returned error code -3 (no memory left under the host's cap)"
     );
-    assert!(snapshot(&g) == before);
+    assert_eq!(g.memory_size(), 65536);
+    let s = g.string().unwrap();
+    assert!(
+        s.starts_with("yyyy") && s.ends_with(" Wasm is cool!"),
+        "intact"
+    );
+}
+
+#[test]
+fn any_size_goes_in_through_the_allocator_and_comes_back_transformed() {
+    let mut g = guest();
+    assert_eq!(g.convention(), host::Convention::Allocation);
+    for len in [0, 1, 13, 4096, 4097, 100_000, 3 << 20] {
+        let data: Vec<u8> = (0..len)
+            .map(|i| b'a' + u8::try_from(i % 26).unwrap())
+            .collect();
+        let region = g.put_bytes(&data).unwrap();
+        assert_eq!(g.load().unwrap(), region, "{len}");
+        g.transform().unwrap();
+        let region = g.load().unwrap();
+        let out = g.bytes(region).unwrap();
+        assert_eq!(out.len(), len + 14);
+        assert!(
+            out[..len] == data[..] && out.ends_with(b" Wasm is cool!"),
+            "{len}"
+        );
+    }
+}
+
+#[test]
+fn strings_handed_over_again_and_again_reuse_the_guests_memory() {
+    let mut g = guest();
+    let data = vec![b'x'; 200_000];
+    for _ in 0..200 {
+        g.put_bytes(&data).unwrap();
+        g.transform().unwrap();
+    }
+    // Two blocks of 200 KB live at a time at most: the old string and the new one.
+    assert!(g.memory_size() <= 1 << 20, "{} bytes", g.memory_size());
+}
+
+#[test]
+fn a_failing_fill_leaves_the_previous_string() {
+    let mut g = guest();
+    g.put_str("the previous string").unwrap();
+    let before = g.memory_size();
+    let err = g
+        .put_with(1000, |buf| {
+            buf[..4].copy_from_slice(b"half");
+            Err(std::io::Error::other("the socket closed"))
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Fill { .. }), "{err:?}");
+    assert_eq!(g.string().unwrap(), "the previous string");
+    // The abandoned block was released: the same request gets the same block back.
+    let again = g.put_with(1000, |buf| {
+        buf.fill(b'k');
+        Ok(())
+    });
+    assert_eq!(again.unwrap().len, 1000);
+    assert_eq!(g.memory_size(), before);
+}
+
+#[test]
+fn past_the_memory_cap_the_allocator_says_no_and_nothing_changes() {
+    let mut limits = Limits::default();
+    limits.max_memory_bytes = 1 << 20;
+    let mut g = GuestModule::from_bytes(&guest_wasm(), &limits)
+        .unwrap()
+        .instantiate()
+        .unwrap();
+    let (string, size) = (g.load().unwrap(), g.memory_size());
+    let err = g.put_bytes(&vec![0; 2 << 20]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::AllocationFailed {
+                export: "cabi_realloc",
+                len: 2_097_152
+            }
+        ),
+        "{err:?}"
+    );
+    // (The guest may have set up its heap: its own change, not the host's.)
+    assert_eq!((g.load().unwrap(), g.memory_size()), (string, size));
+    assert_eq!(g.string().unwrap(), "Hello, World!");
+}
+
+#[test]
+fn a_guest_with_only_a_length_setter_takes_data_in_its_static_buffer() {
+    let wat = SEED_WAT.replace(
+        "(data (i32.const 42)",
+        r#"(func (export "set_len") (param i32) (result i32)
+             (if (i32.gt_u (local.get 0) (i32.const 100)) (then (return (i32.const -2))))
+             (global.set $length (local.get 0)) i32.const 0)
+           (func (export "capacity") (result i32) i32.const 100)
+           (data (i32.const 42)"#,
+    );
+    let mut g = GuestModule::from_bytes(&wasm(&wat), &Limits::default())
+        .unwrap()
+        .instantiate()
+        .unwrap();
+    assert_eq!(g.convention(), host::Convention::StaticBuffer);
+    assert_eq!(
+        g.put_str("in the buffer").unwrap(),
+        Region {
+            offset: 42,
+            len: 13
+        }
+    );
+    assert_eq!(g.string().unwrap(), "in the buffer");
+    let before = snapshot(&g);
+    let err = g.put_bytes(&[b'z'; 101]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::OverCapacity {
+                len: 101,
+                capacity: 100
+            }
+        ),
+        "{err:?}"
+    );
+    let err = g
+        .put_with(50, |buf| {
+            buf.fill(b'!');
+            Err(std::io::Error::other("short read"))
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Fill { .. }), "{err:?}");
+    assert!(snapshot(&g) == before, "the bytes written were put back");
+    // The guide's own module has no way to be told: nothing is written.
+    let mut seed = GuestModule::from_bytes(&wasm(SEED_WAT), &Limits::default())
+        .unwrap()
+        .instantiate()
+        .unwrap();
+    assert_eq!(seed.convention(), host::Convention::WriteOnly);
+    assert!(matches!(
+        seed.put_str("x"),
+        Err(Error::MissingExport {
+            export: "set_len",
+            ..
+        })
+    ));
 }
 
 #[test]

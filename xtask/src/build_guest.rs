@@ -176,7 +176,7 @@ mod tests {
             .to_string();
         for expected in [
             "imports `env.log` (func (param i32)), which the host does not provide",
-            "export `mem` is (memory 1 2), expected (memory 1 1)",
+            "export `mem` is (memory 1 2), expected (memory 1)",
             "export `load` is (func (param i32)), expected (func (result i32 i32))",
             "missing export `transform` (func (result i32))",
             "exports `extra` (func (result i32)), which is not in the ABI",
