@@ -81,11 +81,11 @@ impl Run {
 /// Standard input that cannot fit the guest's memory.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "standard input is {} bytes, more than the guest's memory cap of {cap} bytes (raise it with --max-memory)",
-    len.map_or_else(|| "over".to_string(), |len| len.to_string())
+    "standard input{} is larger than the guest's memory cap of {cap} bytes (raise it with --max-memory)",
+    len.map(|len| format!(" ({len} bytes)")).unwrap_or_default()
 )]
 struct InputTooLarge {
-    /// Its length, when known.
+    /// Its length, when known (a pipe is read only up to the cap).
     len: Option<u64>,
     cap: u64,
 }
@@ -195,9 +195,8 @@ fn pipe(path: &Path, limits: &Limits) -> Result<()> {
             .into());
         }
         let mut file = &file;
-        guest
-            .put_with(usize::try_from(len)?, |buf| file.read_exact(buf))
-            .context("putting standard input into the guest")?;
+        let put = guest.put_with(usize::try_from(len)?, |buf| file.read_exact(buf));
+        put.map_err(|e| putting(e, cap))?;
     } else {
         let mut input = Vec::new();
         (&file)
@@ -207,9 +206,8 @@ fn pipe(path: &Path, limits: &Limits) -> Result<()> {
         if input.len() as u64 > cap {
             return Err(InputTooLarge { len: None, cap }.into());
         }
-        guest
-            .put_bytes(&input)
-            .context("putting standard input into the guest")?;
+        let put = guest.put_bytes(&input);
+        put.map_err(|e| putting(e, cap))?;
     }
     guest.transform()?;
     let region = guest.load()?;
@@ -224,6 +222,18 @@ fn pipe(path: &Path, limits: &Limits) -> Result<()> {
     stdout.write_all(&result).map_err(write_err)?;
     stdout.flush().map_err(write_err)?;
     Ok(())
+}
+
+/// A failure to put standard input into the guest, with the cap when memory ran out.
+fn putting(e: host::Error, cap: u64) -> anyhow::Error {
+    let context = match e {
+        host::Error::AllocationFailed { .. } => format!(
+            "putting standard input into the guest, whose memory is capped at {cap} bytes \
+             (raise it with --max-memory)"
+        ),
+        _ => "putting standard input into the guest".to_string(),
+    };
+    anyhow::Error::new(e).context(context)
 }
 
 /// The guide's steps, printed as it prints them, then what this guest adds.

@@ -14,9 +14,9 @@
 //! trusted: a null address, a block past the end of memory or overflowing the address
 //! space, or one overlapping the guest's current string is refused before any byte is
 //! written. Whatever fails, the guest keeps its previous string, readable as before, and
-//! no half-written data is adopted: a block the host asked for and could not hand over is
-//! released (`cabi_realloc(ptr, len, 1, 0)`), and bytes written into the static buffer
-//! are put back.
+//! no half-written data is adopted: a block that passed the checks and could not be handed
+//! over (the fill or `adopt` failed) is released (`cabi_realloc(ptr, len, 1, 0)`), and bytes
+//! written into the static buffer are put back.
 
 use std::io;
 
@@ -118,33 +118,29 @@ impl Guest {
             offset: ptr.cast_unsigned(),
             len: wasm_len,
         };
-        let checked = block.range_in(self.memory_size()).and_then(|_| {
-            if overlaps(block, current) {
-                Err(Error::Overlap {
-                    export: "cabi_realloc",
-                    offset: block.offset,
-                    len: block.len,
-                    string: current,
-                })
-            } else {
-                Ok(())
+        block.range_in(self.memory_size())?;
+        if overlaps(block, current) {
+            return Err(Error::Overlap {
+                export: "cabi_realloc",
+                offset: block.offset,
+                len: block.len,
+                string: current,
+            });
+        }
+        // From here on the block is a real one: a failure hands it back. (One that failed
+        // the checks above is handed nothing back, its address included.)
+        let placed = self.fill_region(block, fill).and_then(|()| {
+            self.refuel();
+            let result = adopt.call(&mut self.store, ptr, len);
+            match result.map_err(|e| self.fault("adopt", &e))? {
+                0 => Ok(block),
+                code => Err(Error::Refused {
+                    export: "adopt",
+                    len: wasm_len,
+                    code,
+                }),
             }
         });
-        // From here on, a failure hands the block back.
-        let placed = checked
-            .and_then(|()| self.fill_region(block, fill))
-            .and_then(|()| {
-                self.refuel();
-                let result = adopt.call(&mut self.store, ptr, len);
-                match result.map_err(|e| self.fault("adopt", &e))? {
-                    0 => Ok(block),
-                    code => Err(Error::Refused {
-                        export: "adopt",
-                        len: wasm_len,
-                        code,
-                    }),
-                }
-            });
         if placed.is_err() {
             // Best effort: the error to report is the one that happened, not this call's.
             self.refuel();

@@ -168,3 +168,39 @@ fn bytes_placed_are_the_bytes_read() {
         })
         .unwrap_or_else(|e| panic!("{e} (run again with HOST_PROPTEST_SEED={seed})"));
 }
+
+#[test]
+fn any_bytes_put_through_the_allocator_come_back_transformed() {
+    // The real guest, one instance for every case: strings of any size replace each other
+    // in its heap, and each comes back with the suffix, byte for byte.
+    let g = RefCell::new(common::guest());
+    let (mut runner, seed) = runner(300);
+    let inputs = prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..64),
+        prop::collection::vec(any::<u8>(), 4000..4200),
+        prop::collection::vec(any::<u8>(), 0..300_000),
+    ];
+    runner
+        .run(&(inputs, prop::bool::ANY), |(bytes, twice)| {
+            let mut g = g.borrow_mut();
+            let region = g.put_bytes(&bytes).unwrap();
+            prop_assert_eq!(g.load().unwrap(), region);
+            let rounds = if twice { 2 } else { 1 };
+            for _ in 0..rounds {
+                g.transform().unwrap();
+            }
+            let region = g.load().unwrap();
+            let out = g.bytes(region).unwrap();
+            prop_assert_eq!(out.len(), bytes.len() + 14 * rounds);
+            prop_assert!(out[..bytes.len()] == bytes[..]);
+            prop_assert!(
+                out[bytes.len()..]
+                    .chunks(14)
+                    .all(|c| c == b" Wasm is cool!")
+            );
+            // Old strings are freed: the heap holds about two of the largest at most.
+            prop_assert!(g.memory_size() <= 2 << 20, "{} bytes", g.memory_size());
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e} (run again with HOST_PROPTEST_SEED={seed})"));
+}
