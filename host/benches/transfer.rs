@@ -142,19 +142,106 @@ fn calls(c: &mut Criterion) {
         b.iter(|| black_box(metered.load.call(&mut metered.store).unwrap()))
     });
     g.finish();
+}
 
-    let text = "x".repeat(1024);
-    let mut g = c.benchmark_group("roundtrip/1KiB");
-    g.bench_function("library", |b| {
-        b.iter(|| {
-            guest.replace_string(black_box(&text)).unwrap();
-            let len = guest.transform().unwrap();
-            let region = guest.load().unwrap();
-            let s = guest.str(region).unwrap();
-            assert_eq!((s.len(), len), (1038, 1038));
-        })
-    });
-    g.finish();
+/// The guest as the allocation convention's steps use it, on plain wasmer with its safe
+/// API: no fuel, no checks.
+struct RawAlloc {
+    store: Store,
+    memory: Memory,
+    realloc: TypedFunction<(i32, i32, i32, i32), i32>,
+    adopt: TypedFunction<(i32, i32), i32>,
+    transform: TypedFunction<(), i32>,
+    load: TypedFunction<(), (i32, i32)>,
+}
+
+impl RawAlloc {
+    fn new(bytes: &[u8]) -> Self {
+        let mut store = Store::default();
+        let module = Module::new(&store, bytes).unwrap();
+        let instance = Instance::new(&mut store, &module, &imports! {}).unwrap();
+        let e = &instance.exports;
+        RawAlloc {
+            memory: e.get_memory("mem").unwrap().clone(),
+            realloc: e.get_typed_function(&store, "cabi_realloc").unwrap(),
+            adopt: e.get_typed_function(&store, "adopt").unwrap(),
+            transform: e.get_typed_function(&store, "transform").unwrap(),
+            load: e.get_typed_function(&store, "load").unwrap(),
+            store,
+        }
+    }
+
+    /// Put, adopt, transform, load, and read the result into `out`.
+    fn roundtrip(&mut self, data: &[u8], out: &mut [u8]) {
+        let len = i32::try_from(data.len()).unwrap();
+        let ptr = self.realloc.call(&mut self.store, 0, 0, 1, len).unwrap();
+        let view = self.memory.view(&self.store);
+        view.write(u64::from(ptr.cast_unsigned()), data).unwrap();
+        assert_eq!(self.adopt.call(&mut self.store, ptr, len).unwrap(), 0);
+        self.transform.call(&mut self.store).unwrap();
+        let (offset, len) = self.load.call(&mut self.store).unwrap();
+        let len = usize::try_from(len).unwrap();
+        let view = self.memory.view(&self.store);
+        view.read(u64::from(offset.cast_unsigned()), &mut out[..len])
+            .unwrap();
+    }
+}
+
+/// Sizes of the round trips.
+const ROUNDTRIP_SIZES: [(&str, usize); 3] = [("1KiB", 1024), ("1MiB", 1 << 20), ("8MiB", 8 << 20)];
+
+/// Put, adopt, transform, borrowed read: the library picks the allocation convention.
+fn roundtrip(guest: &mut host::Guest, data: &[u8]) {
+    guest.put_bytes(data).unwrap();
+    guest.transform().unwrap();
+    let region = guest.load().unwrap();
+    let out = guest.bytes(region).unwrap();
+    assert_eq!(out.len(), data.len() + 14);
+    black_box(out.last());
+}
+
+/// Limits with room for two 8 MiB strings at once: the one the guest holds and the one
+/// handed over before it lets the old one go.
+fn roomy() -> Limits {
+    let mut limits = Limits::default();
+    limits.max_memory_bytes = 64 << 20;
+    limits
+}
+
+fn roundtrips(c: &mut Criterion) {
+    let bytes = common::guest_wasm();
+    let module = GuestModule::from_bytes(&bytes, &roomy()).unwrap();
+    let mut guest = module.instantiate().unwrap();
+    let mut raw = RawAlloc::new(&bytes);
+    for (name, size) in ROUNDTRIP_SIZES {
+        let data: Vec<u8> = (0..size).map(|i| u8::try_from(i % 251).unwrap()).collect();
+        let mut out = vec![0u8; size + 14];
+        let mut dst = vec![0u8; size];
+        let mut g = c.benchmark_group(format!("roundtrip/{name}"));
+        g.throughput(Throughput::Bytes(size as u64));
+        if size > 1 << 20 {
+            g.sample_size(20);
+        }
+        g.bench_function("library", |b| {
+            b.iter(|| roundtrip(&mut guest, black_box(&data)))
+        });
+        g.bench_function("raw", |b| {
+            b.iter(|| raw.roundtrip(black_box(&data), &mut out));
+        });
+        g.bench_function("memcpy", |b| {
+            b.iter(|| dst.copy_from_slice(black_box(&data)));
+        });
+        if size == 8 << 20 {
+            // A new instance each time: its memory grows, and the page faults count.
+            g.bench_function("fresh", |b| {
+                b.iter(|| {
+                    let mut guest = module.instantiate().unwrap();
+                    roundtrip(&mut guest, black_box(&data));
+                });
+            });
+        }
+        g.finish();
+    }
 }
 
 fn startup(c: &mut Criterion) {
@@ -175,6 +262,27 @@ fn startup(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // `host transform < 10 MiB file > /dev/null`, the whole process.
+    let input: Vec<u8> = (0..10usize << 20)
+        .map(|i| u8::try_from(i % 251).unwrap())
+        .collect();
+    let path = common::temp_file("bench-transform-10MiB.bin", &input);
+    let mut g = c.benchmark_group("transform_process");
+    g.sample_size(10)
+        .throughput(Throughput::Bytes(input.len() as u64));
+    g.bench_function("10MiB", |b| {
+        b.iter(|| {
+            let status = Command::new(env!("CARGO_BIN_EXE_host"))
+                .arg("transform")
+                .stdin(std::fs::File::open(&path).unwrap())
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        })
+    });
+    g.finish();
 }
 
 criterion_group! {
@@ -182,6 +290,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = transfers, calls, startup
+    targets = transfers, calls, roundtrips, startup
 }
 criterion_main!(benches);

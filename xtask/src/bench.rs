@@ -14,14 +14,24 @@ use crate::{build_guest, cargo, project_root};
 const SIZES: [&str; 3] = ["13B", "1KiB", "60KiB"];
 const WAYS: [&str; 4] = ["library", "wasmer_safe", "per_element", "memcpy"];
 /// The cases besides the copies, as criterion names them.
-const OTHER_CASES: [&str; 7] = [
+const OTHER_CASES: [&str; 17] = [
     "load/library",
     "load/library_unmetered",
     "load/raw",
     "load/raw_metered",
     "roundtrip/1KiB/library",
+    "roundtrip/1KiB/raw",
+    "roundtrip/1KiB/memcpy",
+    "roundtrip/1MiB/library",
+    "roundtrip/1MiB/raw",
+    "roundtrip/1MiB/memcpy",
+    "roundtrip/8MiB/library",
+    "roundtrip/8MiB/raw",
+    "roundtrip/8MiB/memcpy",
+    "roundtrip/8MiB/fresh",
     "startup/compile_instantiate",
     "startup/demo_process",
+    "transform_process/10MiB",
 ];
 
 /// Every case the summary reports, in order.
@@ -225,6 +235,29 @@ fn table(m: &BTreeMap<String, f64>, machine: &str) -> String {
         cell("roundtrip/1KiB/library"),
         verdict(rt.map(|ns| ns < 1e3))
     );
+    let big = get("roundtrip/8MiB/library")
+        .zip(get("roundtrip/8MiB/memcpy"))
+        .map(|(l, c)| l / c);
+    let _ = writeln!(
+        t,
+        "| round trip of 8 MiB, reused instance, within 3 x one memcpy of 8 MiB | {} | {} |",
+        big.map_or("-".to_string(), |x| format!("{x:.2} x")),
+        verdict(big.map(|x| x <= 3.0))
+    );
+    for size in ["1KiB", "1MiB", "8MiB"] {
+        let _ = writeln!(
+            t,
+            "| round trip of {size}: library / raw wasmer (safe API), library / memcpy | {} , {} | (reported) |",
+            ratio(
+                &format!("roundtrip/{size}/library"),
+                &format!("roundtrip/{size}/raw")
+            ),
+            ratio(
+                &format!("roundtrip/{size}/library"),
+                &format!("roundtrip/{size}/memcpy")
+            ),
+        );
+    }
     let demo = get("startup/demo_process");
     let _ = writeln!(
         t,
