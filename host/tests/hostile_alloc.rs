@@ -298,18 +298,37 @@ fn a_block_the_guest_will_not_adopt_is_released_and_the_string_kept() {
 #[test]
 fn an_honest_fixture_goes_through() {
     let wat = guest_wat("i32.const 2048", TAKES_IT);
-    let mut g = GuestModule::from_bytes(&wasm(&wat), &limits())
-        .unwrap()
-        .instantiate()
-        .unwrap();
-    assert_eq!(
-        g.put_str("Hello, Wasmer!").unwrap(),
-        Region {
-            offset: 2048,
-            len: 14
-        }
+    // A shared memory is never lent out: the fill goes through a host buffer, and the
+    // outcome is the same.
+    let shared = wat.replace(
+        r#"(memory (export "mem") 1)"#,
+        r#"(memory (export "mem") 1 1 shared)"#,
     );
-    assert_eq!(g.string().unwrap(), "Hello, Wasmer!");
+    assert_ne!(wat, shared);
+    for wat in [&wat, &shared] {
+        let mut g = GuestModule::from_bytes(&wasm(wat), &limits())
+            .unwrap()
+            .instantiate()
+            .unwrap();
+        assert_eq!(g.memory_is_shared(), wat == &shared);
+        // A fill that fails: nothing adopted, the string as it was.
+        let err = g
+            .put_with(8, |buf| {
+                buf.fill(b'!');
+                Err(std::io::Error::other("short read"))
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::Fill { .. }), "{err:?}");
+        assert_eq!(g.string().unwrap(), "Hello, World!");
+        assert_eq!(
+            g.put_str("Hello, Wasmer!").unwrap(),
+            Region {
+                offset: 2048,
+                len: 14
+            }
+        );
+        assert_eq!(g.string().unwrap(), "Hello, Wasmer!");
+    }
     let (code, stdout, stderr) = transform_binary("honest.wasm", &wasm(&wat), b"Hello, Wasmer!");
     assert_eq!(
         (code, stdout.as_slice(), stderr.as_str()),

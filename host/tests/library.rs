@@ -321,14 +321,7 @@ fn past_the_memory_cap_the_allocator_says_no_and_nothing_changes() {
 
 #[test]
 fn a_guest_with_only_a_length_setter_takes_data_in_its_static_buffer() {
-    let wat = SEED_WAT.replace(
-        "(data (i32.const 42)",
-        r#"(func (export "set_len") (param i32) (result i32)
-             (if (i32.gt_u (local.get 0) (i32.const 100)) (then (return (i32.const -2))))
-             (global.set $length (local.get 0)) i32.const 0)
-           (func (export "capacity") (result i32) i32.const 100)
-           (data (i32.const 42)"#,
-    );
+    let wat = common::static_buffer_wat();
     let mut g = GuestModule::from_bytes(&wasm(&wat), &Limits::default())
         .unwrap()
         .instantiate()

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{SEED_WAT, guest_path, temp_file, wasm};
+use common::{guest_path, temp_file, wasm};
 
 const SUFFIX: &[u8] = b" Wasm is cool!";
 
@@ -130,15 +130,7 @@ fn past_the_memory_cap_the_error_names_the_cap_and_the_flag() {
 
 #[test]
 fn a_guest_with_a_static_buffer_takes_what_fits() {
-    let wat = SEED_WAT.replace(
-        "(data (i32.const 42)",
-        r#"(func (export "set_len") (param i32) (result i32)
-             (if (i32.gt_u (local.get 0) (i32.const 100)) (then (return (i32.const -2))))
-             (global.set $length (local.get 0)) i32.const 0)
-           (func (export "capacity") (result i32) i32.const 100)
-           (func (export "transform") (result i32) global.get $length)
-           (data (i32.const 42)"#,
-    );
+    let wat = common::static_buffer_wat();
     let module = temp_file("static-transform.wasm", &wasm(&wat));
     let module = module.to_str().unwrap();
     let out = from_pipe(b"fits", &[module]);

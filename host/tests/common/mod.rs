@@ -45,6 +45,20 @@ pub const SEED_WAT: &str = r#"
   (data (i32.const 42) "Hello, World!"))
 "#;
 
+/// The guide's module with a static buffer of 100 bytes the host may fill: `set_len`
+/// (refusing more than 100 with -2), `capacity`, and a `transform` that changes nothing.
+pub fn static_buffer_wat() -> String {
+    SEED_WAT.replace(
+        "(data (i32.const 42)",
+        r#"(func (export "set_len") (param i32) (result i32)
+             (if (i32.gt_u (local.get 0) (i32.const 100)) (then (return (i32.const -2))))
+             (global.set $length (local.get 0)) i32.const 0)
+           (func (export "capacity") (result i32) i32.const 100)
+           (func (export "transform") (result i32) global.get $length)
+           (data (i32.const 42)"#,
+    )
+}
+
 pub fn wasm(wat: &str) -> Vec<u8> {
     wat::parse_str(wat).expect("test WAT parses")
 }
