@@ -214,6 +214,17 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// A line of a batch ([`GuestModule::transform_lines`](crate::GuestModule::transform_lines))
+    /// failed: which one (from 1), and why.
+    #[error("line {line}")]
+    Line {
+        /// The line, counting from 1.
+        line: usize,
+        /// What failed there.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// An operation needs an export that this module does not have.
     #[error("module {module} has no export `{export}`")]
     MissingExport {
@@ -237,6 +248,7 @@ impl Error {
     /// Which kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
+            Error::Line { source, .. } => source.kind(),
             Error::Read { .. } | Error::ModuleTooLarge { .. } | Error::Compile { .. } => {
                 ErrorKind::Module
             }

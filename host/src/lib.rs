@@ -52,6 +52,7 @@
 
 mod error;
 mod limits;
+mod lines;
 mod metering;
 mod prepare;
 mod put;
@@ -749,6 +750,15 @@ fn utf8_error(region: Region, source: std::str::Utf8Error) -> Error {
         source,
     }
 }
+
+/// One compiled `GuestModule` serves instances on many threads: each thread instantiates
+/// its own `Guest` from a shared reference (checked when the crate compiles). A `Guest`
+/// itself stays on the thread that made it: wasmer 7's `Store` is not `Send` (wasmerio/wasmer
+/// issue 7001), and this crate does not assert otherwise.
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    shared::<GuestModule>();
+};
 
 #[cfg(test)]
 mod tests {

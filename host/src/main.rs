@@ -10,6 +10,7 @@
 
 use std::fs::File;
 use std::io::{self, Read as _, Write as _};
+use std::num::NonZeroUsize;
 use std::os::fd::AsFd as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -45,7 +46,20 @@ enum Command {
     /// Puts all of standard input into the guest (through its allocator when it has one,
     /// else its static buffer), calls `transform`, and writes the result to standard
     /// output, byte for byte.
-    Transform(Run),
+    Transform(Transform),
+}
+
+#[derive(Debug, Args)]
+struct Transform {
+    #[command(flatten)]
+    run: Run,
+    /// Transform each line of standard input on its own (each result keeps its newline),
+    /// on --jobs threads, and write the results in input order.
+    #[arg(long)]
+    lines: bool,
+    /// Worker threads for --lines, each with its own instance (default: one a core).
+    #[arg(long, value_name = "N", requires = "lines")]
+    jobs: Option<NonZeroUsize>,
 }
 
 #[derive(Debug, Args)]
@@ -117,8 +131,8 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     let (run, transform) = match &cli.command {
-        Some(Command::Transform(run)) => (run, true),
-        None => (&cli.run, false),
+        Some(Command::Transform(t)) => (&t.run, Some(t)),
+        None => (&cli.run, None),
     };
     let module = match &run.module {
         Some(path) => path.clone(),
@@ -135,10 +149,17 @@ fn main() -> ExitCode {
         }
     };
     let limits = run.limits();
-    let result = if transform {
-        pipe(&module, &limits)
-    } else {
-        demo(&module, &limits)
+    let result = match transform {
+        Some(Transform {
+            lines: true, jobs, ..
+        }) => {
+            let jobs = jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
+            });
+            pipe_lines(&module, &limits, jobs)
+        }
+        Some(_) => pipe(&module, &limits),
+        None => demo(&module, &limits),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -220,6 +241,29 @@ fn pipe(path: &Path, limits: &Limits) -> Result<()> {
     };
     let mut stdout = io::stdout().lock();
     stdout.write_all(&result).map_err(write_err)?;
+    stdout.flush().map_err(write_err)?;
+    Ok(())
+}
+
+/// `host transform --lines`: each line of standard input through the guest's `transform`,
+/// on `jobs` threads, the results in input order on standard output.
+fn pipe_lines(path: &Path, limits: &Limits, jobs: NonZeroUsize) -> Result<()> {
+    let module = GuestModule::from_file(path, limits)?;
+    let mut input = Vec::new();
+    io::stdin()
+        .lock()
+        .read_to_end(&mut input)
+        .map_err(|source| StdIo {
+            what: "cannot read standard input",
+            source,
+        })?;
+    let output = module.transform_lines(&input, jobs)?;
+    let write_err = |source| StdIo {
+        what: "cannot write standard output",
+        source,
+    };
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(&output).map_err(write_err)?;
     stdout.flush().map_err(write_err)?;
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::{build_guest, cargo, project_root};
 const SIZES: [&str; 3] = ["13B", "1KiB", "60KiB"];
 const WAYS: [&str; 4] = ["library", "wasmer_safe", "per_element", "memcpy"];
 /// The cases besides the copies, as criterion names them.
-const OTHER_CASES: [&str; 17] = [
+const OTHER_CASES: [&str; 20] = [
     "load/library",
     "load/library_unmetered",
     "load/raw",
@@ -32,6 +32,9 @@ const OTHER_CASES: [&str; 17] = [
     "startup/compile_instantiate",
     "startup/demo_process",
     "transform_process/10MiB",
+    "throughput/lines/1threads",
+    "throughput/lines/Nthreads",
+    "throughput/lines/native",
 ];
 
 /// Every case the summary reports, in order.
@@ -258,6 +261,20 @@ fn table(m: &BTreeMap<String, f64>, machine: &str) -> String {
             ),
         );
     }
+    let scaling = get("throughput/lines/1threads")
+        .zip(get("throughput/lines/Nthreads"))
+        .map(|(one, all)| one / all);
+    let _ = writeln!(
+        t,
+        "| 100 000 lines: all threads at least 1.8 x one thread (2 cores) | {} | {} |",
+        scaling.map_or("-".to_string(), |x| format!("{x:.2} x")),
+        verdict(scaling.map(|x| x >= 1.8))
+    );
+    let _ = writeln!(
+        t,
+        "| 100 000 lines: all threads / native loop | {} | (reported) |",
+        ratio("throughput/lines/Nthreads", "throughput/lines/native"),
+    );
     let demo = get("startup/demo_process");
     let _ = writeln!(
         t,
