@@ -44,7 +44,10 @@
 //! the [`Guest`] owns its store, and guest code runs only inside methods that take
 //! `&mut self`. So while `&self` is borrowed nothing can change the memory, and while
 //! `&mut self` is borrowed nothing else can see it, which is the argument of wasmtime's safe
-//! `Memory::data`/`data_mut`. When the memory is not shared, reads and writes are plain
+//! `Memory::data`/`data_mut`. It rests on one rule the type keeps: no method that takes
+//! `&self` writes guest memory, not even through a `MemoryView` (which needs only `&Store`).
+//! A memory larger than `isize::MAX` bytes (4 GiB on a 32-bit host) is never lent out as a
+//! slice either. When the memory is not shared, reads and writes are plain
 //! slice copies, and [`Guest::str`] and [`Guest::bytes`] borrow straight from guest memory
 //! for as long as the `Guest` is borrowed. A *shared* memory could be reached by other
 //! threads, so then every access goes through wasmer's copying accessors, and text is
@@ -476,19 +479,32 @@ impl Guest {
         Ok(Region { offset, len })
     }
 
-    /// The whole of linear memory as a byte slice, borrowed for as long as `self` is, or
-    /// `None` when the memory is shared (then only wasmer's copying accessors are sound).
-    fn memory_slice(&self) -> Option<&[u8]> {
+    /// Where the memory is and how long, when it may be lent out as a slice; `None` when it
+    /// must go through wasmer's copying accessors instead, for either of two reasons: it is
+    /// shared (another thread may write it at any time), or its size does not fit
+    /// `isize::MAX`, the most `slice::from_raw_parts` allows (a 4 GiB memory on a 32-bit
+    /// host).
+    fn lendable(&self) -> Option<(*mut u8, usize)> {
         if self.shared {
             return None;
         }
         let view = self.memory.view(&self.store);
-        let (ptr, len) = (view.data_ptr(), usize::try_from(view.data_size()).ok()?);
+        let len = isize::try_from(view.data_size()).ok()?.cast_unsigned();
+        Some((view.data_ptr(), len))
+    }
+
+    /// The whole of linear memory as a byte slice, borrowed for as long as `self` is; `None`
+    /// as [`Guest::lendable`] says.
+    fn memory_slice(&self) -> Option<&[u8]> {
+        let (ptr, len) = self.lendable()?;
         if len == 0 {
             return Some(&[]);
         }
-        // SAFETY: `ptr..ptr + len` is the memory's live allocation. While the returned slice
-        // lives, `self` is borrowed, and nothing can write to the memory or move it:
+        // SAFETY: `ptr..ptr + len` is the memory's live allocation, and `len <= isize::MAX`.
+        // While the returned slice lives, `self` is borrowed, and nothing can write to the
+        // memory or move it, by the rule this type keeps: **no method that takes `&self`
+        // writes guest memory**, not even through a `MemoryView` (which needs only
+        // `&Store`, so the borrow checker would allow it). Besides:
         // - guest code runs only inside `Guest` methods that take `&mut self` (the store is
         //   private to the `Guest`, and the module imports nothing that could call back);
         // - growing the memory, the only thing that moves it, needs the store mutably, so
@@ -500,11 +516,7 @@ impl Guest {
 
     /// As [`Guest::memory_slice`], mutably, for as long as `self` is borrowed mutably.
     fn memory_slice_mut(&mut self) -> Option<&mut [u8]> {
-        if self.shared {
-            return None;
-        }
-        let view = self.memory.view(&self.store);
-        let (ptr, len) = (view.data_ptr(), usize::try_from(view.data_size()).ok()?);
+        let (ptr, len) = self.lendable()?;
         if len == 0 {
             return Some(&mut []);
         }
