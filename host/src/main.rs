@@ -235,14 +235,7 @@ fn pipe(path: &Path, limits: &Limits) -> Result<()> {
     let result = guest
         .bytes(region)
         .context("reading the result `load` points to")?;
-    let write_err = |source| StdIo {
-        what: "cannot write standard output",
-        source,
-    };
-    let mut stdout = io::stdout().lock();
-    stdout.write_all(&result).map_err(write_err)?;
-    stdout.flush().map_err(write_err)?;
-    Ok(())
+    write_stdout(&result)
 }
 
 /// `host transform --lines`: each line of standard input through the guest's `transform`,
@@ -258,12 +251,17 @@ fn pipe_lines(path: &Path, limits: &Limits, jobs: NonZeroUsize) -> Result<()> {
             source,
         })?;
     let output = module.transform_lines(&input, jobs)?;
+    write_stdout(&output)
+}
+
+/// Writes `bytes` to standard output, and nothing else.
+fn write_stdout(bytes: &[u8]) -> Result<()> {
     let write_err = |source| StdIo {
         what: "cannot write standard output",
         source,
     };
     let mut stdout = io::stdout().lock();
-    stdout.write_all(&output).map_err(write_err)?;
+    stdout.write_all(bytes).map_err(write_err)?;
     stdout.flush().map_err(write_err)?;
     Ok(())
 }

@@ -5,9 +5,6 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use common::{snapshot, temp_file, wasm};
 use host::{Error, GuestModule, Limits, Region};
 
@@ -44,16 +41,8 @@ fn limits() -> Limits {
 /// Runs `host transform` on `module` with `input`: exit code, stdout, stderr.
 fn transform_binary(name: &str, module: &[u8], input: &[u8]) -> (i32, Vec<u8>, String) {
     let path = temp_file(name, module);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(["transform", "--fuel", "2000000"])
-        .arg(&path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let args = ["transform", "--fuel", "2000000"].map(std::ffi::OsStr::new);
+    let out = common::run_with_stdin(&[&args[..], &[path.as_os_str()]].concat(), input);
     let code = out.status.code().expect("exits, never killed by a signal");
     (code, out.stdout, String::from_utf8(out.stderr).unwrap())
 }

@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::num::NonZeroUsize;
-use std::process::{Command, Stdio};
 
 use common::{guest_wasm, temp_file, wasm};
 use host::{Error, GuestModule, Limits};
@@ -93,16 +91,8 @@ fn a_failing_line_is_named_whatever_the_threads() {
     }
     // Through the binary: exit 4, the line named, nothing on stdout.
     let module = temp_file("lines-static.wasm", &wasm(&common::static_buffer_wat()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(["transform", "--lines", "--jobs", "2"])
-        .arg(&module)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&input).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let args = ["transform", "--lines", "--jobs", "2"].map(std::ffi::OsStr::new);
+    let out = common::run_with_stdin(&[&args[..], &[module.as_os_str()]].concat(), &input);
     assert_eq!(out.status.code(), Some(4));
     assert!(out.stdout.is_empty());
     assert_eq!(
@@ -122,20 +112,8 @@ fn the_binary_pipes_lines_on_every_core() {
         &["transform", "--lines"][..],
         &["transform", "--lines", "--jobs", "3"],
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let feeder = {
-            let input = input.clone();
-            std::thread::spawn(move || stdin.write_all(&input).unwrap())
-        };
-        let out = child.wait_with_output().unwrap();
-        feeder.join().unwrap();
+        let args: Vec<_> = args.iter().map(std::ffi::OsStr::new).collect();
+        let out = common::run_with_stdin(&args, &input);
         assert_eq!(
             out.status.code(),
             Some(0),

@@ -4,9 +4,8 @@
 mod common;
 
 use std::fs::File;
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use common::{guest_path, temp_file, wasm};
 
@@ -32,19 +31,11 @@ fn from_file(file: &Path, args: &[&str]) -> Output {
 
 /// `host transform ARGS` with `input` written into a pipe.
 fn from_pipe(input: &[u8], args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
-        .arg("transform")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    // The binary may stop reading early (past the cap): a broken pipe is fine here.
-    let _ = stdin.write_all(input);
-    drop(stdin);
-    child.wait_with_output().unwrap()
+    let args: Vec<_> = std::iter::once("transform")
+        .chain(args.iter().copied())
+        .map(std::ffi::OsStr::new)
+        .collect();
+    common::run_with_stdin(&args, input)
 }
 
 fn error_line(out: &Output) -> String {

@@ -124,3 +124,26 @@ pub fn peak_rss(args: &[&std::ffi::OsStr]) -> (i32, i64) {
     let usage = run_measured(args);
     (usage.code, usage.peak_rss)
 }
+
+/// Runs the binary with `args`, `input` written to its standard input from a thread of its
+/// own (so that neither side can block the other), and returns what it printed.
+pub fn run_with_stdin(args: &[&std::ffi::OsStr], input: &[u8]) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    // The binary may stop reading early (past the memory cap): a broken pipe is fine here.
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    out
+}
