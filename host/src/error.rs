@@ -43,6 +43,16 @@ pub enum Error {
         source: wasmer::CompileError,
     },
 
+    /// The directory of a [`ModuleCache`](crate::ModuleCache) cannot be used: it cannot be
+    /// created, or another user could write to it (and so run code as this one).
+    #[error("cannot use {} as a module cache: {why}", dir.display())]
+    CacheDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        why: String,
+    },
+
     /// The module's imports or exports do not match the guest ABI, found on its bytes
     /// before compiling. `problems` lists every problem (and after them, any limit the
     /// module also exceeds); the message shows the first few.
@@ -249,9 +259,10 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Line { source, .. } => source.kind(),
-            Error::Read { .. } | Error::ModuleTooLarge { .. } | Error::Compile { .. } => {
-                ErrorKind::Module
-            }
+            Error::Read { .. }
+            | Error::ModuleTooLarge { .. }
+            | Error::Compile { .. }
+            | Error::CacheDir { .. } => ErrorKind::Module,
             _ => ErrorKind::Guest,
         }
     }

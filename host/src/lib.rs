@@ -53,6 +53,7 @@
 //! threads, so then every access goes through wasmer's copying accessors, and text is
 //! validated after it has been copied.
 
+mod cache;
 mod error;
 mod limits;
 mod lines;
@@ -71,6 +72,8 @@ use wasmer::{
     RuntimeError, Store, TypedFunction, Value, WasmTypeList, imports,
 };
 
+use crate::cache::Lookup;
+pub use crate::cache::{CacheOutcome, CacheWarning, ModuleCache};
 pub use crate::error::{Error, ErrorKind, PROBLEM_CHARS};
 pub use crate::limits::{DEFAULT_FUEL, Limits};
 pub use crate::metering::{BULK_BASE, BYTES_PER_UNIT, UNITS_PER_ELEMENT};
@@ -144,31 +147,29 @@ impl GuestModule {
     /// [`Error::Abi`].
     pub fn from_file(path: impl AsRef<Path>, limits: &Limits) -> Result<Self, Error> {
         let path = path.as_ref();
-        let name = path.display().to_string();
-        let read_err = |source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = File::open(path).map_err(read_err)?;
-        let size = file.metadata().map_err(read_err)?.len();
-        let too_large = |size| Error::ModuleTooLarge {
-            module: name.clone(),
-            size,
-            limit: limits.max_module_bytes,
-        };
-        if size > limits.max_module_bytes {
-            return Err(too_large(size));
-        }
-        // Read one byte past the limit at most, in case the file grew since `metadata`; into
-        // a buffer of the size read there, so that it is not grown (and copied) on the way.
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
-        file.take(limits.max_module_bytes.saturating_add(1))
-            .read_to_end(&mut bytes)
-            .map_err(read_err)?;
-        if bytes.len() as u64 > limits.max_module_bytes {
-            return Err(too_large(bytes.len() as u64));
-        }
-        Self::compile(&bytes, name, limits)
+        let bytes = read_module(path, limits)?;
+        Self::build(&bytes, path.display().to_string(), limits, None).map(|(module, _)| module)
+    }
+
+    /// As [`GuestModule::from_file`], through `cache`: the compiled module is loaded from it
+    /// when it holds a sound entry for these bytes, limits and compiler, and stored in it
+    /// otherwise. A cache that fails costs a compile, never the module: the outcome says
+    /// whether it was a hit and what went wrong.
+    ///
+    /// The module is checked against the ABI and the limits on its bytes either way.
+    ///
+    /// # Errors
+    /// As [`GuestModule::from_file`].
+    pub fn from_file_cached(
+        path: impl AsRef<Path>,
+        limits: &Limits,
+        cache: &ModuleCache,
+    ) -> Result<(Self, CacheOutcome), Error> {
+        let path = path.as_ref();
+        let bytes = read_module(path, limits)?;
+        let (module, outcome) =
+            Self::build(&bytes, path.display().to_string(), limits, Some(cache))?;
+        Ok((module, outcome.expect("a cache was given")))
     }
 
     /// Compiles and checks a module held in memory; errors name it `<bytes>`.
@@ -176,10 +177,29 @@ impl GuestModule {
     /// # Errors
     /// [`Error::ModuleTooLarge`], [`Error::OverLimit`], [`Error::Compile`], [`Error::Abi`].
     pub fn from_bytes(bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
-        Self::compile(bytes, "<bytes>".to_string(), limits)
+        Self::build(bytes, "<bytes>".to_string(), limits, None).map(|(module, _)| module)
     }
 
-    fn compile(bytes: &[u8], name: String, limits: &Limits) -> Result<Self, Error> {
+    /// As [`GuestModule::from_bytes`], through `cache`, as [`GuestModule::from_file_cached`]
+    /// does.
+    ///
+    /// # Errors
+    /// As [`GuestModule::from_bytes`].
+    pub fn from_bytes_cached(
+        bytes: &[u8],
+        limits: &Limits,
+        cache: &ModuleCache,
+    ) -> Result<(Self, CacheOutcome), Error> {
+        let (module, outcome) = Self::build(bytes, "<bytes>".to_string(), limits, Some(cache))?;
+        Ok((module, outcome.expect("a cache was given")))
+    }
+
+    fn build(
+        bytes: &[u8],
+        name: String,
+        limits: &Limits,
+        cache: Option<&ModuleCache>,
+    ) -> Result<(Self, Option<CacheOutcome>), Error> {
         if bytes.len() as u64 > limits.max_module_bytes {
             return Err(Error::ModuleTooLarge {
                 module: name,
@@ -188,7 +208,8 @@ impl GuestModule {
             });
         }
         let engine = engine(limits);
-        // Checked on the bytes: nothing is compiled unless all of it passes.
+        // Checked on the bytes: nothing is compiled (or loaded from a cache) unless all of it
+        // passes.
         let prepared = match prepare::prepare(bytes, limits) {
             Ok(prepared) => prepared,
             Err(Refusal::Abi(problems)) => {
@@ -216,19 +237,59 @@ impl GuestModule {
                 });
             }
         };
-        let module =
+        let compile = || {
             Module::from_binary(&engine, &prepared.bytes).map_err(|source| Error::Compile {
                 module: name.clone(),
                 source,
-            })?;
-        Ok(GuestModule {
+            })
+        };
+        let (module, outcome) = match cache {
+            None => (compile()?, None),
+            Some(cache) => {
+                let key = ModuleCache::key(&engine, limits, &prepared.bytes);
+                let mut warnings = Vec::new();
+                // Compiled code is a few times the size of the Wasm it comes from; an entry
+                // far past that is damage, and is not read in.
+                let max_len = limits.max_module_bytes.saturating_mul(64).max(64 << 20);
+                let found = match cache.lookup(&engine, &key, max_len) {
+                    Lookup::Hit(module) => Some(module),
+                    Lookup::Miss => None,
+                    Lookup::Rejected(warning) => {
+                        warnings.push(warning);
+                        None
+                    }
+                };
+                let hit = found.is_some();
+                let module = match found {
+                    Some(module) => module,
+                    None => {
+                        let module = compile()?;
+                        if let Err(warning) = cache.store(&key, &module) {
+                            warnings.push(warning);
+                        }
+                        module
+                    }
+                };
+                let entry = cache.entry(&key);
+                (
+                    module,
+                    Some(CacheOutcome {
+                        hit,
+                        entry,
+                        warnings,
+                    }),
+                )
+            }
+        };
+        let module = GuestModule {
             engine,
             module,
             name,
             optional: prepared.extras,
             fuel: limits.fuel,
             deferred_start: prepared.deferred_start,
-        })
+        };
+        Ok((module, outcome))
     }
 
     /// The module's name in errors: its path, or `<bytes>`.
@@ -318,6 +379,35 @@ impl GuestModule {
         }
         Ok(guest)
     }
+}
+
+/// The bytes of the module at `path`, its size checked against `limits` before it is read
+/// in full.
+fn read_module(path: &Path, limits: &Limits) -> Result<Vec<u8>, Error> {
+    let read_err = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(read_err)?;
+    let size = file.metadata().map_err(read_err)?.len();
+    let too_large = |size| Error::ModuleTooLarge {
+        module: path.display().to_string(),
+        size,
+        limit: limits.max_module_bytes,
+    };
+    if size > limits.max_module_bytes {
+        return Err(too_large(size));
+    }
+    // Read one byte past the limit at most, in case the file grew since `metadata`; into a
+    // buffer of the size read there, so that it is not grown (and copied) on the way.
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
+    file.take(limits.max_module_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > limits.max_module_bytes {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// An engine that compiles with Cranelift, metered when `limits.fuel` says so, and caps

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use host::{ErrorKind, GuestModule, Limits};
+use host::{ErrorKind, GuestModule, Limits, ModuleCache};
 
 /// Exit codes, as documented in README.md.
 mod exit {
@@ -77,12 +77,52 @@ struct Run {
     /// The largest module accepted, in bytes; compiling takes about 1.3 s per MB of code.
     #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_module_bytes)]
     max_module_bytes: u64,
-    /// When a module is refused, list every problem, one a line.
+    /// When a module is refused, list every problem, one a line; say whether the compiled
+    /// module came from the cache.
     #[arg(short, long)]
     verbose: bool,
+    /// Keep compiled modules in DIR (default: the user's cache directory, such as
+    /// ~/.cache/wasm-memory-host), created private to the user.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile the module without reading or writing the cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
 }
 
 impl Run {
+    /// The module at `path`, through the cache unless --no-cache. A cache that cannot be
+    /// used costs a compile and a warning, never the run.
+    fn module(&self, path: &Path) -> Result<GuestModule> {
+        let limits = self.limits();
+        let dir = match (self.no_cache, &self.cache_dir) {
+            (true, _) => None,
+            (false, Some(dir)) => Some(dir.clone()),
+            (false, None) => ModuleCache::default_dir(),
+        };
+        let cache = dir.and_then(|dir| {
+            ModuleCache::open(dir)
+                .inspect_err(|e| eprintln!("warning: {e}; compiling without the cache"))
+                .ok()
+        });
+        let Some(cache) = cache else {
+            return Ok(GuestModule::from_file(path, &limits)?);
+        };
+        let (module, outcome) = GuestModule::from_file_cached(path, &limits, &cache)?;
+        for warning in &outcome.warnings {
+            eprintln!("warning: {}", chain(warning));
+        }
+        if self.verbose {
+            let how = if outcome.hit {
+                "loaded from"
+            } else {
+                "compiled, stored in"
+            };
+            eprintln!("module {how} {}", outcome.entry.display());
+        }
+        Ok(module)
+    }
+
     fn limits(&self) -> Limits {
         let mut limits = Limits::default();
         limits.fuel = Some(self.fuel);
@@ -111,6 +151,18 @@ struct StdIo {
     what: &'static str,
     #[source]
     source: io::Error,
+}
+
+/// `e` and its sources, `: `-separated, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(e) = source {
+        line.push_str(": ");
+        line.push_str(&e.to_string());
+        source = e.source();
+    }
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The artifact of `cargo xtask build-guest`, found from this crate's manifest, so that it
@@ -148,7 +200,6 @@ fn main() -> ExitCode {
             path
         }
     };
-    let limits = run.limits();
     let result = match transform {
         Some(Transform {
             lines: true, jobs, ..
@@ -156,10 +207,10 @@ fn main() -> ExitCode {
             let jobs = jobs.unwrap_or_else(|| {
                 std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
             });
-            pipe_lines(&module, &limits, jobs)
+            pipe_lines(&module, run, jobs)
         }
-        Some(_) => pipe(&module, &limits),
-        None => demo(&module, &limits),
+        Some(_) => pipe(&module, run),
+        None => demo(&module, run),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -189,10 +240,10 @@ fn main() -> ExitCode {
 
 /// `host transform`: standard input through the guest's `transform` to standard output.
 /// Nothing but the result goes to standard output.
-fn pipe(path: &Path, limits: &Limits) -> Result<()> {
-    let module = GuestModule::from_file(path, limits)?;
+fn pipe(path: &Path, run: &Run) -> Result<()> {
+    let module = run.module(path)?;
     let mut guest = module.instantiate()?;
-    let cap = limits.max_memory_bytes;
+    let cap = run.max_memory;
     let stdin = io::stdin().lock();
     let read_err = |source| StdIo {
         what: "cannot read standard input",
@@ -240,8 +291,8 @@ fn pipe(path: &Path, limits: &Limits) -> Result<()> {
 
 /// `host transform --lines`: each line of standard input through the guest's `transform`,
 /// on `jobs` threads, the results in input order on standard output.
-fn pipe_lines(path: &Path, limits: &Limits, jobs: NonZeroUsize) -> Result<()> {
-    let module = GuestModule::from_file(path, limits)?;
+fn pipe_lines(path: &Path, run: &Run, jobs: NonZeroUsize) -> Result<()> {
+    let module = run.module(path)?;
     let mut input = Vec::new();
     io::stdin()
         .lock()
@@ -279,9 +330,9 @@ fn putting(e: host::Error, cap: u64) -> anyhow::Error {
 }
 
 /// The guide's steps, printed as it prints them, then what this guest adds.
-fn demo(path: &Path, limits: &Limits) -> Result<()> {
+fn demo(path: &Path, run: &Run) -> Result<()> {
     println!("Compiling module...");
-    let module = GuestModule::from_file(path, limits)?;
+    let module = run.module(path)?;
     println!("Instantiating module...");
     let mut guest = module.instantiate()?;
 
