@@ -359,7 +359,7 @@ mod tests {
     /// forgot it would load the old version's artifacts.
     #[test]
     fn the_key_names_the_wasmer_in_use() {
-        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
+        let lock = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
             .expect("the workspace's Cargo.lock");
         let version = lock
             .split("[[package]]")
