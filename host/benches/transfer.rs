@@ -293,12 +293,23 @@ fn startup(c: &mut Criterion) {
             black_box(guest.load().unwrap());
         })
     });
-    g.bench_function("demo_process", |b| {
-        b.iter(|| {
-            let out = Command::new(env!("CARGO_BIN_EXE_host")).output().unwrap();
-            assert!(out.status.success());
-        })
+    // The demo as a user runs it: compiled every time (`--no-cache`), and loaded from a
+    // warm cache (primed by one run first).
+    let cache = std::env::temp_dir().join(format!("host-bench-cache-{}", std::process::id()));
+    let demo = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_host"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    g.bench_function("demo_process/cold", |b| {
+        b.iter(|| demo(&["--no-cache".as_ref()]))
     });
+    let warm = ["--cache-dir".as_ref(), cache.as_os_str()];
+    demo(&warm);
+    g.bench_function("demo_process/warm", |b| b.iter(|| demo(&warm)));
+    let _ = std::fs::remove_dir_all(&cache);
     g.finish();
 
     // `host transform < 10 MiB file > /dev/null`, the whole process.
@@ -312,7 +323,7 @@ fn startup(c: &mut Criterion) {
     g.bench_function("10MiB", |b| {
         b.iter(|| {
             let status = Command::new(env!("CARGO_BIN_EXE_host"))
-                .arg("transform")
+                .args(["transform", "--no-cache"])
                 .stdin(std::fs::File::open(&path).unwrap())
                 .stdout(std::process::Stdio::null())
                 .status()
