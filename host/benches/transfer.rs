@@ -4,6 +4,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/raw.rs"]
+mod raw;
 
 use std::hint::black_box;
 use std::process::Command;
@@ -11,45 +13,10 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use host::{GuestModule, Limits};
-use std::sync::Arc;
-
-use wasmer::sys::CompilerConfig as _;
-use wasmer::{Instance, Memory, Module, Store, TypedFunction, WasmPtr, imports};
-use wasmer_compiler_cranelift::Cranelift;
-use wasmer_middlewares::Metering;
+use raw::{RawAlloc, raw, raw_metered};
+use wasmer::WasmPtr;
 
 const SIZES: [(&str, usize); 3] = [("13B", 13), ("1KiB", 1024), ("60KiB", 60 * 1024)];
-
-/// The guest through plain wasmer, as the seed uses it.
-struct Raw {
-    store: Store,
-    memory: Memory,
-    load: TypedFunction<(), (i32, i32)>,
-}
-
-fn raw(bytes: &[u8]) -> Raw {
-    raw_in(Store::default(), bytes)
-}
-
-/// As [`raw`], compiled with the metering middleware as the library compiles it, to tell
-/// the cost of metered code from the cost of refuelling.
-fn raw_metered(bytes: &[u8]) -> Raw {
-    let mut compiler = Cranelift::default();
-    compiler.push_middleware(Arc::new(Metering::new(u64::MAX / 2, |_: &_| 1)));
-    raw_in(Store::new(compiler), bytes)
-}
-
-fn raw_in(mut store: Store, bytes: &[u8]) -> Raw {
-    let module = Module::new(&store, bytes).unwrap();
-    let instance = Instance::new(&mut store, &module, &imports! {}).unwrap();
-    let memory = instance.exports.get_memory("mem").unwrap().clone();
-    let load = instance.exports.get_typed_function(&store, "load").unwrap();
-    Raw {
-        store,
-        memory,
-        load,
-    }
-}
 
 fn transfers(c: &mut Criterion) {
     let bytes = common::guest_wasm();
@@ -142,49 +109,6 @@ fn calls(c: &mut Criterion) {
         b.iter(|| black_box(metered.load.call(&mut metered.store).unwrap()))
     });
     g.finish();
-}
-
-/// The guest as the allocation convention's steps use it, on plain wasmer with its safe
-/// API: no fuel, no checks.
-struct RawAlloc {
-    store: Store,
-    memory: Memory,
-    realloc: TypedFunction<(i32, i32, i32, i32), i32>,
-    adopt: TypedFunction<(i32, i32), i32>,
-    transform: TypedFunction<(), i32>,
-    load: TypedFunction<(), (i32, i32)>,
-}
-
-impl RawAlloc {
-    fn new(bytes: &[u8]) -> Self {
-        let mut store = Store::default();
-        let module = Module::new(&store, bytes).unwrap();
-        let instance = Instance::new(&mut store, &module, &imports! {}).unwrap();
-        let e = &instance.exports;
-        RawAlloc {
-            memory: e.get_memory("mem").unwrap().clone(),
-            realloc: e.get_typed_function(&store, "cabi_realloc").unwrap(),
-            adopt: e.get_typed_function(&store, "adopt").unwrap(),
-            transform: e.get_typed_function(&store, "transform").unwrap(),
-            load: e.get_typed_function(&store, "load").unwrap(),
-            store,
-        }
-    }
-
-    /// Put, adopt, transform, load, and read the result into `out`.
-    fn roundtrip(&mut self, data: &[u8], out: &mut [u8]) {
-        let len = i32::try_from(data.len()).unwrap();
-        let ptr = self.realloc.call(&mut self.store, 0, 0, 1, len).unwrap();
-        let view = self.memory.view(&self.store);
-        view.write(u64::from(ptr.cast_unsigned()), data).unwrap();
-        assert_eq!(self.adopt.call(&mut self.store, ptr, len).unwrap(), 0);
-        self.transform.call(&mut self.store).unwrap();
-        let (offset, len) = self.load.call(&mut self.store).unwrap();
-        let len = usize::try_from(len).unwrap();
-        let view = self.memory.view(&self.store);
-        view.read(u64::from(offset.cast_unsigned()), &mut out[..len])
-            .unwrap();
-    }
 }
 
 /// Sizes of the round trips.

@@ -87,13 +87,15 @@ pub struct Usage {
     pub cpu: std::time::Duration,
 }
 
-/// Runs the binary with `args` and returns what it cost (from `wait4`).
+/// Runs the binary with `args` and returns what it cost (from `wait4`). It compiles the
+/// module every time (`--no-cache`), so that runs compare alike whatever the cache holds.
 pub fn run_measured(args: &[&std::ffi::OsStr]) -> Usage {
     #[allow(
         clippy::zombie_processes,
         reason = "reaped by `wait4` below, which also gives its usage"
     )]
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
+        .arg("--no-cache")
         .args(args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

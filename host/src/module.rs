@@ -1,0 +1,330 @@
+//! A compiled guest module: read, checked on its bytes, compiled (or loaded from a cache),
+//! and instantiated.
+
+use std::fs::File;
+use std::io::Read as _;
+use std::path::Path;
+
+use wasmer::sys::{CompilerConfig as _, NativeEngineExt as _};
+use wasmer::{
+    CompileError, Engine, Exports, Instance, InstantiationError, Module, Store, TypedFunction,
+    WasmTypeList, imports,
+};
+
+use crate::cache::Lookup;
+use crate::guest::Meter;
+use crate::prepare::{self, Extras, Refusal};
+use crate::{CacheOutcome, Error, Guest, Limits, ModuleCache, limits, metering};
+
+/// A compiled guest module whose imports and exports have been checked against the ABI.
+/// Instantiate it as often as needed.
+#[derive(Debug)]
+pub struct GuestModule {
+    engine: Engine,
+    module: Module,
+    name: String,
+    optional: Extras,
+    fuel: Option<u64>,
+    /// The start function was moved to an export, to be called by `instantiate`.
+    deferred_start: bool,
+}
+
+impl GuestModule {
+    /// Reads, compiles and checks the module at `path`. Its size is checked before it is read
+    /// in full.
+    ///
+    /// # Errors
+    /// [`Error::Read`], [`Error::ModuleTooLarge`], [`Error::OverLimit`], [`Error::Compile`],
+    /// [`Error::Abi`].
+    pub fn from_file(path: impl AsRef<Path>, limits: &Limits) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let bytes = read_module(path, limits)?;
+        Self::build(&bytes, path.display().to_string(), limits, None).map(|(module, _)| module)
+    }
+
+    /// As [`GuestModule::from_file`], through `cache`: the compiled module is loaded from it
+    /// when it holds a sound entry for these bytes, limits and compiler, and stored in it
+    /// otherwise. A cache that fails costs a compile, never the module: the outcome says
+    /// whether it was a hit and what went wrong.
+    ///
+    /// The module is checked against the ABI and the limits on its bytes either way.
+    ///
+    /// # Errors
+    /// As [`GuestModule::from_file`].
+    pub fn from_file_cached(
+        path: impl AsRef<Path>,
+        limits: &Limits,
+        cache: &ModuleCache,
+    ) -> Result<(Self, CacheOutcome), Error> {
+        let path = path.as_ref();
+        let bytes = read_module(path, limits)?;
+        let (module, outcome) =
+            Self::build(&bytes, path.display().to_string(), limits, Some(cache))?;
+        Ok((module, outcome.expect("a cache was given")))
+    }
+
+    /// Compiles and checks a module held in memory; errors name it `<bytes>`.
+    ///
+    /// # Errors
+    /// [`Error::ModuleTooLarge`], [`Error::OverLimit`], [`Error::Compile`], [`Error::Abi`].
+    pub fn from_bytes(bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
+        Self::build(bytes, "<bytes>".to_string(), limits, None).map(|(module, _)| module)
+    }
+
+    /// As [`GuestModule::from_bytes`], through `cache`, as [`GuestModule::from_file_cached`]
+    /// does.
+    ///
+    /// # Errors
+    /// As [`GuestModule::from_bytes`].
+    pub fn from_bytes_cached(
+        bytes: &[u8],
+        limits: &Limits,
+        cache: &ModuleCache,
+    ) -> Result<(Self, CacheOutcome), Error> {
+        let (module, outcome) = Self::build(bytes, "<bytes>".to_string(), limits, Some(cache))?;
+        Ok((module, outcome.expect("a cache was given")))
+    }
+
+    fn build(
+        bytes: &[u8],
+        name: String,
+        limits: &Limits,
+        cache: Option<&ModuleCache>,
+    ) -> Result<(Self, Option<CacheOutcome>), Error> {
+        if bytes.len() as u64 > limits.max_module_bytes {
+            return Err(Error::ModuleTooLarge {
+                module: name,
+                size: bytes.len() as u64,
+                limit: limits.max_module_bytes,
+            });
+        }
+        let engine = engine(limits);
+        // Checked on the bytes: nothing is compiled (or loaded from a cache) unless all of it
+        // passes.
+        let prepared = match prepare::prepare(bytes, limits) {
+            Ok(prepared) => prepared,
+            Err(Refusal::Abi(problems)) => {
+                return Err(Error::Abi {
+                    module: name,
+                    problems,
+                });
+            }
+            Err(Refusal::OverLimit(problems)) => {
+                return Err(Error::OverLimit {
+                    module: name,
+                    problems,
+                });
+            }
+            Err(Refusal::Unreadable(why)) => {
+                // wasmer's validator says why in its own words, as it would when compiling;
+                // should it accept what the check could not read, the bytes are refused all
+                // the same.
+                let source = Module::validate(&engine, bytes)
+                    .err()
+                    .unwrap_or(CompileError::Validate(why));
+                return Err(Error::Compile {
+                    module: name,
+                    source,
+                });
+            }
+        };
+        let compile = || {
+            Module::from_binary(&engine, &prepared.bytes).map_err(|source| Error::Compile {
+                module: name.clone(),
+                source,
+            })
+        };
+        let (module, outcome) = match cache {
+            None => (compile()?, None),
+            Some(cache) => {
+                let key = ModuleCache::key(&engine, limits, &prepared.bytes);
+                let mut warnings = Vec::new();
+                // Compiled code is a few times the size of the Wasm it comes from; an entry
+                // far past that is damage, and is not read in.
+                let max_len = limits.max_module_bytes.saturating_mul(64).max(64 << 20);
+                let found = match cache.lookup(&engine, &key, max_len) {
+                    Lookup::Hit(module) => Some(module),
+                    Lookup::Miss => None,
+                    Lookup::Rejected(warning) => {
+                        warnings.push(warning);
+                        None
+                    }
+                };
+                let hit = found.is_some();
+                let module = match found {
+                    Some(module) => module,
+                    None => {
+                        let module = compile()?;
+                        if let Err(warning) = cache.store(&key, &module) {
+                            warnings.push(warning);
+                        }
+                        module
+                    }
+                };
+                let entry = cache.entry(&key);
+                (
+                    module,
+                    Some(CacheOutcome {
+                        hit,
+                        entry,
+                        warnings,
+                    }),
+                )
+            }
+        };
+        let module = GuestModule {
+            engine,
+            module,
+            name,
+            optional: prepared.extras,
+            fuel: limits.fuel,
+            deferred_start: prepared.deferred_start,
+        };
+        Ok((module, outcome))
+    }
+
+    /// The module's name in errors: its path, or `<bytes>`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Creates an instance in a store of its own. Runs the module's start function, if any,
+    /// under the same fuel as any call.
+    ///
+    /// # Errors
+    /// [`Error::Trap`] or [`Error::OutOfFuel`] with export `start` when the start function
+    /// traps or runs out; [`Error::Instantiate`] for any other failure (a memory or table
+    /// over its cap, for one).
+    pub fn instantiate(&self) -> Result<Guest, Error> {
+        let mut store = Store::new(self.engine.clone());
+        let instance =
+            Instance::new(&mut store, &self.module, &imports! {}).map_err(|e| match e {
+                // Not reached: the start section was moved to an export by `prepare`.
+                InstantiationError::Start(e) => Error::Trap {
+                    export: "start",
+                    trap: e.message(),
+                },
+                source => Error::Instantiate {
+                    module: self.name.clone(),
+                    source: Box::new(source),
+                },
+            })?;
+        let abi_mismatch = |e: wasmer::ExportError| Error::Abi {
+            module: self.name.clone(),
+            problems: vec![e.to_string()],
+        };
+        let exports = &instance.exports;
+        let memory = exports
+            .get_memory(abi::MEMORY.name)
+            .map_err(abi_mismatch)?
+            .clone();
+        let load = exports
+            .get_typed_function(&store, abi::LOAD.name)
+            .map_err(abi_mismatch)?;
+        let capacity = optional(exports, &store, abi::CAPACITY.name, self.optional.capacity);
+        let set_len = optional(exports, &store, abi::SET_LEN.name, self.optional.set_len);
+        let transform = optional(
+            exports,
+            &store,
+            abi::TRANSFORM.name,
+            self.optional.transform,
+        );
+        let realloc = optional(
+            exports,
+            &store,
+            abi::CABI_REALLOC.name,
+            self.optional.cabi_realloc,
+        );
+        let adopt = optional(exports, &store, abi::ADOPT.name, self.optional.adopt);
+        let start = optional::<(), ()>(exports, &store, prepare::START_EXPORT, self.deferred_start);
+        let (capacity, set_len, transform, start) = (
+            capacity.map_err(abi_mismatch)?,
+            set_len.map_err(abi_mismatch)?,
+            transform.map_err(abi_mismatch)?,
+            start.map_err(abi_mismatch)?,
+        );
+        let (realloc, adopt) = (realloc.map_err(abi_mismatch)?, adopt.map_err(abi_mismatch)?);
+        let shared = memory.ty(&store).shared;
+        let meter = match self.fuel {
+            Some(fuel) => Some(Meter::of(&instance, fuel).map_err(abi_mismatch)?),
+            None => None,
+        };
+        let mut guest = Guest {
+            store,
+            meter,
+            memory,
+            shared,
+            load,
+            capacity,
+            set_len,
+            transform,
+            realloc,
+            adopt,
+            name: self.name.clone(),
+            scratch: Vec::new(),
+        };
+        if let Some(start) = start {
+            guest.refuel();
+            let result = start.call(&mut guest.store);
+            result.map_err(|e| guest.fault("start", &e))?;
+        }
+        Ok(guest)
+    }
+}
+
+/// The bytes of the module at `path`, its size checked against `limits` before it is read
+/// in full.
+fn read_module(path: &Path, limits: &Limits) -> Result<Vec<u8>, Error> {
+    let read_err = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(read_err)?;
+    let size = file.metadata().map_err(read_err)?.len();
+    let too_large = |size| Error::ModuleTooLarge {
+        module: path.display().to_string(),
+        size,
+        limit: limits.max_module_bytes,
+    };
+    if size > limits.max_module_bytes {
+        return Err(too_large(size));
+    }
+    // Read one byte past the limit at most, in case the file grew since `metadata`; into a
+    // buffer of the size read there, so that it is not grown (and copied) on the way.
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
+    file.take(limits.max_module_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > limits.max_module_bytes {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// An engine that compiles with Cranelift, metered when `limits.fuel` says so, and caps
+/// memories and tables at `limits`. One per module: wasmer's metering middleware may serve
+/// only one.
+fn engine(limits: &Limits) -> Engine {
+    let mut compiler = wasmer_compiler_cranelift::Cranelift::default();
+    if let Some(fuel) = limits.fuel {
+        for middleware in metering::middlewares(fuel) {
+            compiler.push_middleware(middleware);
+        }
+    }
+    let mut engine = Engine::from(compiler);
+    engine.set_tunables(limits::Capped::new(limits));
+    engine
+}
+
+/// The export `name` as a typed function when `present` (the ABI check found it with the
+/// right type), else `None`.
+fn optional<A: WasmTypeList, R: WasmTypeList>(
+    exports: &Exports,
+    store: &Store,
+    name: &str,
+    present: bool,
+) -> Result<Option<TypedFunction<A, R>>, wasmer::ExportError> {
+    present
+        .then(|| exports.get_typed_function(store, name))
+        .transpose()
+}

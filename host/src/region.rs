@@ -1,0 +1,47 @@
+//! A byte range of guest memory.
+
+use crate::Error;
+
+/// A byte range of guest memory: where a string is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Region {
+    /// Address of the first byte.
+    pub offset: u32,
+    /// Length in bytes.
+    pub len: u32,
+}
+
+impl Region {
+    /// The region of `len` bytes at `offset`.
+    ///
+    /// # Errors
+    /// [`Error::RangeOverflow`] when `len` does not fit in 32 bits (reported as `u32::MAX`).
+    pub fn spanning(offset: u32, len: usize) -> Result<Region, Error> {
+        let len = u32::try_from(len).map_err(|_| Error::RangeOverflow {
+            offset,
+            len: u32::MAX,
+        })?;
+        Ok(Region { offset, len })
+    }
+
+    /// `offset..offset + len` if it lies within a memory of `memory_size` bytes.
+    ///
+    /// # Errors
+    /// [`Error::RangeOverflow`] when the end does not fit in 32 bits; [`Error::OutOfBounds`]
+    /// when it is past `memory_size`.
+    pub fn range_in(self, memory_size: u64) -> Result<std::ops::Range<usize>, Error> {
+        let Region { offset, len } = self;
+        let end = offset
+            .checked_add(len)
+            .ok_or(Error::RangeOverflow { offset, len })?;
+        if u64::from(end) > memory_size {
+            return Err(Error::OutOfBounds {
+                offset,
+                len,
+                memory_size,
+            });
+        }
+        // Both fit in u32, which fits in usize on every host wasmer supports.
+        Ok(offset as usize..end as usize)
+    }
+}
