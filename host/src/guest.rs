@@ -1,6 +1,12 @@
 //! A running guest: its store and exports, and the calls into it.
 
-use wasmer::{Global, Instance, Memory, RuntimeError, Store, TypedFunction, Value};
+use std::ptr::NonNull;
+
+use wasmer::sys::vm::{LinearMemory as _, VMExtern, VMGlobalDefinition, VMMemoryDefinition};
+use wasmer::{
+    AsStoreMut as _, Extern, Global, GlobalType, Instance, Memory, Mutability, RuntimeError, Store,
+    Type, TypedFunction, Value,
+};
 
 use crate::{Error, Extras, Region, metering};
 
@@ -24,6 +30,22 @@ pub struct Guest {
     pub(crate) name: String,
     /// Reused by `replace_string` to keep the bytes it overwrites.
     pub(crate) scratch: Vec<u8>,
+    /// wasmer's record of where the memory is and how long, which growing the memory
+    /// updates in place (see [`Guest::lendable`]).
+    pub(crate) place: NonNull<VMMemoryDefinition>,
+    /// What the host knows of the guest's string without asking, since the last call that
+    /// may have changed it.
+    pub(crate) known: Known,
+}
+
+/// What `load` and `capacity` said, or what the host made the guest's string, while no
+/// guest code has run that may have changed it since: the ABI makes `load` and `capacity`
+/// queries, and every other export clears this. The library's own steps use it instead of
+/// asking again; the public [`Guest::load`] and [`Guest::capacity`] always call.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Known {
+    pub(crate) region: Option<Region>,
+    pub(crate) capacity: Option<Option<u32>>,
 }
 
 /// The globals the metering middleware adds to every instance.
@@ -33,29 +55,92 @@ pub(crate) struct Meter {
     pub(crate) exhausted: Global,
     /// The budget of each call, in metering points.
     pub(crate) fuel: u64,
+    /// Where `remaining` keeps its value, for a refuel that is one store (see
+    /// [`Guest::refuel`]).
+    points: NonNull<VMGlobalDefinition>,
+}
+
+/// wasmer's record of where `memory` is and how long (`base`, `current_length`): it does not
+/// move (it is in the instance's context, or boxed on its own), and growing the memory
+/// updates it in place. Reading it is what `Memory::view` does after finding the memory in
+/// the store.
+pub(crate) fn place(memory: &Memory, store: &mut Store) -> NonNull<VMMemoryDefinition> {
+    let VMExtern::Memory(handle) = Extern::Memory(memory.clone()).to_vm_extern().unwrap_sys()
+    else {
+        unreachable!("a memory's extern is a memory");
+    };
+    handle.get(store.objects_mut().as_sys_mut()).vmmemory()
 }
 
 impl Meter {
-    pub(crate) fn of(instance: &Instance, fuel: u64) -> Result<Meter, wasmer::ExportError> {
+    /// The metering globals of `instance`, in `store`.
+    ///
+    /// # Panics
+    /// When the points global is not a mutable `i64` (the middleware makes it one).
+    pub(crate) fn of(
+        instance: &Instance,
+        store: &mut Store,
+        fuel: u64,
+    ) -> Result<Meter, wasmer::ExportError> {
+        let remaining = instance.exports.get_global(metering::REMAINING)?.clone();
+        assert_eq!(
+            remaining.ty(store),
+            GlobalType::new(Type::I64, Mutability::Var),
+            "the metering points are a mutable i64"
+        );
+        // `Global::set` finds the global in the store, checks the store's id, the global's
+        // mutability and the value's type, on every call: most of what a refuel costs.
+        // The global's storage does not move (it is in the instance's context, or boxed on
+        // its own), so its address is taken once.
+        let VMExtern::Global(handle) = Extern::Global(remaining.clone())
+            .to_vm_extern()
+            .unwrap_sys()
+        else {
+            unreachable!("a global's extern is a global");
+        };
+        let points = handle.get_mut(store.objects_mut().as_sys_mut()).vmglobal();
         Ok(Meter {
-            remaining: instance.exports.get_global(metering::REMAINING)?.clone(),
+            remaining,
             exhausted: instance.exports.get_global(metering::EXHAUSTED)?.clone(),
             fuel,
+            points,
         })
     }
 }
 
 impl Guest {
     /// Gives the next call into the guest its whole budget: one store into the metering
-    /// middleware's points global (`metering::set_remaining_points` looks both of its
-    /// globals up by name on every call, which costs more than a short call itself).
+    /// middleware's points global. (`metering::set_remaining_points` looks both of its
+    /// globals up by name on every call, which costs more than a short call itself;
+    /// `Global::set` looks the global up in the store and checks its type every time.)
     pub(crate) fn refuel(&mut self) {
-        if let Some(meter) = &self.meter {
-            // The points global is a mutable i64 of this store: setting it cannot fail.
-            let _ = meter
-                .remaining
-                .set(&mut self.store, Value::I64(meter.fuel.cast_signed()));
+        if let Some(meter) = &mut self.meter {
+            // SAFETY: `points` is where this store's `remaining` global keeps its value: in
+            // its instance's context, which the store owns and does not move, and `self`
+            // owns the store, so it is live. The global is a mutable i64 (asserted in
+            // `Meter::of`), so an `i64` is what wasm and wasmer read there. `&mut self` is
+            // held and no guest code is running (calls into the guest are made only from
+            // `&mut self` methods, one at a time, on this thread), so nothing else reads
+            // or writes it now.
+            unsafe { (*meter.points.as_ptr()).val.i64 = meter.fuel.cast_signed() };
         }
+    }
+
+    /// Calls guest code: refuels, runs `call` on the store, then forgets what it knew of the
+    /// guest's string unless `query` (the ABI makes `load` and `capacity` queries). A
+    /// failure is [`Guest::fault`] of `export`.
+    pub(crate) fn call<R>(
+        &mut self,
+        export: &'static str,
+        query: bool,
+        call: impl FnOnce(&mut Store) -> Result<R, RuntimeError>,
+    ) -> Result<R, Error> {
+        self.refuel();
+        let result = call(&mut self.store);
+        if !query {
+            self.known = Known::default();
+        }
+        result.map_err(|e| self.fault(export, &e))
     }
 
     /// The error for a failed call of `export`: out of fuel when the metering points say so
@@ -110,9 +195,8 @@ impl Guest {
     /// [`Error::Trap`], [`Error::OutOfFuel`], [`Error::NegativeLength`],
     /// [`Error::RangeOverflow`].
     pub fn load(&mut self) -> Result<Region, Error> {
-        self.refuel();
-        let result = self.load.call(&mut self.store);
-        let (offset, len) = result.map_err(|e| self.fault("load", &e))?;
+        let load = self.load.clone();
+        let (offset, len) = self.call("load", true, |store| load.call(store))?;
         let len = u32::try_from(len).map_err(|_| Error::NegativeLength {
             export: "load",
             len,
@@ -122,7 +206,18 @@ impl Guest {
         if offset.checked_add(len).is_none() {
             return Err(Error::RangeOverflow { offset, len });
         }
-        Ok(Region { offset, len })
+        let region = Region { offset, len };
+        self.known.region = Some(region);
+        Ok(region)
+    }
+
+    /// Where the guest's string is: as `load` said or the host made it, when no guest code
+    /// that may have moved it has run since; else `load`'s answer.
+    pub(crate) fn current(&mut self) -> Result<Region, Error> {
+        match self.known.region {
+            Some(region) => Ok(region),
+            None => self.load(),
+        }
     }
 
     /// The guest's string: [`Guest::load`], then [`Guest::read_string`].
@@ -142,13 +237,12 @@ impl Guest {
         let Some(capacity) = self.capacity.clone() else {
             return Ok(None);
         };
-        self.refuel();
-        let result = capacity.call(&mut self.store);
-        let n = result.map_err(|e| self.fault("capacity", &e))?;
+        let n = self.call("capacity", true, |store| capacity.call(store))?;
         let n = u32::try_from(n).map_err(|_| Error::NegativeLength {
             export: "capacity",
             len: n,
         })?;
+        self.known.capacity = Some(Some(n));
         Ok(Some(n))
     }
 
@@ -200,11 +294,19 @@ impl Guest {
         };
         // A length over i32::MAX cannot be expressed in the ABI; the guest sees it negative
         // and refuses it.
-        self.refuel();
-        let result = set_len.call(&mut self.store, len.cast_signed());
-        let code = result.map_err(|e| self.fault("set_len", &e))?;
+        let before = self.known;
+        let code = self.call("set_len", false, |store| {
+            set_len.call(store, len.cast_signed())
+        })?;
         match code {
-            0 => Ok(()),
+            0 => {
+                // The string is now `len` bytes at the same offset, in the same buffer.
+                self.known = Known {
+                    region: before.region.map(|r| Region { len, ..r }),
+                    capacity: before.capacity,
+                };
+                Ok(())
+            }
             code => Err(Error::Refused {
                 export: "set_len",
                 len,
@@ -224,9 +326,7 @@ impl Guest {
         let Some(transform) = self.transform.clone() else {
             return Err(self.missing("transform"));
         };
-        self.refuel();
-        let result = transform.call(&mut self.store);
-        let n = result.map_err(|e| self.fault("transform", &e))?;
+        let n = self.call("transform", false, |store| transform.call(store))?;
         // Reported as it is: no further call that could fail in its place.
         u32::try_from(n).map_err(|_| Error::ErrorCode {
             export: "transform",
@@ -237,8 +337,12 @@ impl Guest {
     /// Where a write of `len` bytes at `load`'s offset would go, checked against `capacity`
     /// and the memory.
     pub(crate) fn checked_target(&mut self, len: usize) -> Result<Region, Error> {
-        let offset = self.load()?.offset;
-        if let Some(capacity) = self.capacity()?
+        let offset = self.current()?.offset;
+        let capacity = match self.known.capacity {
+            Some(capacity) => capacity,
+            None => self.capacity()?,
+        };
+        if let Some(capacity) = capacity
             && len > capacity as usize
         {
             return Err(Error::OverCapacity { len, capacity });

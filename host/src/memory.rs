@@ -12,8 +12,12 @@ impl Guest {
     }
 
     /// The memory's size in bytes.
+    #[inline]
     pub fn memory_size(&self) -> u64 {
-        self.memory.view(&self.store).data_size()
+        match self.lendable() {
+            Some((_, len)) => len as u64,
+            None => self.memory.view(&self.store).data_size(),
+        }
     }
 
     /// Where the memory is and how long, when it may be lent out as a slice; `None` when it
@@ -21,17 +25,36 @@ impl Guest {
     /// shared (another thread may write it at any time), or its size does not fit
     /// `isize::MAX`, the most `slice::from_raw_parts` allows (a 4 GiB memory on a 32-bit
     /// host).
+    ///
+    /// Read from wasmer's own record of the memory's place, which is what `Memory::view`
+    /// reads after looking the memory up in the store; this skips the lookup.
+    #[inline]
     pub(crate) fn lendable(&self) -> Option<(*mut u8, usize)> {
         if self.shared {
             return None;
         }
-        let view = self.memory.view(&self.store);
-        let len = isize::try_from(view.data_size()).ok()?.cast_unsigned();
-        Some((view.data_ptr(), len))
+        // SAFETY: `place` points to the memory's definition in this store (see
+        // `guest::place`), which lives as long as the store, which `self` owns. Only growing
+        // the memory writes it, and growing runs only in guest code (this crate never calls
+        // `Memory::grow`; the `Memory` is private), which runs only inside `&mut self`
+        // methods: not now, while `&self` is held. The memory is not shared, so no other
+        // thread can grow it.
+        let place = unsafe { self.place.as_ptr().read() };
+        debug_assert_eq!(
+            (place.base, place.current_length as u64),
+            {
+                let view = self.memory.view(&self.store);
+                (view.data_ptr(), view.data_size())
+            },
+            "the memory's place is not what wasmer says"
+        );
+        let len = isize::try_from(place.current_length).ok()?.cast_unsigned();
+        Some((place.base, len))
     }
 
     /// The whole of linear memory as a byte slice, borrowed for as long as `self` is; `None`
     /// as [`Guest::lendable`] says.
+    #[inline]
     pub(crate) fn memory_slice(&self) -> Option<&[u8]> {
         let (ptr, len) = self.lendable()?;
         if len == 0 {
@@ -52,6 +75,7 @@ impl Guest {
     }
 
     /// As [`Guest::memory_slice`], mutably, for as long as `self` is borrowed mutably.
+    #[inline]
     pub(crate) fn memory_slice_mut(&mut self) -> Option<&mut [u8]> {
         let (ptr, len) = self.lendable()?;
         if len == 0 {
@@ -69,7 +93,21 @@ impl Guest {
     /// # Errors
     /// [`Error::RangeOverflow`], [`Error::OutOfBounds`]; nothing is allocated before the
     /// range is known to lie within memory.
+    #[inline]
     pub fn bytes(&self, region: Region) -> Result<Cow<'_, [u8]>, Error> {
+        if let Some(memory) = self.memory_slice()
+            && let Some(range) = region.fits(memory.len())
+        {
+            return Ok(Cow::Borrowed(&memory[range]));
+        }
+        self.bytes_slow(region)
+    }
+
+    /// [`Guest::bytes`] when the range does not fit or the memory is not lent: the error,
+    /// or a copy. Out of line, so that the common case stays a few instructions.
+    #[cold]
+    #[inline(never)]
+    fn bytes_slow(&self, region: Region) -> Result<Cow<'_, [u8]>, Error> {
         if let Some(memory) = self.memory_slice() {
             let range = region.range_in(memory.len() as u64)?;
             return Ok(Cow::Borrowed(&memory[range]));
@@ -99,7 +137,21 @@ impl Guest {
     ///
     /// # Errors
     /// [`Error::RangeOverflow`], [`Error::OutOfBounds`].
+    #[inline]
     pub fn read_into(&self, offset: u32, buf: &mut [u8]) -> Result<(), Error> {
+        if let Some(memory) = self.memory_slice()
+            && let Some(range) = Region::fitting(offset, buf.len(), memory.len())
+        {
+            buf.copy_from_slice(&memory[range]);
+            return Ok(());
+        }
+        self.read_into_slow(offset, buf)
+    }
+
+    /// [`Guest::read_into`] when the range does not fit or the memory is not lent.
+    #[cold]
+    #[inline(never)]
+    fn read_into_slow(&self, offset: u32, buf: &mut [u8]) -> Result<(), Error> {
         let region = Region::spanning(offset, buf.len())?;
         if let Some(memory) = self.memory_slice() {
             buf.copy_from_slice(&memory[region.range_in(memory.len() as u64)?]);
@@ -136,7 +188,21 @@ impl Guest {
     ///
     /// # Errors
     /// [`Error::RangeOverflow`], [`Error::OutOfBounds`].
+    #[inline]
     pub fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
+        if let Some(memory) = self.memory_slice_mut()
+            && let Some(range) = Region::fitting(offset, bytes.len(), memory.len())
+        {
+            memory[range].copy_from_slice(bytes);
+            return Ok(());
+        }
+        self.write_slow(offset, bytes)
+    }
+
+    /// [`Guest::write`] when the range does not fit or the memory is not lent.
+    #[cold]
+    #[inline(never)]
+    fn write_slow(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
         let region = Region::spanning(offset, bytes.len())?;
         if let Some(memory) = self.memory_slice_mut() {
             let range = region.range_in(memory.len() as u64)?;

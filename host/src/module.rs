@@ -12,7 +12,7 @@ use wasmer::{
 };
 
 use crate::cache::Lookup;
-use crate::guest::Meter;
+use crate::guest::{self, Known, Meter};
 use crate::prepare::{self, Extras, Refusal};
 use crate::{CacheOutcome, Error, Guest, Limits, ModuleCache, limits, metering};
 
@@ -246,9 +246,10 @@ impl GuestModule {
         let (realloc, adopt) = (realloc.map_err(abi_mismatch)?, adopt.map_err(abi_mismatch)?);
         let shared = memory.ty(&store).shared;
         let meter = match self.fuel {
-            Some(fuel) => Some(Meter::of(&instance, fuel).map_err(abi_mismatch)?),
+            Some(fuel) => Some(Meter::of(&instance, &mut store, fuel).map_err(abi_mismatch)?),
             None => None,
         };
+        let place = guest::place(&memory, &mut store);
         let mut guest = Guest {
             store,
             meter,
@@ -262,11 +263,11 @@ impl GuestModule {
             adopt,
             name: self.name.clone(),
             scratch: Vec::new(),
+            place,
+            known: Known::default(),
         };
         if let Some(start) = start {
-            guest.refuel();
-            let result = start.call(&mut guest.store);
-            result.map_err(|e| guest.fault("start", &e))?;
+            guest.call("start", false, |store| start.call(store))?;
         }
         Ok(guest)
     }

@@ -100,13 +100,13 @@ impl Guest {
         let (Some(realloc), Some(adopt)) = (self.realloc.clone(), self.adopt.clone()) else {
             return Err(self.missing("cabi_realloc"));
         };
-        let current = self.load()?;
+        let current = self.current()?;
         // At least one byte: for an empty request the canonical ABI returns `align`, a
         // dangling address and no block to adopt.
         let size = len.max(1);
-        self.refuel();
-        let result = realloc.call(&mut self.store, 0, 0, 1, size);
-        let ptr = result.map_err(|e| self.fault("cabi_realloc", &e))?;
+        let ptr = self.call("cabi_realloc", false, |store| {
+            realloc.call(store, 0, 0, 1, size)
+        })?;
         let wasm_len = len.cast_unsigned();
         if ptr == 0 {
             return Err(Error::AllocationFailed {
@@ -130,10 +130,11 @@ impl Guest {
         // From here on the block is a real one: a failure hands it back. (One that failed
         // the checks above is handed nothing back, its address included.)
         let placed = self.fill_region(block, fill).and_then(|()| {
-            self.refuel();
-            let result = adopt.call(&mut self.store, ptr, len);
-            match result.map_err(|e| self.fault("adopt", &e))? {
-                0 => Ok(block),
+            match self.call("adopt", false, |store| adopt.call(store, ptr, len))? {
+                0 => {
+                    self.known.region = Some(block);
+                    Ok(block)
+                }
                 code => Err(Error::Refused {
                     export: "adopt",
                     len: wasm_len,
@@ -143,8 +144,9 @@ impl Guest {
         });
         if placed.is_err() {
             // Best effort: the error to report is the one that happened, not this call's.
-            self.refuel();
-            let _ = realloc.call(&mut self.store, ptr, size, 1, 0);
+            let _ = self.call("cabi_realloc", false, |store| {
+                realloc.call(store, ptr, size, 1, 0)
+            });
         }
         placed
     }

@@ -44,4 +44,24 @@ impl Region {
         // Both fit in u32, which fits in usize on every host wasmer supports.
         Ok(offset as usize..end as usize)
     }
+
+    /// `offset..offset + len` when it lies within a memory of `memory_len` bytes and the
+    /// 32-bit address space; `None` otherwise, and then [`Region::range_in`] says why. The
+    /// check of the common case, without building an error.
+    #[inline]
+    pub(crate) fn fitting(
+        offset: u32,
+        len: usize,
+        memory_len: usize,
+    ) -> Option<std::ops::Range<usize>> {
+        let start = offset as usize;
+        let end = start.checked_add(len)?;
+        (end <= memory_len && end <= u32::MAX as usize).then_some(start..end)
+    }
+
+    /// [`Region::fitting`] of this region.
+    #[inline]
+    pub(crate) fn fits(self, memory_len: usize) -> Option<std::ops::Range<usize>> {
+        Region::fitting(self.offset, self.len as usize, memory_len)
+    }
 }
