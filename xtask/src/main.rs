@@ -9,6 +9,7 @@
 
 mod bench;
 mod build_guest;
+mod callgrind;
 mod rewrite;
 mod test;
 
@@ -26,7 +27,9 @@ tasks:
                 export, check the ABI, and write target/guest/guest.wasm
   test [ARGS]   build-guest, then `cargo test --workspace [ARGS]`
   bench [ARGS]  build-guest, then the host's criterion benchmarks (ARGS go to criterion,
-                e.g. a filter); writes target/bench/summary.json and table.md
+                e.g. a filter), the large-module warm start, and instruction counts under
+                callgrind (installs valgrind and gungraun-runner when missing); writes
+                target/bench/summary.json and table.md
   help          this text";
 
 fn main() -> ExitCode {

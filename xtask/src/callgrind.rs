@@ -1,0 +1,137 @@
+//! Part of `cargo xtask bench`: instruction counts of the host's fixed costs, from its
+//! `instructions` bench (gungraun, which runs each case under valgrind's callgrind).
+//! Installs what that needs when it is missing: valgrind (from apt, when this is a Debian
+//! machine and we may) and `gungraun-runner` of the same version as the `gungraun` crate.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::{cargo, project_root};
+
+/// Each case of the bench, by its function name, and the case of the summary it measures.
+const CASES: [(&str, &str); 9] = [
+    ("read_13b_library", "read/13B/library"),
+    ("read_13b_memcpy", "read/13B/memcpy"),
+    ("write_13b_library", "write/13B/library"),
+    ("write_13b_memcpy", "write/13B/memcpy"),
+    ("load_library", "load/library"),
+    ("load_library_unmetered", "load/library_unmetered"),
+    ("load_raw", "load/raw"),
+    ("roundtrip_1kib_library", "roundtrip/1KiB/library"),
+    ("roundtrip_1kib_raw", "roundtrip/1KiB/raw"),
+];
+
+/// Instructions per operation for each case the bench measures, keyed by the summary's
+/// case names.
+pub fn instructions() -> Result<BTreeMap<String, f64>> {
+    ensure_valgrind()?;
+    ensure_runner()?;
+    let bench = project_root().join("host/benches/instructions.rs");
+    let source = fs::read_to_string(&bench)?;
+    // The repetitions are the bench's own constant: read, not repeated here.
+    let reps: f64 = source
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("const REPS: usize = "))
+        .and_then(|v| v.trim_end_matches(';').replace('_', "").parse().ok())
+        .with_context(|| format!("no `const REPS: usize = N;` in {}", bench.display()))?;
+    let output = cargo()
+        .args([
+            "bench",
+            "--package",
+            "host",
+            "--bench",
+            "instructions",
+            "--",
+        ])
+        .arg("--output-format=json")
+        .output()
+        .context("cannot run the instructions bench")?;
+    if !output.status.success() {
+        bail!(
+            "the instructions bench failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let mut counts = BTreeMap::new();
+    for line in String::from_utf8(output.stdout)?.lines() {
+        let Ok(found) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let function = found["function_name"].as_str().unwrap_or_default();
+        let Some(&(_, case)) = CASES.iter().find(|(f, _)| *f == function) else {
+            continue;
+        };
+        let ir = &found["profiles"][0]["data"]["total"]["metrics"]["Ir"]["values"];
+        // This run's count: `new` beside an `old` one, or the only number there.
+        let count = ir["new"]
+            .as_f64()
+            .or_else(|| first_number(ir))
+            .with_context(|| format!("no instruction count for {function} in {line}"))?;
+        #[allow(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+        counts.insert(case.to_string(), count / reps);
+    }
+    if let Some((function, _)) = CASES.iter().find(|(_, c)| !counts.contains_key(*c)) {
+        bail!("the instructions bench reported nothing for {function}");
+    }
+    Ok(counts)
+}
+
+fn first_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::Array(a) => a.iter().find_map(first_number),
+        Value::Object(o) => o.values().find_map(first_number),
+        _ => None,
+    }
+}
+
+fn ensure_valgrind() -> Result<()> {
+    if Command::new("valgrind").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    eprintln!("xtask: valgrind is missing; installing it: apt-get install -y valgrind");
+    let installed = Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends", "valgrind"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        bail!(
+            "valgrind is needed for instruction counts; install it (e.g. apt-get install valgrind)"
+        );
+    }
+    Ok(())
+}
+
+/// `gungraun-runner` must be of the `gungraun` crate's version, as Cargo.lock has it.
+fn ensure_runner() -> Result<()> {
+    let lock = fs::read_to_string(project_root().join("Cargo.lock"))?;
+    let version = lock
+        .split("[[package]]")
+        .find(|p| p.contains("\nname = \"gungraun\"\n"))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+        .map(|v| v.trim_matches('"').to_string())
+        .context("gungraun is not in Cargo.lock")?;
+    let have = Command::new("gungraun-runner")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if have.split_whitespace().any(|w| w == version) {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: gungraun-runner {version} is missing; installing it (a few minutes): \
+         cargo install gungraun-runner --version {version} --locked"
+    );
+    crate::run(cargo().args([
+        "install",
+        "gungraun-runner",
+        "--version",
+        &version,
+        "--locked",
+    ]))
+}
