@@ -204,6 +204,34 @@ fn lines(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // What this machine's cores give at best: the same register-only work on one thread,
+    // and split among all of them. The lines cannot scale better than this.
+    let spin = |n: u64| {
+        let mut x = 1u64;
+        for i in 0..n {
+            x = black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i));
+        }
+        x
+    };
+    const SPINS: u64 = 20_000_000;
+    let mut g = c.benchmark_group("throughput/spin");
+    g.sample_size(10);
+    g.bench_function("1threads", |b| b.iter(|| black_box(spin(SPINS))));
+    g.bench_function("Nthreads", |b| {
+        b.iter(|| {
+            let per = SPINS / cores.get() as u64;
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (1..cores.get())
+                    .map(|_| s.spawn(move || spin(per)))
+                    .collect();
+                black_box(spin(per));
+                for h in handles {
+                    black_box(h.join().unwrap());
+                }
+            });
+        })
+    });
 }
 
 fn startup(c: &mut Criterion) {

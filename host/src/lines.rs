@@ -5,6 +5,11 @@
 //! The module is compiled once and shared by reference (`GuestModule` is `Send + Sync`);
 //! each [`Guest`](crate::Guest) is made on the thread that uses it and stays there (wasmer
 //! 7's `Store` is not `Send`).
+//!
+//! What is not split among the threads is kept to a few steps: the input is cut into one
+//! contiguous run of lines a thread at `jobs - 1` newlines found near the even cuts (no
+//! list of lines is made), the calling thread takes the first run itself, and the results
+//! are joined into the first run's buffer.
 
 use std::num::NonZeroUsize;
 use std::thread;
@@ -22,57 +27,64 @@ impl GuestModule {
     /// [`Error::Line`] with the first failing line (counting from 1) in input order, and
     /// what failed there; errors of instantiating come as they are.
     pub fn transform_lines(&self, input: &[u8], jobs: NonZeroUsize) -> Result<Vec<u8>, Error> {
-        let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
-        // Contiguous runs of lines, one a thread, of about the same number of bytes.
-        let per_job = input.len().div_ceil(jobs.get()).max(1);
-        let mut chunks: Vec<(usize, &[&[u8]])> = Vec::new();
-        let (mut start, mut bytes) = (0, 0);
-        for (i, line) in lines.iter().enumerate() {
-            bytes += line.len();
-            if bytes >= per_job || i + 1 == lines.len() {
-                chunks.push((start, &lines[start..=i]));
-                start = i + 1;
-                bytes = 0;
-            }
-        }
-        if chunks.len() <= 1 {
-            return chunks.first().map_or(Ok(Vec::new()), |&(first, chunk)| {
-                self.run_lines(first, chunk)
-            });
-        }
-        let results: Vec<Result<Vec<u8>, Error>> = thread::scope(|scope| {
-            let handles: Vec<_> = chunks
+        let runs = runs(input, jobs.get());
+        let Some((first, rest)) = runs.split_first() else {
+            return Ok(Vec::new());
+        };
+        let results: Vec<Result<Vec<u8>, RunError>> = thread::scope(|scope| {
+            let handles: Vec<_> = rest
                 .iter()
-                .map(|&(first, chunk)| scope.spawn(move || self.run_lines(first, chunk)))
+                .map(|&run| scope.spawn(move || self.run_lines(run)))
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
+            let mut results = vec![self.run_lines(first)];
+            results.extend(handles.into_iter().map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }));
+            results
         });
-        let mut out = Vec::with_capacity(input.len() + lines.len() * 16);
-        for result in results {
-            out.extend_from_slice(&result?);
+        // The first failure in input order, numbered from the start of the input (counted
+        // only now: the runs do not know where they start).
+        let mut start = 0;
+        let mut outputs = Vec::with_capacity(results.len());
+        for (result, run) in results.into_iter().zip(&runs) {
+            match result {
+                Ok(output) => outputs.push(output),
+                Err(RunError::Instantiate(e)) => return Err(e),
+                Err(RunError::Line { index, source }) => {
+                    let before = memchr::memchr_iter(b'\n', &input[..start]).count();
+                    return Err(Error::Line {
+                        line: before + index + 1,
+                        source: Box::new(source),
+                    });
+                }
+            }
+            start += run.len();
+        }
+        // Joined into the first run's buffer: growing it moves its pages without copying
+        // them (mremap) when it is large, so only the other runs' results are copied.
+        let mut outputs = outputs.into_iter();
+        let mut out = outputs.next().unwrap_or_default();
+        let rest: Vec<Vec<u8>> = outputs.collect();
+        out.reserve_exact(rest.iter().map(Vec::len).sum());
+        for output in &rest {
+            out.extend_from_slice(output);
         }
         Ok(out)
     }
 
-    /// One thread's share: `lines`, the first of which is line `first` (from 0).
-    fn run_lines(&self, first: usize, lines: &[&[u8]]) -> Result<Vec<u8>, Error> {
-        let mut guest = self.instantiate()?;
-        let mut out = Vec::with_capacity(lines.iter().map(|l| l.len() + 16).sum());
-        for (i, line) in lines.iter().enumerate() {
+    /// One thread's run of lines: each through a guest of its own.
+    fn run_lines(&self, run: &[u8]) -> Result<Vec<u8>, RunError> {
+        let mut guest = self.instantiate().map_err(RunError::Instantiate)?;
+        // Room for the results as the demo's guest makes them: 14 bytes more a line; more
+        // is grown into.
+        let mut out = Vec::with_capacity(run.len() + run.len() / 4);
+        for (index, line) in lines(run).enumerate() {
             let (text, newline) = match line.strip_suffix(b"\n") {
                 Some(text) => (text, true),
-                None => (*line, false),
+                None => (line, false),
             };
-            let at = |source| Error::Line {
-                line: first + i + 1,
-                source: Box::new(source),
-            };
+            let at = |source| RunError::Line { index, source };
             guest.put_bytes(text).map_err(at)?;
             guest.transform().map_err(at)?;
             let region = guest.load().map_err(at)?;
@@ -82,5 +94,87 @@ impl GuestModule {
             }
         }
         Ok(out)
+    }
+}
+
+/// How a run failed: the line is its index within the run.
+enum RunError {
+    Instantiate(Error),
+    Line { index: usize, source: Error },
+}
+
+/// `input` cut into at most `jobs` runs of whole lines, of about the same number of bytes:
+/// each cut is at the first newline at or after an even cut.
+fn runs(input: &[u8], jobs: usize) -> Vec<&[u8]> {
+    let per_job = input.len().div_ceil(jobs).max(1);
+    let mut runs = Vec::with_capacity(jobs);
+    let mut start = 0;
+    while start < input.len() {
+        let even = start.saturating_add(per_job).min(input.len());
+        let end = match memchr::memchr(b'\n', &input[even.saturating_sub(1)..]) {
+            Some(i) if runs.len() + 1 < jobs => even.saturating_sub(1) + i + 1,
+            _ => input.len(),
+        };
+        runs.push(&input[start..end]);
+        start = end;
+    }
+    runs
+}
+
+/// The lines of `run`, each with its newline (a last one without).
+fn lines(run: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = run;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
+        Some(line)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_are_whole_lines_that_cover_the_input() {
+        for input in [
+            &b""[..],
+            b"\n",
+            b"a",
+            b"a\nb",
+            b"a\nb\n",
+            b"\n\n\n\n",
+            b"one long line without an end",
+            b"x\nyy\nzzz\nwwww\n",
+        ] {
+            for jobs in 1..6 {
+                let runs = runs(input, jobs);
+                assert!(runs.len() <= jobs, "{input:?} {jobs}");
+                assert_eq!(runs.concat(), input, "{input:?} {jobs}");
+                for run in &runs {
+                    assert!(!run.is_empty());
+                }
+                for run in &runs[..runs.len().saturating_sub(1)] {
+                    assert_eq!(run.last(), Some(&b'\n'), "{input:?} {jobs}: a cut mid-line");
+                }
+                let lines: Vec<&[u8]> = runs.iter().flat_map(|r| lines(r)).collect();
+                let expected: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
+                assert_eq!(lines, expected, "{input:?} {jobs}");
+            }
+        }
+    }
+
+    #[test]
+    fn runs_are_about_even() {
+        let input = b"0123456789\n".repeat(1000);
+        let runs = runs(&input, 4);
+        assert_eq!(runs.len(), 4);
+        for run in runs {
+            assert!(run.len().abs_diff(input.len() / 4) <= 11, "{}", run.len());
+        }
     }
 }

@@ -14,7 +14,7 @@ use crate::{build_guest, callgrind, cargo, project_root};
 const SIZES: [&str; 3] = ["13B", "1KiB", "60KiB"];
 const WAYS: [&str; 4] = ["library", "wasmer_safe", "per_element", "memcpy"];
 /// The cases besides the copies, as criterion names them.
-const OTHER_CASES: [&str; 23] = [
+const OTHER_CASES: [&str; 25] = [
     "load/library",
     "load/library_unmetered",
     "load/raw",
@@ -38,6 +38,8 @@ const OTHER_CASES: [&str; 23] = [
     "throughput/lines/1threads",
     "throughput/lines/Nthreads",
     "throughput/lines/native",
+    "throughput/spin/1threads",
+    "throughput/spin/Nthreads",
 ];
 
 /// The large module of `startup/large_module/*`, in MB of code (the issue asks for 10 MB or
@@ -367,6 +369,11 @@ fn table(m: &BTreeMap<String, f64>, instructions: &BTreeMap<String, f64>, machin
         "| 100 000 lines: all threads at least 1.8 x one thread (2 cores) | {} | {} |",
         scaling.map_or("-".to_string(), |x| format!("{x:.2} x")),
         verdict(scaling.map(|x| x >= 1.8))
+    );
+    let _ = writeln!(
+        t,
+        "| the machine's own scaling: register-only work on all threads / one thread | {} | (the ceiling) |",
+        ratio("throughput/spin/1threads", "throughput/spin/Nthreads"),
     );
     let _ = writeln!(
         t,
