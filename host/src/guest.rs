@@ -13,6 +13,18 @@ use crate::{Error, Extras, Region, metering};
 /// A running guest: its store, memory and exports.
 ///
 /// Methods that call guest code take `&mut self`; reads of memory take `&self`.
+///
+/// A `Guest` stays on the thread that made it: wasmer 7's `Store` is not `Send` (its
+/// `on_called` handler lost its `Send` bound in 7.0, wasmerio/wasmer#7001), and this crate
+/// does not claim otherwise with an `unsafe impl`. To use every core, share the
+/// [`GuestModule`](crate::GuestModule) (`Send + Sync`) and instantiate on each thread, as
+/// [`GuestModule::transform_lines`](crate::GuestModule::transform_lines) does. The day
+/// wasmer's store is `Send` again, this example stops failing to compile and says so:
+///
+/// ```compile_fail
+/// fn send<T: Send>() {}
+/// send::<host::Guest>();
+/// ```
 #[derive(Debug)]
 pub struct Guest {
     pub(crate) store: Store,
