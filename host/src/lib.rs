@@ -83,3 +83,9 @@ const _: () = {
     const fn shared<T: Send + Sync>() {}
     shared::<GuestModule>();
 };
+
+/// The README's Rust example, compiled with the doctests so that it cannot drift from the
+/// API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
