@@ -46,6 +46,9 @@ const OTHER_CASES: [&str; 25] = [
 /// more).
 const LARGE_MODULE_MB: &str = "10";
 
+/// Rounds of the interleaved scaling measurement.
+const SCALING_ROUNDS: &str = "15";
+
 /// Every case the summary reports, in order.
 fn case_names() -> Vec<String> {
     let mut names = Vec::new();
@@ -107,6 +110,30 @@ pub fn run(args: &[String]) -> Result<()> {
             medians.insert(case.to_string(), ns);
         }
     }
+    // The scaling target on this shared machine: criterion's ten samples on one thread,
+    // then ten on all, can land in different phases of the machine's drift; the `scaling`
+    // example alternates them round after round.
+    let scaling = if args.is_empty() || args.iter().any(|a| "throughput/lines".contains(a.as_str()))
+    {
+        let json = target_dir().join("bench").join("scaling.json");
+        fs::create_dir_all(json.parent().expect("has a parent"))?;
+        crate::run(
+            cargo()
+                .args([
+                    "run",
+                    "--release",
+                    "--package",
+                    "host",
+                    "--example",
+                    "scaling",
+                    "--",
+                ])
+                .args([SCALING_ROUNDS.as_ref(), json.as_os_str()]),
+        )?;
+        serde_json::from_slice::<Value>(&fs::read(&json)?)?
+    } else {
+        Value::Null
+    };
     // Fixed costs as instruction counts too: the same from run to run, where a median of
     // 20 ns moves by 15%.
     let instructions = if args.is_empty() || args.iter().any(|a| a == "instructions") {
@@ -129,12 +156,12 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     let machine = machine();
-    let summary = json!({ "machine": machine, "cases": cases });
+    let summary = json!({ "machine": machine, "cases": cases, "interleaved_scaling": scaling });
     let out = target_dir().join("bench").join("summary.json");
     fs::create_dir_all(out.parent().expect("has a parent"))?;
     fs::write(&out, serde_json::to_string_pretty(&summary)? + "\n")?;
 
-    let table = table(&medians, &instructions, &machine);
+    let table = table(&medians, &instructions, &scaling, &machine);
     let table_path = out.with_file_name("table.md");
     fs::write(&table_path, &table)?;
     println!("{table}");
@@ -206,7 +233,12 @@ fn show_ns(ns: f64) -> String {
 }
 
 /// The medians as a markdown table, with the ratios and the targets of BENCHMARKS.md.
-fn table(m: &BTreeMap<String, f64>, instructions: &BTreeMap<String, f64>, machine: &str) -> String {
+fn table(
+    m: &BTreeMap<String, f64>,
+    instructions: &BTreeMap<String, f64>,
+    rounds: &Value,
+    machine: &str,
+) -> String {
     let get = |k: &str| m.get(k).copied();
     let count = |k: &str| instructions.get(k).copied();
     // `a / b` as medians and, where callgrind measured both, as instruction counts.
@@ -374,6 +406,25 @@ fn table(m: &BTreeMap<String, f64>, instructions: &BTreeMap<String, f64>, machin
         t,
         "| the machine's own scaling: register-only work on all threads / one thread | {} | (the ceiling) |",
         ratio("throughput/spin/1threads", "throughput/spin/Nthreads"),
+    );
+    let interleaved = |one: &str, all: &str| {
+        rounds[one]
+            .as_f64()
+            .zip(rounds[all].as_f64())
+            .map(|(one, all)| one / all)
+    };
+    let rounds = rounds["rounds"].as_u64().unwrap_or(0);
+    let lines = interleaved("lines_1", "lines_n");
+    let _ = writeln!(
+        t,
+        "| 100 000 lines, {rounds} interleaved rounds (medians): all threads at least 1.8 x one thread | {} | {} |",
+        lines.map_or("-".to_string(), |x| format!("{x:.2} x")),
+        verdict(lines.map(|x| x >= 1.8))
+    );
+    let _ = writeln!(
+        t,
+        "| register-only work, {rounds} interleaved rounds: all threads / one thread | {} | (the ceiling) |",
+        interleaved("spin_1", "spin_n").map_or("-".to_string(), |x| format!("{x:.2} x")),
     );
     let _ = writeln!(
         t,
