@@ -54,7 +54,12 @@ pub(crate) const WASMER_VERSION: &str = "7.4.2";
 #[derive(Debug, Clone)]
 pub struct ModuleCache {
     dir: PathBuf,
+    max_bytes: u64,
 }
+
+/// The most a cache holds by default: room for the demo's module thirty thousand times, or
+/// for about ten compiled modules of 10 MB of Wasm.
+pub const DEFAULT_CACHE_BYTES: u64 = 1 << 30;
 
 /// What a load through the cache did.
 #[derive(Debug)]
@@ -156,12 +161,24 @@ impl ModuleCache {
             let me = unsafe { libc::geteuid() };
             private(meta.uid(), meta.mode(), me).map_err(refuse)?;
         }
-        Ok(ModuleCache { dir })
+        Ok(ModuleCache {
+            dir,
+            max_bytes: DEFAULT_CACHE_BYTES,
+        })
     }
 
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The cache holding at most `max_bytes` of entries (default [`DEFAULT_CACHE_BYTES`]):
+    /// after an entry is stored, the least recently used are removed until the rest fit.
+    /// A single entry larger than that is kept until the next one is stored.
+    #[must_use]
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> ModuleCache {
+        self.max_bytes = max_bytes;
+        self
     }
 
     /// The key of `bytes` compiled by `engine` under `limits`.
@@ -258,7 +275,12 @@ impl ModuleCache {
         // this CPU has the features it was compiled for. The payload is 16-byte aligned, as
         // the archive needs (`Aligned`, and the header's length).
         match unsafe { Module::deserialize(engine, payload) } {
-            Ok(module) => Lookup::Hit(module),
+            Ok(module) => {
+                // Used now: the last to be evicted. Best effort; a cache that cannot be
+                // touched only evicts in a worse order.
+                let _ = file.set_modified(std::time::SystemTime::now());
+                Lookup::Hit(module)
+            }
             Err(e) => rejected(format!("wasmer cannot load it: {e}")),
         }
     }
@@ -291,7 +313,43 @@ impl ModuleCache {
             tmp.persist(&entry).map_err(|e| e.error)?;
             Ok(())
         };
-        write().map_err(|e| not_stored(e.to_string()))
+        write().map_err(|e| not_stored(e.to_string()))?;
+        self.trim(&entry);
+        Ok(())
+    }
+
+    /// Removes the least recently used entries (by modification time, which a hit renews)
+    /// until the rest fit [`ModuleCache::with_max_bytes`], keeping `keep`; and temporary
+    /// files more than an hour old, left by a writer that died. Best effort: what cannot be
+    /// listed or removed stays.
+    fn trim(&self, keep: &Path) {
+        let Ok(dir) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let mut entries = Vec::new();
+        for item in dir.flatten() {
+            let path = item.path();
+            let Ok(meta) = item.metadata() else { continue };
+            let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+            let name = item.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(".tmp-") && meta.is_file() && modified < hour_ago {
+                let _ = fs::remove_file(&path);
+            } else if name.ends_with(".module") && meta.is_file() {
+                entries.push((modified, meta.len(), path));
+            }
+        }
+        let mut total: u64 = entries.iter().map(|(_, len, _)| len).sum();
+        entries.sort();
+        for (_, len, path) in entries {
+            if total <= self.max_bytes {
+                break;
+            }
+            if path != keep && fs::remove_file(&path).is_ok() {
+                total -= len;
+            }
+        }
     }
 }
 

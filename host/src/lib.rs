@@ -65,7 +65,7 @@ mod prepare;
 mod put;
 mod region;
 
-pub use crate::cache::{CacheOutcome, CacheWarning, ModuleCache};
+pub use crate::cache::{CacheOutcome, CacheWarning, DEFAULT_CACHE_BYTES, ModuleCache};
 pub use crate::error::{Error, ErrorKind, PROBLEM_CHARS};
 pub use crate::guest::Guest;
 pub use crate::limits::{DEFAULT_FUEL, Limits};

@@ -277,3 +277,39 @@ fn the_binary_uses_the_cache_and_warns_about_damage() {
     assert_eq!(String::from_utf8(out.stdout).unwrap(), cold);
     assert!(!untouched.exists());
 }
+
+/// The cache keeps to its size: storing an entry removes the least recently used ones
+/// until the rest fit, and a hit counts as a use.
+#[test]
+fn the_least_recently_used_entries_make_room() {
+    let dir = cache_dir("trim");
+    let limits = |fuel| {
+        let mut limits = Limits::default();
+        limits.fuel = Some(fuel);
+        limits
+    };
+    let cache = ModuleCache::open(&dir).unwrap();
+    // Three entries of the same module under three budgets: three keys.
+    let entries: Vec<PathBuf> = [1_000_000, 2_000_000, 3_000_000]
+        .map(|fuel| load(&cache, &limits(fuel)).1.entry)
+        .into();
+    let size = fs::metadata(&entries[0]).unwrap().len();
+    // Let the modification times differ, then use the oldest again.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert!(load(&cache, &limits(1_000_000)).1.hit);
+    // Room for two and a half: storing a fourth removes the least recently used until the
+    // rest fit, the second and the third.
+    let small = ModuleCache::open(&dir)
+        .unwrap()
+        .with_max_bytes(2 * size + size / 2);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let (_, fourth) = load(&small, &limits(4_000_000));
+    assert!(!fourth.hit);
+    let left: Vec<bool> = entries.iter().map(|e| e.exists()).collect();
+    assert_eq!(
+        left,
+        [true, false, false],
+        "the first was used last; 2 and 3 go"
+    );
+    assert!(fourth.entry.exists(), "the new entry stays");
+}
