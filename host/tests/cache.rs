@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use host::{CacheOutcome, CacheWarning, Error, GuestModule, Limits, ModuleCache};
 use sha2::{Digest as _, Sha256};
 
-/// A fresh, empty cache directory of this test's own.
+/// A fresh, empty cache directory of this test's own, under cargo's scratch directory for
+/// tests (so that `cargo clean` removes it).
 fn cache_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir()
-        .join(format!("host-cache-test-{}", std::process::id()))
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("host-cache-tests")
         .join(name);
     let _ = fs::remove_dir_all(&dir);
     dir
