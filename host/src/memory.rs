@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use wasmer::MemoryView;
+
 use crate::{Error, Guest, Region};
 
 impl Guest {
@@ -103,17 +105,13 @@ impl Guest {
         self.bytes_slow(region)
     }
 
-    /// [`Guest::bytes`] when the range does not fit or the memory is not lent: the error,
-    /// or a copy. Out of line, so that the common case stays a few instructions.
+    /// [`Guest::bytes`] when the range does not fit or the memory is not lent: the error
+    /// (before anything is allocated), or a copy. Out of line, so that the common case stays a few instructions.
     #[cold]
     #[inline(never)]
     fn bytes_slow(&self, region: Region) -> Result<Cow<'_, [u8]>, Error> {
-        if let Some(memory) = self.memory_slice() {
-            let range = region.range_in(memory.len() as u64)?;
-            return Ok(Cow::Borrowed(&memory[range]));
-        }
         let mut bytes = vec![0; region.range_in(self.memory_size())?.len()];
-        self.read_into(region.offset, &mut bytes)?;
+        self.read_into_slow(region.offset, &mut bytes)?;
         Ok(Cow::Owned(bytes))
     }
 
@@ -153,18 +151,19 @@ impl Guest {
     #[inline(never)]
     fn read_into_slow(&self, offset: u32, buf: &mut [u8]) -> Result<(), Error> {
         let region = Region::spanning(offset, buf.len())?;
-        if let Some(memory) = self.memory_slice() {
-            buf.copy_from_slice(&memory[region.range_in(memory.len() as u64)?]);
-            return Ok(());
-        }
+        let (view, start) = self.view_at(region)?;
+        view.read(start, buf)
+            .map_err(|_| region.out_of_bounds(view.data_size()))
+    }
+
+    /// A view of the memory and where `region` starts in it, once the range is known to lie
+    /// within it: the way through wasmer's copying accessors when the memory is not lent,
+    /// and the error when a range does not fit. (The view reads; a write through it is
+    /// made only by a `&mut self` method.)
+    fn view_at(&self, region: Region) -> Result<(MemoryView<'_>, u64), Error> {
         let view = self.memory.view(&self.store);
-        let range = region.range_in(view.data_size())?;
-        view.read(range.start as u64, buf)
-            .map_err(|_| Error::OutOfBounds {
-                offset,
-                len: region.len,
-                memory_size: view.data_size(),
-            })
+        let start = region.range_in(view.data_size())?.start as u64;
+        Ok((view, start))
     }
 
     /// Copies the bytes of `region` out of guest memory.
@@ -204,19 +203,9 @@ impl Guest {
     #[inline(never)]
     fn write_slow(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
         let region = Region::spanning(offset, bytes.len())?;
-        if let Some(memory) = self.memory_slice_mut() {
-            let range = region.range_in(memory.len() as u64)?;
-            memory[range].copy_from_slice(bytes);
-            return Ok(());
-        }
-        let view = self.memory.view(&self.store);
-        let range = region.range_in(view.data_size())?;
-        view.write(range.start as u64, bytes)
-            .map_err(|_| Error::OutOfBounds {
-                offset,
-                len: region.len,
-                memory_size: view.data_size(),
-            })
+        let (view, start) = self.view_at(region)?;
+        view.write(start, bytes)
+            .map_err(|_| region.out_of_bounds(view.data_size()))
     }
 
     /// Whether the guest's memory is shared; its reads and writes then go through wasmer's

@@ -35,14 +35,19 @@ impl Region {
             .checked_add(len)
             .ok_or(Error::RangeOverflow { offset, len })?;
         if u64::from(end) > memory_size {
-            return Err(Error::OutOfBounds {
-                offset,
-                len,
-                memory_size,
-            });
+            return Err(self.out_of_bounds(memory_size));
         }
         // Both fit in u32, which fits in usize on every host wasmer supports.
         Ok(offset as usize..end as usize)
+    }
+
+    /// The error for this region past the end of a memory of `memory_size` bytes.
+    pub(crate) fn out_of_bounds(self, memory_size: u64) -> Error {
+        Error::OutOfBounds {
+            offset: self.offset,
+            len: self.len,
+            memory_size,
+        }
     }
 
     /// `offset..offset + len` when it lies within a memory of `memory_len` bytes and the
