@@ -21,7 +21,9 @@ fn module(n: u32, body: &str) -> Vec<u8> {
         r#"(module
           (memory (export "mem") 64 64)
           (table $t 10000 funcref)
+          (elem $e func $f)
           (data $d "{zeros}")
+          (func $f)
           (func (export "load") (result i32 i32) (local $i i32)
             (local.set $i (i32.const {n}))
             (loop $l
@@ -64,12 +66,48 @@ fn main() {
             2_000,
             "(table.copy $t $t (i32.const 0) (i32.const 5000) (i32.const 5000))".into(),
         ),
+        // Operators that call into the runtime and move nothing: each costs RUNTIME_CALL.
+        ("data.drop", 1_000_000, "(data.drop $d)".into()),
+        ("elem.drop", 1_000_000, "(elem.drop $e)".into()),
+        ("memory.size", 1_000_000, "(drop (memory.size))".into()),
+        (
+            "memory.grow 0",
+            1_000_000,
+            "(drop (memory.grow (i32.const 0)))".into(),
+        ),
+        (
+            "memory.grow past cap",
+            1_000_000,
+            "(drop (memory.grow (i32.const 1)))".into(),
+        ),
+        ("table.size", 1_000_000, "(drop (table.size $t))".into()),
+        (
+            "table.grow 0",
+            1_000_000,
+            "(drop (table.grow $t (ref.null func) (i32.const 0)))".into(),
+        ),
+        (
+            "table.get",
+            1_000_000,
+            "(drop (table.get $t (i32.const 5)))".into(),
+        ),
+        (
+            "table.set",
+            1_000_000,
+            "(table.set $t (i32.const 5) (ref.func $f))".into(),
+        ),
+        ("ref.func", 1_000_000, "(drop (ref.func $f))".into()),
+        (
+            "memory.atomic.notify",
+            1_000_000,
+            "(drop (memory.atomic.notify (i32.const 0) (i32.const 1)))".into(),
+        ),
     ];
     println!(
-        "bytes per unit {}, units per element {}, base cost of a bulk operator {} units",
+        "bytes per unit {}, units per element {}, cost of a runtime call {} units",
         host::BYTES_PER_UNIT,
         host::UNITS_PER_ELEMENT,
-        host::BULK_BASE
+        host::RUNTIME_CALL
     );
     println!(
         "{:<22} {:>12} {:>14} {:>10}",

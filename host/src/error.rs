@@ -235,6 +235,17 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A batch of lines ([`GuestModule::transform_lines`](crate::GuestModule::transform_lines))
+    /// would hold more than [`Limits::max_batch_bytes`](crate::Limits::max_batch_bytes) in
+    /// memory: its input, or the results made so far.
+    #[error("the {what} of a batch of lines would hold more than {limit} bytes in memory")]
+    BatchTooLarge {
+        /// `input` or `results`.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+
     /// An operation needs an export that this module does not have.
     #[error("module {module} has no export `{export}`")]
     MissingExport {

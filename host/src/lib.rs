@@ -69,7 +69,8 @@ pub use crate::cache::{CacheOutcome, CacheWarning, DEFAULT_CACHE_BYTES, ModuleCa
 pub use crate::error::{Error, ErrorKind, PROBLEM_CHARS};
 pub use crate::guest::Guest;
 pub use crate::limits::{DEFAULT_FUEL, Limits};
-pub use crate::metering::{BULK_BASE, BYTES_PER_UNIT, UNITS_PER_ELEMENT};
+pub use crate::lines::MAX_JOBS;
+pub use crate::metering::{BYTES_PER_UNIT, RUNTIME_CALL, UNITS_PER_ELEMENT, UNITS_PER_PAGE};
 pub use crate::module::GuestModule;
 pub use crate::prepare::{Extras, MAX_TABLES};
 pub use crate::put::Convention;

@@ -29,16 +29,23 @@ pub struct Limits {
     pub max_table_elements: u32,
     /// The work one call into the guest may do (the start function counts as one call), in
     /// units of about one simple Wasm operator. A call that runs out is stopped with
-    /// [`Error::OutOfFuel`](crate::Error::OutOfFuel). Bulk operators (`memory.copy`,
-    /// `memory.fill`, `memory.init`, and `table.copy`, `table.fill`, `table.init`,
-    /// `table.grow`) cost [`BULK_BASE`](crate::BULK_BASE) plus one unit per
-    /// [`BYTES_PER_UNIT`](crate::BYTES_PER_UNIT) bytes (or
-    /// [`UNITS_PER_ELEMENT`](crate::UNITS_PER_ELEMENT) units per element) they actually move, so the
-    /// budget bounds time whatever the guest does, and charges an honest guest for its work.
+    /// [`Error::OutOfFuel`](crate::Error::OutOfFuel). Operators that call into the runtime
+    /// cost [`RUNTIME_CALL`](crate::RUNTIME_CALL); bulk operators (`memory.copy`,
+    /// `memory.fill`, `memory.init`, and `table.copy`, `table.fill`, `table.init`) add one
+    /// unit per [`BYTES_PER_UNIT`](crate::BYTES_PER_UNIT) bytes (or
+    /// [`UNITS_PER_ELEMENT`](crate::UNITS_PER_ELEMENT) units per element) they actually move,
+    /// and `memory.grow` and `table.grow` [`UNITS_PER_PAGE`](crate::UNITS_PER_PAGE) a page
+    /// (or [`UNITS_PER_ELEMENT`](crate::UNITS_PER_ELEMENT) an element) they actually grow, so
+    /// the budget bounds time whatever the guest does, and charges an honest guest for its
+    /// work.
     ///
     /// `None` compiles the module without metering: for guests you trust, calls then cost
     /// what a raw wasmer call costs, and an endless loop hangs the caller.
     pub fuel: Option<u64>,
+    /// The most bytes [`GuestModule::transform_lines`](crate::GuestModule::transform_lines)
+    /// holds: its input may be no longer, and the results it has made and not yet returned
+    /// no larger ([`Error::BatchTooLarge`](crate::Error::BatchTooLarge) past either).
+    pub max_batch_bytes: u64,
 }
 
 impl Default for Limits {
@@ -48,6 +55,7 @@ impl Default for Limits {
             max_memory_bytes: 16 << 20,
             max_table_elements: 10_000,
             fuel: Some(DEFAULT_FUEL),
+            max_batch_bytes: 1 << 30,
         }
     }
 }

@@ -10,36 +10,66 @@
 //! contiguous run of lines a thread at `jobs - 1` newlines found near the even cuts (no
 //! list of lines is made), the calling thread takes the first run itself, and the results
 //! are joined into the first run's buffer.
+//!
+//! What it holds is bounded: the input and the results made so far may each be at most
+//! [`Limits::max_batch_bytes`](crate::Limits::max_batch_bytes), and the threads at most
+//! [`MAX_JOBS`] (and no more than there are lines). A thread that cannot be started leaves
+//! its run to the calling thread.
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
 use crate::{Error, GuestModule};
+
+/// The most threads [`GuestModule::transform_lines`] starts, whatever `jobs` says: each
+/// holds an instance, with its memory of up to the memory cap.
+pub const MAX_JOBS: usize = 256;
 
 impl GuestModule {
     /// Transforms each line of `input` independently (split at `\n`, which each result
     /// keeps; a last line without one stays without), on `jobs` threads, each with its own
     /// instance that takes its lines in turn (by the guest's convention, as
     /// [`Guest::put_bytes`](crate::Guest::put_bytes) does). Returns the results in input
-    /// order.
+    /// order. At most [`MAX_JOBS`] threads are used, and no more than there are lines.
     ///
     /// # Errors
     /// [`Error::Line`] with the first failing line (counting from 1) in input order, and
-    /// what failed there; errors of instantiating come as they are.
+    /// what failed there; errors of instantiating come as they are;
+    /// [`Error::BatchTooLarge`] when the input, or the results made so far, exceed
+    /// [`Limits::max_batch_bytes`](crate::Limits::max_batch_bytes).
     pub fn transform_lines(&self, input: &[u8], jobs: NonZeroUsize) -> Result<Vec<u8>, Error> {
-        let runs = runs(input, jobs.get());
+        if input.len() as u64 > self.max_batch_bytes {
+            return Err(Error::BatchTooLarge {
+                what: "input",
+                limit: self.max_batch_bytes,
+            });
+        }
+        let runs = runs(input, jobs.get().min(MAX_JOBS));
         let Some((first, rest)) = runs.split_first() else {
             return Ok(Vec::new());
         };
+        let held = AtomicU64::new(0);
+        let held = &held;
         let results: Vec<Result<Vec<u8>, RunError>> = thread::scope(|scope| {
+            // A thread that cannot be started (the system is out of threads or memory)
+            // leaves its run to this one.
             let handles: Vec<_> = rest
                 .iter()
-                .map(|&run| scope.spawn(move || self.run_lines(run)))
+                .map(|&run| {
+                    thread::Builder::new()
+                        .spawn_scoped(scope, move || self.run_lines(run, held))
+                        .map_err(|_| run)
+                })
                 .collect();
-            let mut results = vec![self.run_lines(first)];
+            let mut results = vec![self.run_lines(first, held)];
             results.extend(handles.into_iter().map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                match h {
+                    Ok(h) => h
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    Err(run) => self.run_lines(run, held),
+                }
             }));
             results
         });
@@ -50,7 +80,7 @@ impl GuestModule {
         for (result, run) in results.into_iter().zip(&runs) {
             match result {
                 Ok(output) => outputs.push(output),
-                Err(RunError::Instantiate(e)) => return Err(e),
+                Err(RunError::Instantiate(e) | RunError::Held(e)) => return Err(e),
                 Err(RunError::Line { index, source }) => {
                     let before = memchr::memchr_iter(b'\n', &input[..start]).count();
                     return Err(Error::Line {
@@ -73,8 +103,9 @@ impl GuestModule {
         Ok(out)
     }
 
-    /// One thread's run of lines: each through a guest of its own.
-    fn run_lines(&self, run: &[u8]) -> Result<Vec<u8>, RunError> {
+    /// One thread's run of lines: each through a guest of its own. `held` counts the
+    /// results of every thread, against the limit.
+    fn run_lines(&self, run: &[u8], held: &AtomicU64) -> Result<Vec<u8>, RunError> {
         let mut guest = self.instantiate().map_err(RunError::Instantiate)?;
         // Room for the results as the demo's guest makes them: 14 bytes more a line; more
         // is grown into.
@@ -88,7 +119,15 @@ impl GuestModule {
             guest.put_bytes(text).map_err(at)?;
             guest.transform().map_err(at)?;
             let region = guest.load().map_err(at)?;
-            out.extend_from_slice(&guest.bytes(region).map_err(at)?);
+            let result = guest.bytes(region).map_err(at)?;
+            let len = result.len() as u64 + u64::from(newline);
+            if held.fetch_add(len, Ordering::Relaxed) + len > self.max_batch_bytes {
+                return Err(RunError::Held(Error::BatchTooLarge {
+                    what: "results",
+                    limit: self.max_batch_bytes,
+                }));
+            }
+            out.extend_from_slice(&result);
             if newline {
                 out.push(b'\n');
             }
@@ -100,7 +139,12 @@ impl GuestModule {
 /// How a run failed: the line is its index within the run.
 enum RunError {
     Instantiate(Error),
-    Line { index: usize, source: Error },
+    /// The results held reached the limit.
+    Held(Error),
+    Line {
+        index: usize,
+        source: Error,
+    },
 }
 
 /// `input` cut into at most `jobs` runs of whole lines, of about the same number of bytes:

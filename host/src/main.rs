@@ -57,9 +57,14 @@ struct Transform {
     /// on --jobs threads, and write the results in input order.
     #[arg(long)]
     lines: bool,
-    /// Worker threads for --lines, each with its own instance (default: one a core).
+    /// Worker threads for --lines, each with its own instance (default: one a core; at
+    /// most 256, and no more than there are lines).
     #[arg(long, value_name = "N", requires = "lines")]
     jobs: Option<NonZeroUsize>,
+    /// The most standard input --lines holds in memory, in bytes, and the most results;
+    /// past either it stops with an error.
+    #[arg(long, value_name = "BYTES", requires = "lines", default_value_t = Limits::default().max_batch_bytes)]
+    max_input: u64,
 }
 
 #[derive(Debug, Args)]
@@ -94,7 +99,12 @@ impl Run {
     /// The module at `path`, through the cache unless --no-cache. A cache that cannot be
     /// used costs a compile and a warning, never the run.
     fn module(&self, path: &Path) -> Result<GuestModule> {
-        let limits = self.limits();
+        self.module_with(path, &self.limits())
+    }
+
+    /// As [`Run::module`], with `limits`.
+    fn module_with(&self, path: &Path, limits: &Limits) -> Result<GuestModule> {
+        let limits = limits.clone();
         let dir = match (self.no_cache, &self.cache_dir) {
             (true, _) => None,
             (false, Some(dir)) => Some(dir.clone()),
@@ -207,7 +217,7 @@ fn main() -> ExitCode {
             let jobs = jobs.unwrap_or_else(|| {
                 std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
             });
-            pipe_lines(&module, run, jobs)
+            pipe_lines(&module, run, jobs, transform.map_or(0, |t| t.max_input))
         }
         Some(_) => pipe(&module, run),
         None => demo(&module, run),
@@ -290,19 +300,66 @@ fn pipe(path: &Path, run: &Run) -> Result<()> {
 }
 
 /// `host transform --lines`: each line of standard input through the guest's `transform`,
-/// on `jobs` threads, the results in input order on standard output.
-fn pipe_lines(path: &Path, run: &Run, jobs: NonZeroUsize) -> Result<()> {
-    let module = run.module(path)?;
-    let mut input = Vec::new();
-    io::stdin()
-        .lock()
-        .read_to_end(&mut input)
-        .map_err(|source| StdIo {
-            what: "cannot read standard input",
-            source,
-        })?;
+/// on `jobs` threads, the results in input order on standard output. Standard input is held
+/// in memory, up to `max_input` bytes.
+fn pipe_lines(path: &Path, run: &Run, jobs: NonZeroUsize, max_input: u64) -> Result<()> {
+    let mut limits = run.limits();
+    limits.max_batch_bytes = max_input;
+    let module = run.module_with(path, &limits)?;
+    let input = read_lines(&mut io::stdin().lock(), max_input, run.max_memory)?;
     let output = module.transform_lines(&input, jobs)?;
     write_stdout(&output)
+}
+
+/// A line of standard input that no guest within the memory cap could take.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "line {line} of standard input is longer than the guest's memory cap of {cap} bytes \
+     (raise it with --max-memory)"
+)]
+struct LineTooLong {
+    line: usize,
+    cap: u64,
+}
+
+/// All of `input`, refused as soon as it passes `max_input` bytes, or as soon as one line
+/// passes `max_line` bytes (so endless input without a newline stops early).
+fn read_lines(input: &mut impl io::Read, max_input: u64, max_line: u64) -> Result<Vec<u8>> {
+    const CHUNK: u64 = 1 << 20;
+    let mut held = Vec::new();
+    // Where the line being read starts.
+    let mut line_start = 0;
+    loop {
+        let old = held.len();
+        let n = (&mut *input)
+            .take(CHUNK)
+            .read_to_end(&mut held)
+            .map_err(|source| StdIo {
+                what: "cannot read standard input",
+                source,
+            })?;
+        if n == 0 {
+            return Ok(held);
+        }
+        if let Some(last) = memchr::memrchr(b'\n', &held[old..]) {
+            line_start = old + last + 1;
+        }
+        if (held.len() - line_start) as u64 > max_line {
+            let line = memchr::memchr_iter(b'\n', &held[..line_start]).count() + 1;
+            return Err(LineTooLong {
+                line,
+                cap: max_line,
+            }
+            .into());
+        }
+        if held.len() as u64 > max_input {
+            return Err(host::Error::BatchTooLarge {
+                what: "input",
+                limit: max_input,
+            })
+            .context("standard input is held in memory by --lines (raise it with --max-input)");
+        }
+    }
 }
 
 /// Writes `bytes` to standard output, and nothing else.
@@ -330,7 +387,19 @@ fn putting(e: host::Error, cap: u64) -> anyhow::Error {
 }
 
 /// The guide's steps, printed as it prints them, then what this guest adds.
+///
+/// Standard output that fails (a full disk, a closed pipe) stops it with [`StdIo`] (exit 1).
 fn demo(path: &Path, run: &Run) -> Result<()> {
+    let mut out = io::stdout().lock();
+    // `println!` that returns a failed write as an error, where the standard one panics.
+    macro_rules! println {
+        ($($arg:tt)*) => {
+            writeln!(out, $($arg)*).map_err(|source| StdIo {
+                what: "cannot write standard output",
+                source,
+            })?
+        };
+    }
     println!("Compiling module...");
     let module = run.module(path)?;
     println!("Instantiating module...");
@@ -387,5 +456,9 @@ fn demo(path: &Path, run: &Run) -> Result<()> {
             guest.string()?
         );
     }
+    out.flush().map_err(|source| StdIo {
+        what: "cannot write standard output",
+        source,
+    })?;
     Ok(())
 }

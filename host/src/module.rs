@@ -25,6 +25,8 @@ pub struct GuestModule {
     name: String,
     optional: Extras,
     fuel: Option<u64>,
+    /// What `transform_lines` may hold.
+    pub(crate) max_batch_bytes: u64,
     /// The start function was moved to an export, to be called by `instantiate`.
     deferred_start: bool,
 }
@@ -178,6 +180,7 @@ impl GuestModule {
             name,
             optional: prepared.extras,
             fuel: limits.fuel,
+            max_batch_bytes: limits.max_batch_bytes,
             deferred_start: prepared.deferred_start,
         };
         Ok((module, outcome))
@@ -312,9 +315,21 @@ fn engine(limits: &Limits) -> Engine {
             compiler.push_middleware(middleware);
         }
     }
-    let mut engine = Engine::from(compiler);
+    let mut engine =
+        Engine::from(wasmer::sys::EngineBuilder::new(compiler).set_features(Some(features())));
     engine.set_tunables(limits::Capped::new(limits));
     engine
+}
+
+/// The Wasm proposals the engine accepts: wasmer's defaults for Cranelift, without exception
+/// handling (refused at admission too: see [`prepare`]).
+pub(crate) fn features() -> wasmer::sys::Features {
+    let mut features = wasmer::sys::Features::default();
+    features
+        .exceptions(false)
+        .relaxed_simd(true)
+        .wide_arithmetic(true);
+    features
 }
 
 /// The export `name` as a typed function when `present` (the ABI check found it with the
@@ -328,4 +343,19 @@ fn optional<A: WasmTypeList, R: WasmTypeList>(
     present
         .then(|| exports.get_typed_function(store, name))
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exception handling is off in the engine too: a module that got past admission with a
+    /// `throw` would still not compile.
+    #[test]
+    fn the_engine_refuses_exceptions_past_admission() {
+        let engine = engine(&Limits::default());
+        let bytes = wat::parse_str("(module (tag $e) (func (throw $e)))").unwrap();
+        let err = Module::validate(&engine, &bytes).unwrap_err();
+        assert!(err.to_string().contains("exception"), "{err}");
+    }
 }

@@ -13,7 +13,18 @@
 //!    run within [`Limits`] costs no compilation: at most one memory, at most
 //!    [`MAX_TABLES`] 32-bit tables, and no memory or table that starts above its cap.
 //!    ([`Limits`] are also enforced at run time, through wasmer's tunables.)
-//! 4. **A start function becomes an ordinary call.** wasmer runs the start function inside
+//! 4. **Operators that fuel cannot bound** are refused, found by reading every function
+//!    body's operators (only once the ABI and the limits passed; about 10 ms per MB):
+//!    - `memory.atomic.wait32` and `memory.atomic.wait64` (threads): a wait can only block
+//!      or sleep, since the host runs no other thread on a guest's memory that could wake
+//!      it, and fuel does not run while a thread waits. The rest of the threads proposal
+//!      (shared memories, atomic loads, stores and read-modify-writes, `notify`, which finds
+//!      no waiter) runs and is metered.
+//!    - exception handling (`try_table`, `throw`, `throw_ref`, the legacy `try`, `catch`,
+//!      `rethrow`, `delegate`, and the tag section): exception objects are kept in host
+//!      memory, outside the memory cap, as long as the store lives. The engine has the
+//!      proposal turned off as well, so wasmer's validator refuses what this scan missed.
+//! 5. **A start function becomes an ordinary call.** wasmer runs the start function inside
 //!    `Instance::new`; when it traps, the instance is gone, and with it the metering points
 //!    that tell an exhausted budget from a genuine `unreachable`. So the start section is
 //!    removed and its function exported as [`START_EXPORT`]; [`crate::GuestModule`] calls it
@@ -22,7 +33,7 @@
 
 use std::borrow::Cow;
 
-use abi::check::wasmparser::{self, ExternalKind, Parser, Payload};
+use abi::check::wasmparser::{self, ExternalKind, Operator, Parser, Payload};
 use abi::check::{Strictness, Summary};
 
 use crate::Limits;
@@ -97,6 +108,10 @@ pub(crate) fn prepare<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Prepared<'
         cabi_realloc: has(&abi::CABI_REALLOC),
         adopt: has(&abi::ADOPT),
     };
+    let refused = refused_operators(bytes).map_err(Refusal::Unreadable)?;
+    if !refused.is_empty() {
+        return Err(Refusal::OverLimit(refused));
+    }
     let (bytes, deferred_start) = match summary.start {
         None => (Cow::Borrowed(bytes), false),
         Some(start) => (
@@ -156,6 +171,90 @@ fn over_limits(summary: &Summary, limits: &Limits) -> Vec<String> {
         ));
     }
     problems
+}
+
+/// Why the host refuses `op`, if it does: see the [module documentation](self).
+fn refusal(op: &Operator<'_>) -> Option<&'static str> {
+    const EXCEPTIONS: &str = "exception handling, whose exception objects are kept in host \
+                              memory outside the memory cap";
+    match op {
+        Operator::MemoryAtomicWait32 { .. } | Operator::MemoryAtomicWait64 { .. } => Some(
+            "a wait, which can only block: no other thread can wake it, and fuel does not \
+             run while it waits",
+        ),
+        Operator::TryTable { .. }
+        | Operator::Throw { .. }
+        | Operator::ThrowRef
+        | Operator::Try { .. }
+        | Operator::Catch { .. }
+        | Operator::CatchAll
+        | Operator::Rethrow { .. }
+        | Operator::Delegate { .. } => Some(EXCEPTIONS),
+        _ => None,
+    }
+}
+
+/// Every operator of `bytes` that the host refuses (each kind once, where it is first
+/// found), and a tag section; an error for bytes that cannot be read.
+fn refused_operators(bytes: &[u8]) -> Result<Vec<String>, String> {
+    let mut problems = Vec::new();
+    let mut seen = Vec::new();
+    let mut function = 0_u32;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(|e| e.to_string())? {
+            Payload::TagSection(reader) => problems.push(format!(
+                "declares exception tags (at offset {:#x}): the host refuses exception handling, \
+                 whose exception objects are kept in host memory outside the memory cap",
+                reader.range().start
+            )),
+            Payload::CodeSectionEntry(body) => {
+                let mut reader = body.get_operators_reader().map_err(|e| e.to_string())?;
+                while !reader.eof() {
+                    let at = reader.original_position();
+                    let op = reader.read().map_err(|e| e.to_string())?;
+                    let Some(why) = refusal(&op) else { continue };
+                    let name = operator_name(&op);
+                    if !seen.contains(&name) {
+                        seen.push(name);
+                        problems.push(format!(
+                            "uses `{name}` (in the body of defined function {function}, at offset \
+                             {at:#x}), {why}"
+                        ));
+                    }
+                }
+                function += 1;
+            }
+            _ => {}
+        }
+    }
+    Ok(problems)
+}
+
+/// The text name of a refused operator.
+fn operator_name(op: &Operator<'_>) -> &'static str {
+    match op {
+        Operator::MemoryAtomicWait32 { .. } => "memory.atomic.wait32",
+        Operator::MemoryAtomicWait64 { .. } => "memory.atomic.wait64",
+        Operator::TryTable { .. } => "try_table",
+        Operator::Throw { .. } => "throw",
+        Operator::ThrowRef => "throw_ref",
+        Operator::Try { .. } => "try",
+        Operator::Catch { .. } => "catch",
+        Operator::CatchAll => "catch_all",
+        Operator::Rethrow { .. } => "rethrow",
+        Operator::Delegate { .. } => "delegate",
+        _ => "an operator",
+    }
+}
+
+/// What admission refuses and checks, as text: part of every cache key, so that code
+/// admitted under other rules is never loaded.
+pub(crate) fn rules() -> String {
+    format!(
+        "admission: max tables {MAX_TABLES}; source {}; limits {}",
+        crate::cache::source_digest(include_str!("prepare.rs")),
+        crate::cache::source_digest(include_str!("limits.rs")),
+    )
 }
 
 /// The module without its start section, exporting the start function as [`START_EXPORT`].

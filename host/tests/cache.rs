@@ -146,7 +146,7 @@ fn a_truncated_entry_is_a_miss_and_is_replaced() {
             let bytes = fs::read(entry).unwrap();
             fs::write(entry, &bytes[..bytes.len() / 2]).unwrap();
         },
-        "where the header says",
+        "the file holds",
     );
     damaged(
         "headless",
@@ -313,4 +313,306 @@ fn the_least_recently_used_entries_make_room() {
         "the first was used last; 2 and 3 go"
     );
     assert!(fourth.entry.exists(), "the new entry stays");
+}
+
+/// Runs `f` on another thread and fails the test if it has not returned within `limit`
+/// (a hang is a failure, not a stuck test run).
+fn within<T: Send + 'static>(
+    limit: std::time::Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("still running after {limit:?}: it hangs"))
+}
+
+/// A FIFO, a directory, a symbolic link or a device in an entry's place is a miss with a
+/// warning, never a hang (a FIFO opened for reading waits for a writer) and never read.
+#[test]
+fn special_files_in_an_entry_s_place_are_misses() {
+    let cases: [(&str, fn(&Path), &str); 4] = [
+        (
+            "fifo",
+            |entry| {
+                let path = std::ffi::CString::new(entry.as_os_str().as_encoded_bytes()).unwrap();
+                // SAFETY: a valid C string; `mkfifo` has no other precondition.
+                assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+            },
+            "a FIFO",
+        ),
+        (
+            "directory",
+            |entry| fs::create_dir(entry).unwrap(),
+            "a directory",
+        ),
+        (
+            "symlink",
+            |entry| {
+                let target = entry.with_extension("target");
+                fs::write(&target, b"x").unwrap();
+                std::os::unix::fs::symlink(&target, entry).unwrap();
+            },
+            "a symbolic link",
+        ),
+        (
+            "device",
+            |entry| std::os::unix::fs::symlink("/dev/zero", entry).unwrap(),
+            "a symbolic link",
+        ),
+    ];
+    for (name, make, why) in cases {
+        let (cache, entry) = primed(&format!("special-{name}"));
+        fs::remove_file(&entry).unwrap();
+        make(&entry);
+        let (cache2, why2) = (cache.clone(), why.to_string());
+        let outcome = within(std::time::Duration::from_secs(20), move || {
+            let (module, outcome) = load(&cache2, &Limits::default());
+            works(&module);
+            outcome
+        });
+        assert!(!outcome.hit, "{name}");
+        // The warning says why; the store after it could not replace a directory, and
+        // says so too.
+        let said: Vec<String> = outcome.warnings.iter().map(ToString::to_string).collect();
+        assert!(said[0].contains(&why2), "{name}: {said:?}");
+        drop(cache);
+    }
+}
+
+/// An entry whose header is damaged costs its header, not its size: a sparse file of 4 GiB
+/// is refused after 80 bytes (before, it was read whole: 9.6 s and 4.2 GB).
+#[test]
+fn a_damaged_header_costs_the_header_not_the_size() {
+    let (cache, entry) = primed("sparse");
+    for (name, header) in [
+        ("zeros", vec![0_u8; 80]),
+        ("key kept, length a lie", {
+            let mut header = fs::read(&entry).unwrap()[..80].to_vec();
+            header[72..80].copy_from_slice(&7_u64.to_le_bytes());
+            header
+        }),
+    ] {
+        let file = fs::File::create(&entry).unwrap();
+        std::io::Write::write_all(&mut &file, &header).unwrap();
+        file.set_len(4 << 30).unwrap();
+        let mut limits = Limits::default();
+        limits.max_module_bytes = 64 << 20;
+        let cache2 = cache.clone();
+        let start = std::time::Instant::now();
+        let outcome = within(std::time::Duration::from_secs(20), move || {
+            load(&cache2, &limits).1
+        });
+        let elapsed = start.elapsed();
+        let because = rejected_because(&outcome);
+        println!("{name}: rejected in {elapsed:?}: {because}");
+        assert!(
+            because.contains("not an entry of this format") || because.contains("its header says"),
+            "{name}: {because}"
+        );
+        // The compile after it takes most of this; reading 4 GiB would take seconds.
+        assert!(
+            elapsed < std::time::Duration::from_secs(5),
+            "{name}: {elapsed:?}"
+        );
+    }
+}
+
+/// A payload larger than any compiled module could be is refused on its header.
+#[test]
+fn an_over_size_entry_is_refused_on_its_header() {
+    let (cache, entry) = primed("over-size");
+    let mut header = fs::read(&entry).unwrap()[..80].to_vec();
+    let huge: u64 = 2 << 30;
+    header[72..80].copy_from_slice(&huge.to_le_bytes());
+    let file = fs::File::create(&entry).unwrap();
+    std::io::Write::write_all(&mut &file, &header).unwrap();
+    file.set_len(80 + huge).unwrap();
+    let (_, outcome) = load(&cache, &Limits::default());
+    let because = rejected_because(&outcome);
+    assert!(because.contains("over the limit"), "{because}");
+}
+
+/// The directory is opened once and used through that handle: renamed after the check and
+/// replaced by another directory holding a forged entry (whose key and hash were recomputed,
+/// as someone who can swap the directory can), the cache still reads the directory it
+/// checked. (Before, it opened entries by path, and ran the forged code: "PWNED".)
+#[test]
+fn a_directory_swapped_after_the_check_is_not_read() {
+    let base = cache_dir("swap");
+    let dir = base.join("cache");
+    let seed = common::SEED_WAT;
+    let pwned = seed.replace("Hello, World!", "PWNED!!!!!!!!");
+    let seed_bytes = common::wasm(seed);
+    let limits = Limits::default();
+    // The forger's payload: the other module, compiled in a cache of their own.
+    let theirs = ModuleCache::open(base.join("theirs")).unwrap();
+    let (_, outcome) =
+        GuestModule::from_bytes_cached(&common::wasm(&pwned), &limits, &theirs).unwrap();
+    let payload = fs::read(&outcome.entry).unwrap()[80..].to_vec();
+
+    let cache = ModuleCache::open(&dir).unwrap();
+    let (_, outcome) = GuestModule::from_bytes_cached(&seed_bytes, &limits, &cache).unwrap();
+    let name = outcome.entry.file_name().unwrap().to_owned();
+    let key: [u8; 32] = fs::read(&outcome.entry).unwrap()[8..40].try_into().unwrap();
+
+    // The swap: the checked directory renamed away, another put in its place, holding an
+    // entry for the same key with the forger's code and a matching hash.
+    fs::rename(&dir, base.join("moved")).unwrap();
+    fs::create_dir(&dir).unwrap();
+    let mut forged = b"hostmc\0\x01".to_vec();
+    forged.extend_from_slice(&key);
+    let mut hash = Sha256::new();
+    hash.update(b"hostmc\0\x01");
+    hash.update(key);
+    hash.update(&payload);
+    forged.extend_from_slice(&hash.finalize());
+    forged.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    forged.extend_from_slice(&payload);
+    fs::write(dir.join(&name), &forged).unwrap();
+    // The forged entry loads, through a cache opened on the new directory: the forgery is
+    // sound, and only the handle stands between it and the old cache.
+    let (forged_module, hit) = {
+        let fresh = ModuleCache::open(&dir).unwrap();
+        let (m, o) = GuestModule::from_bytes_cached(&seed_bytes, &limits, &fresh).unwrap();
+        (m, o.hit)
+    };
+    assert!(hit);
+    assert_eq!(
+        forged_module.instantiate().unwrap().string().unwrap(),
+        "PWNED!!!!!!!!"
+    );
+
+    let (module, outcome) = GuestModule::from_bytes_cached(&seed_bytes, &limits, &cache).unwrap();
+    assert!(
+        outcome.hit,
+        "the checked directory still holds the genuine entry"
+    );
+    assert_eq!(
+        module.instantiate().unwrap().string().unwrap(),
+        "Hello, World!"
+    );
+}
+
+/// Temporary files that a dead writer left are removed once an hour old; younger ones (a
+/// writer at work) stay; entries are not touched.
+#[test]
+fn stale_temporary_files_are_removed() {
+    let (cache, entry) = primed("tmp");
+    let dir = cache.dir().to_path_buf();
+    let old = dir.join(".tmp-dead-writer");
+    let young = dir.join(".tmp-live-writer");
+    fs::write(&old, b"half an entry").unwrap();
+    fs::write(&young, b"half an entry").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    // A store (a new key: other fuel) trims.
+    let mut limits = Limits::default();
+    limits.fuel = Some(12_345_678);
+    let (_, outcome) = load(&cache, &limits);
+    assert!(!outcome.hit);
+    assert!(!old.exists(), "the stale temporary file stays");
+    assert!(young.exists(), "a live writer's file was removed");
+    assert!(entry.exists());
+}
+
+/// Writers at once, in threads and against the same key: every load gets a working module,
+/// and the entry left is whole (the next load is a hit without a warning).
+#[test]
+fn concurrent_writers_leave_a_whole_entry() {
+    let dir = cache_dir("concurrent");
+    let cache = ModuleCache::open(&dir).unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            let cache = cache.clone();
+            scope.spawn(move || {
+                let (module, outcome) = load(&cache, &Limits::default());
+                assert!(outcome.warnings.is_empty(), "{:?}", outcome.warnings);
+                works(&module);
+            });
+        }
+    });
+    let (_, outcome) = load(&cache, &Limits::default());
+    assert!(outcome.hit && outcome.warnings.is_empty(), "{outcome:?}");
+    let left: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left.len(), 1, "one entry and no temporary file: {left:?}");
+}
+
+/// Every input that changes the compiled code changes the key: the memory cap, the table
+/// cap, the fuel, and the bytes.
+#[test]
+fn the_key_changes_with_every_cap() {
+    let cache = ModuleCache::open(cache_dir("key")).unwrap();
+    let entry = |limits: &Limits| load(&cache, limits).1.entry;
+    let default = Limits::default();
+    let mut memory = default.clone();
+    memory.max_memory_bytes = 32 << 20;
+    let mut table = default.clone();
+    table.max_table_elements = 20_000;
+    let mut fuel = default.clone();
+    fuel.fuel = Some(7);
+    let mut unmetered = default.clone();
+    unmetered.fuel = None;
+    let entries: Vec<PathBuf> = [&default, &memory, &table, &fuel, &unmetered]
+        .into_iter()
+        .map(entry)
+        .collect();
+    for (i, a) in entries.iter().enumerate() {
+        for b in &entries[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+    let seed = GuestModule::from_bytes_cached(&common::wasm(common::SEED_WAT), &default, &cache)
+        .unwrap()
+        .1
+        .entry;
+    assert!(!entries.contains(&seed));
+    // A batch limit changes nothing that is compiled: the same entry.
+    let mut batch = default.clone();
+    batch.max_batch_bytes = 1;
+    assert_eq!(entry(&batch), entries[0]);
+}
+
+/// A directory owned by another user is refused when it is opened. (As root, the test makes
+/// one with `chown`; as anyone else, `/` is such a directory.)
+#[test]
+fn a_directory_of_another_user_is_refused() {
+    // SAFETY: no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let dir = if root {
+        let dir = cache_dir("other-user");
+        fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        dir
+    } else {
+        PathBuf::from("/")
+    };
+    let err = ModuleCache::open(&dir).unwrap_err();
+    assert!(
+        matches!(&err, Error::CacheDir { why, .. } if why.contains("owned by user")),
+        "{err:?}"
+    );
+}
+
+/// A symbolic link in the cache directory's place is not followed.
+#[test]
+fn a_linked_cache_directory_is_refused() {
+    let base = cache_dir("linked");
+    fs::create_dir_all(base.join("real")).unwrap();
+    std::os::unix::fs::symlink(base.join("real"), base.join("link")).unwrap();
+    let err = ModuleCache::open(base.join("link")).unwrap_err();
+    assert!(
+        matches!(&err, Error::CacheDir { why, .. } if why.contains("symbolic link")),
+        "{err:?}"
+    );
 }
