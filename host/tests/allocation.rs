@@ -128,9 +128,23 @@ fn module_size_is_capped_before_reading() {
     assert!(bytes < 64 * KIB, "{bytes} bytes allocated");
 
     // Within the cap, a file is read into one buffer of its size, not grown by doubling.
-    let module = wasm(common::SEED_WAT);
-    let path = temp_file("seed-for-allocation.wasm", &module);
+    // A module of 1 MiB (mostly a custom section of padding) without `load` is read, then
+    // refused on its bytes: what that allocates is the read's buffer and a little more.
+    // Grown by doubling, the buffers would add up to about twice the size.
+    let mut module = wasm(r#"(module (memory (export "mem") 1))"#);
+    let pad: usize = 1 << 20;
+    module.push(0); // a custom section
+    module.extend_from_slice(&[0x80, 0x80, 0x40]); // its size, LEB128: 1 MiB
+    module.push(3);
+    module.extend_from_slice(b"pad");
+    module.resize(module.len() + pad - 4, 0);
+    let path = temp_file("padded-for-allocation.wasm", &module);
     let (result, bytes) = allocated_by(|| GuestModule::from_file(&path, &Limits::default()));
-    result.unwrap();
-    println!("compiling the seed's module allocated {bytes} bytes");
+    assert!(matches!(result, Err(Error::Abi { .. })), "{result:?}");
+    let len = module.len() as u64;
+    println!("reading and refusing a {len}-byte module allocated {bytes} bytes");
+    assert!(
+        bytes >= len && bytes < len + len / 4,
+        "{bytes} bytes for {len}"
+    );
 }

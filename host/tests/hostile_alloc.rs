@@ -112,7 +112,9 @@ fn nothing_the_allocator_returns_is_trusted() {
             "range 70000..70014 (length 14) is past the end of memory (65536 bytes)",
         ),
         (
-            "smaller than asked",
+            // A block that runs past the end of memory: the host cannot know a block's size,
+            // but it knows where memory ends (a short block inside memory is tested below).
+            "running past the end of memory",
             "i32.const 65530",
             TAKES_IT,
             |e| {
@@ -323,4 +325,57 @@ fn an_honest_fixture_goes_through() {
         (code, stdout.as_slice(), stderr.as_str()),
         (0, &b"Hello, Wasmer!"[..], "")
     );
+}
+
+/// A block shorter than asked for that lies inside memory cannot be told from an honest one
+/// (the host does not know the allocator's block sizes), so what the host promises is what
+/// it can keep: the bytes go to exactly `ptr..ptr + len`, nothing outside it changes, the
+/// guest's current string is never written over (a block that reaches it is refused as
+/// overlapping), and every read after it is checked as before. What the short block clobbers
+/// of the guest's own data is the guest's doing.
+#[test]
+fn a_short_block_inside_memory_gets_exactly_its_bytes() {
+    // The allocator hands out 8 bytes at 2000 for any request (its "block" is 8 bytes: the
+    // next 8 hold a sentinel the guest keeps).
+    let wat = guest_wat("i32.const 2000", TAKES_IT).replace(
+        r#"(data (i32.const 1024) "Hello, World!")"#,
+        r#"(data (i32.const 1024) "Hello, World!") (data (i32.const 2008) "SENTINEL")"#,
+    );
+    let mut g = GuestModule::from_bytes(&wasm(&wat), &limits())
+        .unwrap()
+        .instantiate()
+        .unwrap();
+    let before = snapshot(&g);
+    let region = g.put_str("Hello, Wasmer!").unwrap();
+    assert_eq!(
+        region,
+        Region {
+            offset: 2000,
+            len: 14
+        }
+    );
+    let after = snapshot(&g);
+    for (i, (a, b)) in before.iter().zip(&after).enumerate() {
+        if !(2000..2014).contains(&i) {
+            assert_eq!(a, b, "byte {i} changed outside the block");
+        }
+    }
+    assert_eq!(&after[2000..2014], b"Hello, Wasmer!");
+    // The sentinel's first 6 bytes are overwritten: the guest's loss, and all the host can see.
+    assert_eq!(&after[2008..2016], b"asmer!EL");
+    assert_eq!(g.string().unwrap(), "Hello, Wasmer!");
+
+    // A short block that reaches the current string is refused before a byte moves.
+    let wat = guest_wat("i32.const 1020", TAKES_IT);
+    let mut g = GuestModule::from_bytes(&wasm(&wat), &limits())
+        .unwrap()
+        .instantiate()
+        .unwrap();
+    let before = snapshot(&g);
+    let err = g.put_str("Hello, Wasmer!").unwrap_err();
+    assert!(
+        matches!(err, Error::Overlap { offset: 1020, .. }),
+        "{err:?}"
+    );
+    assert!(snapshot(&g) == before);
 }

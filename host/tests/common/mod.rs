@@ -90,16 +90,39 @@ pub struct Usage {
 /// Runs the binary with `args` and returns what it cost (from `wait4`). It compiles the
 /// module every time (`--no-cache`), so that runs compare alike whatever the cache holds.
 pub fn run_measured(args: &[&std::ffi::OsStr]) -> Usage {
+    run_measured_with(
+        args,
+        std::process::Stdio::null(),
+        std::process::Stdio::null(),
+    )
+    .0
+}
+
+/// As [`run_measured`], with standard input and output given; also returns standard error.
+pub fn run_measured_with(
+    args: &[&std::ffi::OsStr],
+    stdin: std::process::Stdio,
+    stdout: std::process::Stdio,
+) -> (Usage, String) {
+    use std::io::Read as _;
     #[allow(
         clippy::zombie_processes,
         reason = "reaped by `wait4` below, which also gives its usage"
     )]
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
-        .arg("--no-cache")
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
         .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .arg("--no-cache")
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
         .spawn()
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
         .unwrap();
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     let mut status = 0;
@@ -108,17 +131,21 @@ pub fn run_measured(args: &[&std::ffi::OsStr]) -> Usage {
     // SAFETY: `pid` is our own child, not yet waited for; the pointers are to live locals.
     let waited = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
     assert_eq!(waited, pid);
-    assert!(libc::WIFEXITED(status), "the binary was killed by a signal");
+    assert!(
+        libc::WIFEXITED(status),
+        "the binary was killed by a signal: {stderr}"
+    );
     let time = |t: libc::timeval| {
         std::time::Duration::from_secs(u64::try_from(t.tv_sec).unwrap())
             + std::time::Duration::from_micros(u64::try_from(t.tv_usec).unwrap())
     };
-    Usage {
+    let usage = Usage {
         code: libc::WEXITSTATUS(status),
         // ru_maxrss is in KiB on Linux.
         peak_rss: usage.ru_maxrss * 1024,
         cpu: time(usage.ru_utime) + time(usage.ru_stime),
-    }
+    };
+    (usage, stderr)
 }
 
 /// Runs the binary with `args`: its exit code and peak resident set in bytes.
