@@ -333,7 +333,9 @@ fn within<T: Send + 'static>(
 /// warning, never a hang (a FIFO opened for reading waits for a writer) and never read.
 #[test]
 fn special_files_in_an_entry_s_place_are_misses() {
-    let cases: [(&str, fn(&Path), &str); 4] = [
+    /// A name, how to put the special file in the entry's place, and what the warning says.
+    type Case = (&'static str, fn(&Path), &'static str);
+    let cases: [Case; 4] = [
         (
             "fifo",
             |entry| {
