@@ -14,6 +14,16 @@ use host::{Error, GuestModule, Limits};
 
 const MIB: i64 = 1 << 20;
 
+/// Prints what a run cost, and checks that it exited 4 (a limit).
+fn exited_4(label: &str, usage: &common::Usage, stderr: &str) {
+    println!(
+        "{label}: exit {}, peak {} MiB: {stderr}",
+        usage.code,
+        usage.peak_rss / MIB
+    );
+    assert_eq!(usage.code, 4, "{label}: {stderr}");
+}
+
 /// `/dev/zero` has no newline: one line that grows forever. It is refused as soon as it
 /// passes the memory cap, naming the line and the cap (before: 4.4 GB after 2 s; with
 /// `--max-memory 1MiB`, 1.97 GB before the refusal).
@@ -36,12 +46,7 @@ fn endless_input_without_a_newline_stops_at_the_memory_cap() {
             File::open("/dev/zero").unwrap().into(),
             Stdio::null(),
         );
-        println!(
-            "{cap}: exit {}, peak {} MiB: {stderr}",
-            usage.code,
-            usage.peak_rss / MIB
-        );
-        assert_eq!(usage.code, 4, "{stderr}");
+        exited_4(cap, &usage, &stderr);
         assert!(
             stderr.contains(&format!(
                 "line 1 of standard input is longer than the guest's memory cap of {cap_bytes} bytes"
@@ -95,12 +100,7 @@ fn results_past_the_batch_limit_are_refused() {
     ];
     let (usage, stderr) =
         run_measured_with(&args, File::open(&input).unwrap().into(), Stdio::null());
-    println!(
-        "exit {}, peak {} MiB: {stderr}",
-        usage.code,
-        usage.peak_rss / MIB
-    );
-    assert_eq!(usage.code, 4, "{stderr}");
+    exited_4("16 MiB results", &usage, &stderr);
     assert!(
         stderr.contains("the results of a batch of lines would hold more than 67108864 bytes"),
         "{stderr}"

@@ -265,21 +265,21 @@ fn growth_costs_what_was_grown_and_past_the_cap_returns_minus_one() {
     let memory = "(memory.grow (i32.const DELTA))";
     let (table_base, _) = grow(table, 0);
     let (memory_base, _) = grow(memory, 0);
-    for delta in [1, 100, 9_990] {
-        let (used, result) = grow(table, delta);
-        assert_eq!(result, 10, "the old size");
-        assert_eq!(
-            used - table_base,
-            u64::from(delta) * u64::from(UNITS_PER_ELEMENT)
-        );
-    }
-    for delta in [1, 16, 255] {
-        let (used, result) = grow(memory, delta);
-        assert_eq!(result, 1, "the old size in pages");
-        assert_eq!(
-            used - memory_base,
-            u64::from(delta) * u64::from(UNITS_PER_PAGE)
-        );
+    // Within the caps (10 elements of 10 000 at start; 1 page of 256): the old size, and
+    // the units of what was grown.
+    for (op, base, old, unit, deltas) in [
+        (table, table_base, 10, UNITS_PER_ELEMENT, [1, 100, 9_990]),
+        (memory, memory_base, 1, UNITS_PER_PAGE, [1, 16, 255]),
+    ] {
+        for delta in deltas {
+            let (used, result) = grow(op, delta);
+            assert_eq!(result, old, "{op} by {delta}: the old size");
+            assert_eq!(
+                used - base,
+                u64::from(delta) * u64::from(unit),
+                "{op} by {delta}"
+            );
+        }
     }
     // Past the caps (10 000 elements, 256 pages): -1, for the price of a call.
     for (op, delta) in [

@@ -32,6 +32,14 @@ fn guest_wat(realloc: &str, adopt: &str) -> String {
 const TAKES_IT: &str =
     "(global.set $ptr (local.get 0)) (global.set $len (local.get 1)) i32.const 0";
 
+/// A fresh instance of `wat` under [`limits`].
+fn instance(wat: &str) -> host::Guest {
+    GuestModule::from_bytes(&wasm(wat), &limits())
+        .unwrap()
+        .instantiate()
+        .unwrap()
+}
+
 fn limits() -> Limits {
     let mut limits = Limits::default();
     limits.fuel = Some(2_000_000);
@@ -199,10 +207,7 @@ fn nothing_the_allocator_returns_is_trusted() {
     ];
     for (name, realloc, adopt, is, text) in cases {
         let wat = guest_wat(realloc, adopt);
-        let mut g = GuestModule::from_bytes(&wasm(&wat), &limits())
-            .unwrap()
-            .instantiate()
-            .unwrap();
+        let mut g = instance(&wat);
         let before = snapshot(&g);
         let err = g.put_str("Hello, Wasmer!").unwrap_err();
         assert!(is(&err), "{name}: {err:?}");
@@ -258,10 +263,7 @@ fn a_block_the_guest_will_not_adopt_is_released_and_the_string_kept() {
         }),
     ] {
         let wat = guest_wat("i32.const 2048", adopt);
-        let mut g = GuestModule::from_bytes(&wasm(&wat), &limits())
-            .unwrap()
-            .instantiate()
-            .unwrap();
+        let mut g = instance(&wat);
         let err = g.put_str("Hello, Wasmer!").unwrap_err();
         assert!(is(&err), "{adopt}: {err:?}");
         // The host wrote its bytes into the block it was given, and nowhere else...
@@ -341,10 +343,7 @@ fn a_short_block_inside_memory_gets_exactly_its_bytes() {
         r#"(data (i32.const 1024) "Hello, World!")"#,
         r#"(data (i32.const 1024) "Hello, World!") (data (i32.const 2008) "SENTINEL")"#,
     );
-    let mut g = GuestModule::from_bytes(&wasm(&wat), &limits())
-        .unwrap()
-        .instantiate()
-        .unwrap();
+    let mut g = instance(&wat);
     let before = snapshot(&g);
     let region = g.put_str("Hello, Wasmer!").unwrap();
     assert_eq!(
@@ -367,10 +366,7 @@ fn a_short_block_inside_memory_gets_exactly_its_bytes() {
 
     // A short block that reaches the current string is refused before a byte moves.
     let wat = guest_wat("i32.const 1020", TAKES_IT);
-    let mut g = GuestModule::from_bytes(&wasm(&wat), &limits())
-        .unwrap()
-        .instantiate()
-        .unwrap();
+    let mut g = instance(&wat);
     let before = snapshot(&g);
     let err = g.put_str("Hello, Wasmer!").unwrap_err();
     assert!(
