@@ -101,6 +101,10 @@ pub struct Export {
 
 use ValType::I32;
 
+/// Where `cargo xtask build-guest` writes the guest of this workspace, relative to the
+/// workspace's root; the host's binary and tests look for it there.
+pub const GUEST_ARTIFACT: &str = "target/guest/guest.wasm";
+
 /// `mem`: the guest's linear memory.
 pub const MEMORY: Export = Export {
     name: "mem",

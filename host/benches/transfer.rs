@@ -249,7 +249,7 @@ fn startup(c: &mut Criterion) {
     // warm cache (primed by one run first).
     let cache = std::env::temp_dir().join(format!("host-bench-cache-{}", std::process::id()));
     let demo = |args: &[&std::ffi::OsStr]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_host"))
+        let out = Command::new(env!("CARGO_BIN_EXE_memhost"))
             .args(args)
             .output()
             .unwrap();
@@ -274,7 +274,7 @@ fn startup(c: &mut Criterion) {
         .throughput(Throughput::Bytes(input.len() as u64));
     g.bench_function("10MiB", |b| {
         b.iter(|| {
-            let status = Command::new(env!("CARGO_BIN_EXE_host"))
+            let status = Command::new(env!("CARGO_BIN_EXE_memhost"))
                 .args(["transform", "--no-cache"])
                 .stdin(std::fs::File::open(&path).unwrap())
                 .stdout(std::process::Stdio::null())

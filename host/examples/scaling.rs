@@ -48,7 +48,9 @@ fn main() {
         .next()
         .map_or(15, |a| a.parse().expect("ROUNDS is a number"));
     let json = args.next();
-    let guest = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/guest/guest.wasm");
+    let guest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(abi::GUEST_ARTIFACT);
     let bytes = std::fs::read(guest).expect("the guest: run `cargo xtask build-guest`");
     let module = GuestModule::from_bytes(&bytes, &Limits::default()).expect("the guest compiles");
     // The bench's input: 100 000 lines of 90 to 110 bytes.

@@ -1,5 +1,6 @@
 //! The library's one error type.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::str::Utf8Error;
 use std::{fmt, io};
@@ -89,7 +90,7 @@ pub enum Error {
     #[error("guest `{export}` trapped: {trap}")]
     Trap {
         /// The export that was called, or `start` for the module's start function.
-        export: &'static str,
+        export: Cow<'static, str>,
         /// The trap, as wasmer describes it (`unreachable`, `call stack exhausted`, ...).
         trap: String,
     },
@@ -98,7 +99,7 @@ pub enum Error {
     #[error("guest `{export}` ran out of fuel after {fuel} units")]
     OutOfFuel {
         /// The export that was called, or `start`.
-        export: &'static str,
+        export: Cow<'static, str>,
         /// The budget it had.
         fuel: u64,
     },
@@ -107,7 +108,7 @@ pub enum Error {
     #[error("guest `{export}` returned a negative length {len}")]
     NegativeLength {
         /// The export.
-        export: &'static str,
+        export: Cow<'static, str>,
         /// The length it returned.
         len: i32,
     },
@@ -161,11 +162,12 @@ pub enum Error {
         capacity: u32,
     },
 
-    /// The guest's length setter refused a length; the bytes the host wrote were restored.
+    /// The guest refused a length it was handed (`set_len`, `adopt`); the bytes the host
+    /// wrote were restored, or the block it wrote was released.
     #[error("guest `{export}` refused length {len} with code {}", Code(*code))]
     Refused {
         /// The export.
-        export: &'static str,
+        export: Cow<'static, str>,
         /// The length asked for.
         len: u32,
         /// The negative code it returned.
@@ -176,7 +178,7 @@ pub enum Error {
     #[error("guest `{export}` returned error code {}", Code(*code))]
     ErrorCode {
         /// The export.
-        export: &'static str,
+        export: Cow<'static, str>,
         /// The code.
         code: i32,
     },
@@ -185,7 +187,7 @@ pub enum Error {
     #[error("guest `{export}` could not allocate {len} bytes (it returned 0)")]
     AllocationFailed {
         /// The allocation export.
-        export: &'static str,
+        export: Cow<'static, str>,
         /// The size asked for.
         len: u32,
     },
@@ -199,13 +201,24 @@ pub enum Error {
     )]
     Overlap {
         /// The allocation export.
-        export: &'static str,
+        export: Cow<'static, str>,
         /// Where the block starts.
         offset: u32,
         /// The size asked for.
         len: u32,
         /// The guest's string when the block was asked for.
         string: crate::Region,
+    },
+
+    /// The guest's allocator returned an address that is not aligned as asked.
+    #[error("guest `{export}` returned address {offset}, which is not aligned to {align} bytes")]
+    Misaligned {
+        /// The allocation export.
+        export: Cow<'static, str>,
+        /// The address it returned.
+        offset: u32,
+        /// The alignment asked for.
+        align: u32,
     },
 
     /// Data longer than a 32-bit guest can take (more than `i32::MAX` bytes).
@@ -252,29 +265,54 @@ pub enum Error {
         /// The module's name.
         module: String,
         /// The export.
-        export: &'static str,
+        export: Cow<'static, str>,
     },
 }
 
-/// What kind of failure an [`Error`] is; the `host` binary turns it into its exit code.
+/// What kind of failure an [`Error`] is; the `memhost` binary turns it into its exit code
+/// ([`crate::exit`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorKind {
+    /// Reading or writing data of the caller's failed: standard input or output, or what a
+    /// [`Guest::put_with`](crate::Guest::put_with) closure reads.
+    Io,
     /// The module could not be read, is not Wasm, or is too large.
     Module,
-    /// The module is Wasm but does not follow the ABI, or the guest misbehaved at run time.
+    /// The module is Wasm but does not follow the ABI or exceeds a limit, or the guest
+    /// misbehaved at run time.
     Guest,
 }
 
 impl Error {
-    /// Which kind of failure this is.
+    /// Which kind of failure this is. Every variant is named here, so that a new one must
+    /// choose.
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Line { source, .. } => source.kind(),
+            Error::Fill { .. } => ErrorKind::Io,
             Error::Read { .. }
             | Error::ModuleTooLarge { .. }
             | Error::Compile { .. }
             | Error::CacheDir { .. } => ErrorKind::Module,
-            _ => ErrorKind::Guest,
+            Error::Abi { .. }
+            | Error::OverLimit { .. }
+            | Error::Instantiate { .. }
+            | Error::Trap { .. }
+            | Error::OutOfFuel { .. }
+            | Error::NegativeLength { .. }
+            | Error::RangeOverflow { .. }
+            | Error::OutOfBounds { .. }
+            | Error::InvalidUtf8 { .. }
+            | Error::OverCapacity { .. }
+            | Error::Refused { .. }
+            | Error::ErrorCode { .. }
+            | Error::AllocationFailed { .. }
+            | Error::Misaligned { .. }
+            | Error::Overlap { .. }
+            | Error::TooLong { .. }
+            | Error::BatchTooLarge { .. }
+            | Error::MissingExport { .. } => ErrorKind::Guest,
         }
     }
 }

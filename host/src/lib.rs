@@ -55,25 +55,24 @@
 
 mod cache;
 mod error;
+pub mod exit;
 mod guest;
+mod instance;
 mod limits;
 mod lines;
-mod memory;
 mod metering;
 mod module;
 mod prepare;
-mod put;
 mod region;
 
 pub use crate::cache::{CacheOutcome, CacheWarning, DEFAULT_CACHE_BYTES, ModuleCache};
 pub use crate::error::{Error, ErrorKind, PROBLEM_CHARS};
-pub use crate::guest::Guest;
+pub use crate::guest::{Convention, Guest};
 pub use crate::limits::{DEFAULT_FUEL, Limits};
 pub use crate::lines::MAX_JOBS;
 pub use crate::metering::{BYTES_PER_UNIT, RUNTIME_CALL, UNITS_PER_ELEMENT, UNITS_PER_PAGE};
 pub use crate::module::GuestModule;
 pub use crate::prepare::{Extras, MAX_TABLES};
-pub use crate::put::Convention;
 pub use crate::region::Region;
 
 /// One compiled `GuestModule` serves instances on many threads: each thread instantiates

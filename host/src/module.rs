@@ -6,13 +6,10 @@ use std::io::Read as _;
 use std::path::Path;
 
 use wasmer::sys::{CompilerConfig as _, NativeEngineExt as _};
-use wasmer::{
-    CompileError, Engine, Exports, Instance, InstantiationError, Module, Store, TypedFunction,
-    WasmTypeList, imports,
-};
+use wasmer::{CompileError, Engine, Instance, InstantiationError, Module, Store, imports};
 
 use crate::cache::Lookup;
-use crate::guest::{self, Known, Meter};
+use crate::instance::{Core, Effect};
 use crate::prepare::{self, Extras, Refusal};
 use crate::{CacheOutcome, Error, Guest, Limits, ModuleCache, limits, metering};
 
@@ -204,7 +201,7 @@ impl GuestModule {
             Instance::new(&mut store, &self.module, &imports! {}).map_err(|e| match e {
                 // Not reached: the start section was moved to an export by `prepare`.
                 InstantiationError::Start(e) => Error::Trap {
-                    export: "start",
+                    export: "start".into(),
                     trap: e.message(),
                 },
                 source => Error::Instantiate {
@@ -212,67 +209,29 @@ impl GuestModule {
                     source: Box::new(source),
                 },
             })?;
-        let abi_mismatch = |e: wasmer::ExportError| Error::Abi {
-            module: self.name.clone(),
-            problems: vec![e.to_string()],
-        };
-        let exports = &instance.exports;
-        let memory = exports
-            .get_memory(abi::MEMORY.name)
-            .map_err(abi_mismatch)?
-            .clone();
-        let load = exports
-            .get_typed_function(&store, abi::LOAD.name)
-            .map_err(abi_mismatch)?;
-        let capacity = optional(exports, &store, abi::CAPACITY.name, self.optional.capacity);
-        let set_len = optional(exports, &store, abi::SET_LEN.name, self.optional.set_len);
-        let transform = optional(
-            exports,
-            &store,
-            abi::TRANSFORM.name,
-            self.optional.transform,
-        );
-        let realloc = optional(
-            exports,
-            &store,
-            abi::CABI_REALLOC.name,
-            self.optional.cabi_realloc,
-        );
-        let adopt = optional(exports, &store, abi::ADOPT.name, self.optional.adopt);
-        let start = optional::<(), ()>(exports, &store, prepare::START_EXPORT, self.deferred_start);
-        let (capacity, set_len, transform, start) = (
-            capacity.map_err(abi_mismatch)?,
-            set_len.map_err(abi_mismatch)?,
-            transform.map_err(abi_mismatch)?,
-            start.map_err(abi_mismatch)?,
-        );
-        let (realloc, adopt) = (realloc.map_err(abi_mismatch)?, adopt.map_err(abi_mismatch)?);
-        let shared = memory.ty(&store).shared;
-        let meter = match self.fuel {
-            Some(fuel) => Some(Meter::of(&instance, &mut store, fuel).map_err(abi_mismatch)?),
-            None => None,
-        };
-        let place = guest::place(&memory, &mut store);
-        let mut guest = Guest {
+        let mut core = Core::new(
             store,
-            meter,
-            memory,
-            shared,
-            load,
-            capacity,
-            set_len,
-            transform,
-            realloc,
-            adopt,
-            name: self.name.clone(),
-            scratch: Vec::new(),
-            place,
-            known: Known::default(),
-        };
-        if let Some(start) = start {
-            guest.call("start", false, |store| start.call(store))?;
+            instance,
+            self.name.clone(),
+            abi::MEMORY.name,
+            self.fuel,
+            self.optional.cabi_realloc,
+        )?;
+        if self.deferred_start {
+            let start = core.func::<(), ()>(prepare::START_EXPORT, Effect::Mutates)?;
+            core.call(&start, ()).map_err(|e| match e {
+                Error::Trap { trap, .. } => Error::Trap {
+                    export: "start".into(),
+                    trap,
+                },
+                Error::OutOfFuel { fuel, .. } => Error::OutOfFuel {
+                    export: "start".into(),
+                    fuel,
+                },
+                e => e,
+            })?;
         }
-        Ok(guest)
+        Guest::new(core, self.optional)
     }
 }
 
@@ -330,19 +289,6 @@ pub(crate) fn features() -> wasmer::sys::Features {
         .relaxed_simd(true)
         .wide_arithmetic(true);
     features
-}
-
-/// The export `name` as a typed function when `present` (the ABI check found it with the
-/// right type), else `None`.
-fn optional<A: WasmTypeList, R: WasmTypeList>(
-    exports: &Exports,
-    store: &Store,
-    name: &str,
-    present: bool,
-) -> Result<Option<TypedFunction<A, R>>, wasmer::ExportError> {
-    present
-        .then(|| exports.get_typed_function(store, name))
-        .transpose()
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use common::{SEED_WAT, guest, guest_path, temp_file, wasm};
 
 fn host(args: &[&std::ffi::OsStr]) -> Output {
     // From another directory: the binary finds the workspace's artifact by itself.
-    Command::new(env!("CARGO_BIN_EXE_host"))
+    Command::new(env!("CARGO_BIN_EXE_memhost"))
         .args(args)
         .current_dir(env!("CARGO_TARGET_TMPDIR"))
         .output()
@@ -73,7 +73,8 @@ fn usage_errors_exit_2() {
         &["--fuel"],
         &["--fuel", "lots"],
         &["--max-memory", "-1"],
-        &["--max-module-bytes", "1MB"],
+        &["--max-module-bytes", "1 parsec"],
+        &["--max-memory", "16MiBB"],
     ] {
         let args: Vec<_> = args.iter().map(std::ffi::OsStr::new).collect();
         let out = host(&args);
@@ -87,6 +88,6 @@ fn usage_errors_exit_2() {
     let out = host(&[std::ffi::OsStr::new("--help")]);
     assert_eq!(out.status.code(), Some(0));
     let help = String::from_utf8_lossy(&out.stdout);
-    assert!(help.contains("Usage: host [OPTIONS] [MODULE]"), "{help}");
+    assert!(help.contains("Usage: memhost [OPTIONS] [MODULE]"), "{help}");
     assert!(help.contains("transform"), "{help}");
 }

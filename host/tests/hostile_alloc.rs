@@ -72,11 +72,11 @@ fn nothing_the_allocator_returns_is_trusted() {
             TAKES_IT,
             |e| {
                 matches!(
-                    e,
+                    &e,
                     Error::AllocationFailed {
-                        export: "cabi_realloc",
+                        export,
                         len: 14
-                    }
+                    } if export == "cabi_realloc"
                 )
             },
             "guest `cabi_realloc` could not allocate 14 bytes (it returned 0)",
@@ -162,11 +162,11 @@ fn nothing_the_allocator_returns_is_trusted() {
             TAKES_IT,
             |e| {
                 matches!(
-                    e,
+                    &e,
                     Error::Trap {
-                        export: "cabi_realloc",
+                        export,
                         ..
-                    }
+                    } if export == "cabi_realloc"
                 )
             },
             "guest `cabi_realloc` trapped: unreachable",
@@ -177,11 +177,11 @@ fn nothing_the_allocator_returns_is_trusted() {
             TAKES_IT,
             |e| {
                 matches!(
-                    e,
+                    &e,
                     Error::OutOfFuel {
-                        export: "cabi_realloc",
+                        export,
                         ..
-                    }
+                    } if export == "cabi_realloc"
                 )
             },
             "guest `cabi_realloc` ran out of fuel after 2000000 units",
@@ -234,31 +234,31 @@ fn a_block_the_guest_will_not_adopt_is_released_and_the_string_kept() {
             "i32.const -4",
             (|e: &Error| {
                 matches!(
-                    e,
+                    &e,
                     Error::Refused {
-                        export: "adopt",
+                        export,
                         len: 14,
                         code: -4
-                    }
+                    } if export == "adopt"
                 )
             }) as fn(&Error) -> bool,
         ),
         ("unreachable", |e| {
             matches!(
-                e,
+                &e,
                 Error::Trap {
-                    export: "adopt",
+                    export,
                     ..
-                }
+                } if export == "adopt"
             )
         }),
         ("(loop br 0) i32.const 0", |e| {
             matches!(
-                e,
+                &e,
                 Error::OutOfFuel {
-                    export: "adopt",
+                    export,
                     ..
-                }
+                } if export == "adopt"
             )
         }),
     ] {

@@ -21,7 +21,7 @@ fn data(len: usize) -> Vec<u8> {
 /// `host transform ARGS` with standard input from `file`.
 fn from_file(file: &Path, args: &[&str]) -> Output {
     assert!(guest_path().exists(), "run `cargo xtask build-guest` first");
-    Command::new(env!("CARGO_BIN_EXE_host"))
+    Command::new(env!("CARGO_BIN_EXE_memhost"))
         .arg("transform")
         .args(args)
         .stdin(File::open(file).unwrap())

@@ -18,10 +18,7 @@ const PROFILE: &str = "guest";
 
 /// Where the final artifact goes, whatever `CARGO_TARGET_DIR` says: the host looks there.
 pub fn artifact_path() -> PathBuf {
-    project_root()
-        .join("target")
-        .join("guest")
-        .join("guest.wasm")
+    project_root().join(abi::GUEST_ARTIFACT)
 }
 
 /// Builds the guest and returns the artifact's path.

@@ -9,7 +9,9 @@ pub mod large;
 
 /// `target/guest/guest.wasm`, written by `cargo xtask build-guest`.
 pub fn guest_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guest/guest.wasm")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(abi::GUEST_ARTIFACT)
 }
 
 /// The built guest's bytes. Fails the test, naming the command, when it was not built:
@@ -109,7 +111,7 @@ pub fn run_measured_with(
         clippy::zombie_processes,
         reason = "reaped by `wait4` below, which also gives its usage"
     )]
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_memhost"))
         .args(args)
         .arg("--no-cache")
         .stdin(stdin)
@@ -159,7 +161,7 @@ pub fn peak_rss(args: &[&std::ffi::OsStr]) -> (i32, i64) {
 pub fn run_with_stdin(args: &[&std::ffi::OsStr], input: &[u8]) -> std::process::Output {
     use std::io::Write as _;
     use std::process::Stdio;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_memhost"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
