@@ -9,8 +9,8 @@
 
 use alloc::format;
 use alloc::string::String;
+use alloc::string::ToString as _;
 use alloc::vec::Vec;
-use core::fmt::Write as _;
 
 pub use wasmparser;
 use wasmparser::{
@@ -344,22 +344,12 @@ pub fn show_name(name: &str) -> String {
 
 /// A function type in Wasm text form, listing at most [`TYPES_SHOWN`] types of each list.
 pub fn show_func(ty: &FuncType) -> String {
-    let mut out = String::from("(func");
-    for (keyword, types) in [("param", ty.params()), ("result", ty.results())] {
-        if types.is_empty() {
-            continue;
-        }
-        let _ = write!(out, " ({keyword}");
-        for t in types.iter().take(TYPES_SHOWN) {
-            let _ = write!(out, " {t}");
-        }
-        if types.len() > TYPES_SHOWN {
-            let _ = write!(out, " …{} more", types.len() - TYPES_SHOWN);
-        }
-        out.push(')');
+    crate::FuncText {
+        params: ty.params(),
+        results: ty.results(),
+        shown: TYPES_SHOWN,
     }
-    out.push(')');
-    out
+    .to_string()
 }
 
 /// A memory type in Wasm text form: `(memory 1 1)`, `(memory i64 1 shared)`.

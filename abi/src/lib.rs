@@ -49,18 +49,53 @@ pub struct FuncType {
     pub results: &'static [ValType],
 }
 
+impl fmt::Display for ValType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl fmt::Display for FuncType {
     /// The Wasm text form: `(func (param i32) (result i32 i32))`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        FuncText {
+            params: self.params,
+            results: self.results,
+            shown: usize::MAX,
+        }
+        .fmt(f)
+    }
+}
+
+/// A function type in the Wasm text form, `(func (param i32) (result i32 i32))`, from lists
+/// of any value type that displays as the text form does (this crate's, or a `wasmparser`'s
+/// of any version): the one printer of function types in the workspace. At most `shown`
+/// types of each list are written, then how many more there are (`…3 more`).
+#[derive(Debug, Clone, Copy)]
+pub struct FuncText<'a, T> {
+    /// The parameters.
+    pub params: &'a [T],
+    /// The results.
+    pub results: &'a [T],
+    /// The most types of each list to write.
+    pub shown: usize,
+}
+
+impl<T: fmt::Display> fmt::Display for FuncText<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("(func")?;
         for (keyword, types) in [("param", self.params), ("result", self.results)] {
-            if !types.is_empty() {
-                write!(f, " ({keyword}")?;
-                for ty in types {
-                    write!(f, " {}", ty.name())?;
-                }
-                f.write_str(")")?;
+            if types.is_empty() {
+                continue;
             }
+            write!(f, " ({keyword}")?;
+            for ty in types.iter().take(self.shown) {
+                write!(f, " {ty}")?;
+            }
+            if types.len() > self.shown {
+                write!(f, " …{} more", types.len() - self.shown)?;
+            }
+            f.write_str(")")?;
         }
         f.write_str(")")
     }

@@ -1,20 +1,27 @@
-//! A WebAssembly guest that owns one fixed-size string buffer in its linear memory.
+//! A WebAssembly guest that holds one string in its linear memory: at first in a fixed-size
+//! static buffer, later in a block of its own heap.
 //!
 //! This is the module of the Wasmer guide "Using memory pointers", written in Rust. The host
-//! finds the string with `load`, may overwrite the bytes there (up to [`CAPACITY`]), tells the
-//! guest the new length with `set_len`, and may ask the guest to append [`SUFFIX`] itself
-//! with `transform`. The exports, their types and their error codes are described once, in
-//! the `abi` crate of this workspace; this crate takes its codes from there.
+//! finds the string with `load`, may overwrite the bytes there (up to `capacity`, which is
+//! [`CAPACITY`] while the string is in the static buffer), tells the guest the new length with
+//! `set_len`, and may ask the guest to append [`SUFFIX`] itself with `transform`. Data of any
+//! size goes the other way: the host asks for a block with `cabi_realloc` (the canonical
+//! ABI's allocator, over the small first-fit heap of [`heap`]), writes it, and the guest
+//! takes it as its string with `adopt`. The exports, their types and their error codes are
+//! described once, in the `abi` crate of this workspace; this crate takes its codes from
+//! there.
 //!
-//! The crate is `no_std`, has no allocator and imports nothing. Its logic lives in [`Buffer`],
-//! which is plain Rust, so `cargo test -p guest` tests it natively. The exports are thin
-//! wrappers over one static `Buffer`, and exist only on wasm32: natively there is no export
-//! and no static to race on. `cargo xtask build-guest` compiles the crate for
-//! `wasm32-unknown-unknown` and rewrites the linked module so that `load` returns its pair as
-//! Wasm multi-value results (`() -> (i32, i32)`), which rustc cannot emit by itself.
+//! The crate is `no_std`, has no global allocator (its heap is its own, for the host's
+//! blocks) and imports nothing. Its logic lives in [`State`], plain Rust over any
+//! [`heap::Memory`], so `cargo test -p guest` tests it natively. The exports are thin
+//! wrappers over one static `State` and the linear memory, and exist only on wasm32:
+//! natively there is no export and no static to race on. `cargo xtask build-guest` compiles
+//! the crate for `wasm32-unknown-unknown` and rewrites the linked module so that `load`
+//! returns its pair as Wasm multi-value results (`() -> (i32, i32)`), which rustc cannot
+//! emit by itself.
 //!
 //! ```compile_fail
-//! // Natively the exports do not exist: tests go through `Buffer`.
+//! // Natively the exports do not exist: tests go through `State`.
 //! let _ = guest::exports::set_len(3);
 //! ```
 #![no_std]
@@ -274,7 +281,8 @@ impl Default for State {
 pub struct Pair {
     /// Address of the first byte in linear memory.
     pub offset: u32,
-    /// Length in bytes; never above [`CAPACITY`].
+    /// Length in bytes; never above the capacity of the place the string is in (the
+    /// static buffer's [`CAPACITY`], or its heap block's size).
     pub len: u32,
 }
 

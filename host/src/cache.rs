@@ -73,7 +73,8 @@ pub(crate) const WASMER_VERSION: &str = "7.4.2";
 const TMP_PREFIX: &str = ".tmp-";
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
-/// A directory of compiled modules. See the [module documentation](self).
+/// A directory of compiled modules (`cache.rs` says how entries are keyed, checked and
+/// trimmed).
 #[derive(Debug, Clone)]
 pub struct ModuleCache {
     /// The directory's path, for messages only: nothing is opened through it after `open`.

@@ -44,8 +44,11 @@
 //! the [`Guest`] owns its store, and guest code runs only inside methods that take
 //! `&mut self`. So while `&self` is borrowed nothing can change the memory, and while
 //! `&mut self` is borrowed nothing else can see it, which is the argument of wasmtime's safe
-//! `Memory::data`/`data_mut`. It rests on one rule the type keeps: no method that takes
-//! `&self` writes guest memory, not even through a `MemoryView` (which needs only `&Store`).
+//! `Memory::data`/`data_mut`. It rests on one rule: no method that takes `&self` writes
+//! guest memory, not even through a `MemoryView` (which needs only `&Store`). The rule is
+//! kept in one file, `instance.rs`, the core of every instance: it alone holds the store,
+//! the memory, the fuel meter and every `unsafe` of the crate, in fields nothing else can
+//! reach. The conventions for handing a guest data are files on top of it.
 //! A memory larger than `isize::MAX` bytes (4 GiB on a 32-bit host) is never lent out as a
 //! slice either. When the memory is not shared, reads and writes are plain
 //! slice copies, and [`Guest::str`] and [`Guest::bytes`] borrow straight from guest memory

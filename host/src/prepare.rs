@@ -7,8 +7,9 @@
 //!    about a second). It parses with the very wasmparser wasmer validates with. Bytes it
 //!    cannot read are refused ([`Refusal::Unreadable`]), never passed on.
 //! 2. **The ABI**, checked by the `abi` crate's [`check`](abi::check::check) in
-//!    [`Strictness::Host`]: no imports, `mem` and `load` present, `capacity`, `set_len` and
-//!    `transform` typed when present, the memory 32-bit.
+//!    [`Strictness::Host`]: no imports, `mem` and `load` present, the optional exports
+//!    (`capacity`, `set_len`, `transform`, `cabi_realloc`, `adopt`: [`abi::EXPORTS`]) typed
+//!    when present, the memory 32-bit.
 //! 3. **Static limits**, as CosmWasm's `check_wasm` does, so that a module that could never
 //!    run within [`Limits`] costs no compilation: at most one memory, at most
 //!    [`MAX_TABLES`] 32-bit tables, and no memory or table that starts above its cap.

@@ -242,7 +242,7 @@ fn a_refused_module_is_refused_and_not_stored() {
 fn the_binary_uses_the_cache_and_warns_about_damage() {
     let dir = cache_dir("binary");
     let run = |extra: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_memhost"))
+        let out = common::memhost()
             .arg(common::guest_path())
             .args(["--cache-dir".as_ref(), dir.as_os_str(), "-v".as_ref()])
             .args(extra)
@@ -267,7 +267,7 @@ fn the_binary_uses_the_cache_and_warns_about_damage() {
     assert_eq!(cold, damaged);
 
     let untouched = cache_dir("binary-no-cache");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_memhost"))
+    let out = common::memhost()
         .arg(common::guest_path())
         .arg("--no-cache")
         .env("XDG_CACHE_HOME", &untouched)

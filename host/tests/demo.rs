@@ -2,13 +2,13 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{SEED_WAT, guest, guest_path, temp_file, wasm};
 
 fn host(args: &[&std::ffi::OsStr]) -> Output {
     // From another directory: the binary finds the workspace's artifact by itself.
-    Command::new(env!("CARGO_BIN_EXE_memhost"))
+    common::memhost()
         .args(args)
         .current_dir(env!("CARGO_TARGET_TMPDIR"))
         .output()

@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::{snapshot, temp_file, wasm};
 use host::{Error, GuestModule, Limits, Region};
@@ -33,7 +32,7 @@ fn run_binary(name: &str, bytes: &[u8], args: &[&str]) -> (i32, String) {
 }
 
 fn run_path(path: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_memhost"))
+    let out = common::memhost()
         .args(["--fuel", "2000000"])
         .args(args)
         .arg(path)
@@ -685,7 +684,7 @@ fn the_error_line_stays_short_however_many_problems_and_verbose_lists_them_all()
 
     // --verbose: the same line, then every problem on a line of its own.
     let path = temp_file("many-problems.wasm", &bytes);
-    let out = Command::new(env!("CARGO_BIN_EXE_memhost"))
+    let out = common::memhost()
         .args(["--verbose"])
         .arg(&path)
         .output()
@@ -723,7 +722,7 @@ fn the_module_size_cap_has_a_flag() {
     );
     // At exactly its size it runs.
     let path = temp_file("seed-exact.wasm", &bytes);
-    let out = Command::new(env!("CARGO_BIN_EXE_memhost"))
+    let out = common::memhost()
         .args(["--max-module-bytes", &bytes.len().to_string()])
         .arg(&path)
         .output()

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{temp_file, wasm};
@@ -46,7 +45,7 @@ fn refused(name: &str, bytes: &[u8], what: &str) {
     assert!(start.elapsed() < Duration::from_secs(5), "{name}");
     let path = temp_file(&format!("proposal-{name}.wasm"), bytes);
     let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_memhost"))
+    let out = common::memhost()
         .arg("--no-cache")
         .arg(&path)
         .output()

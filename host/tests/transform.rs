@@ -5,7 +5,7 @@ mod common;
 
 use std::fs::File;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{guest_path, temp_file, wasm};
 
@@ -21,7 +21,7 @@ fn data(len: usize) -> Vec<u8> {
 /// `host transform ARGS` with standard input from `file`.
 fn from_file(file: &Path, args: &[&str]) -> Output {
     assert!(guest_path().exists(), "run `cargo xtask build-guest` first");
-    Command::new(env!("CARGO_BIN_EXE_memhost"))
+    common::memhost()
         .arg("transform")
         .args(args)
         .stdin(File::open(file).unwrap())

@@ -505,26 +505,14 @@ pub fn kind_name(kind: ExternalKind) -> &'static str {
     }
 }
 
-/// A function type as the Wasm text format writes it: `(param i32) (result i32 i32)`.
+/// A function type as the Wasm text format writes it: `(func (param i32) (result i32 i32))`.
 pub fn show_type(ty: &FuncType) -> String {
-    let list = |kw: &str, tys: &[ValType]| {
-        if tys.is_empty() {
-            String::new()
-        } else {
-            let names: Vec<_> = tys.iter().map(ToString::to_string).collect();
-            format!("({kw} {})", names.join(" "))
-        }
-    };
-    let text = [list("param", ty.params()), list("result", ty.results())]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    if text.is_empty() {
-        "(func)".to_string()
-    } else {
-        format!("(func {text})")
+    abi::FuncText {
+        params: ty.params(),
+        results: ty.results(),
+        shown: usize::MAX,
     }
+    .to_string()
 }
 
 #[cfg(test)]

@@ -7,6 +7,11 @@ use host::{Guest, GuestModule, Limits};
 
 pub mod large;
 
+/// The `memhost` binary, as a command to run.
+pub fn memhost() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_memhost"))
+}
+
 /// `target/guest/guest.wasm`, written by `cargo xtask build-guest`.
 pub fn guest_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -111,7 +116,7 @@ pub fn run_measured_with(
         clippy::zombie_processes,
         reason = "reaped by `wait4` below, which also gives its usage"
     )]
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_memhost"))
+    let mut child = memhost()
         .args(args)
         .arg("--no-cache")
         .stdin(stdin)
@@ -161,7 +166,7 @@ pub fn peak_rss(args: &[&std::ffi::OsStr]) -> (i32, i64) {
 pub fn run_with_stdin(args: &[&std::ffi::OsStr], input: &[u8]) -> std::process::Output {
     use std::io::Write as _;
     use std::process::Stdio;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_memhost"))
+    let mut child = memhost()
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
