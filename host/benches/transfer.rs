@@ -264,7 +264,7 @@ fn startup(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&cache);
     g.finish();
 
-    // `host transform < 10 MiB file > /dev/null`, the whole process.
+    // `memhost transform < 10 MiB file > /dev/null`, the whole process.
     let input: Vec<u8> = (0..10usize << 20)
         .map(|i| u8::try_from(i % 251).unwrap())
         .collect();

@@ -1,4 +1,4 @@
-//! The `host` binary, run as a user runs it, on the built guest and on the guide's module.
+//! The `memhost` binary, run as a user runs it, on the built guest and on the guide's module.
 
 mod common;
 
@@ -12,7 +12,7 @@ fn host(args: &[&std::ffi::OsStr]) -> Output {
         .args(args)
         .current_dir(env!("CARGO_TARGET_TMPDIR"))
         .output()
-        .expect("the host binary runs")
+        .expect("the memhost binary runs")
 }
 
 #[test]

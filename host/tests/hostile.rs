@@ -1,5 +1,5 @@
 //! Broken and hostile modules: each gets its own typed error, in bounded time, with memory
-//! left as it was; through the library and through the `host` binary (exit code and the
+//! left as it was; through the library and through the `memhost` binary (exit code and the
 //! one `error:` line).
 
 mod common;

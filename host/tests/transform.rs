@@ -1,4 +1,4 @@
-//! `host transform [MODULE] < input > output`, as a script calls it: the result and nothing
+//! `memhost transform [MODULE] < input > output`, as a script calls it: the result and nothing
 //! else on standard output, byte for byte; errors on standard error, with the exit codes.
 
 mod common;
@@ -18,7 +18,7 @@ fn data(len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// `host transform ARGS` with standard input from `file`.
+/// `memhost transform ARGS` with standard input from `file`.
 fn from_file(file: &Path, args: &[&str]) -> Output {
     assert!(guest_path().exists(), "run `cargo xtask build-guest` first");
     common::memhost()
@@ -29,7 +29,7 @@ fn from_file(file: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// `host transform ARGS` with `input` written into a pipe.
+/// `memhost transform ARGS` with `input` written into a pipe.
 fn from_pipe(input: &[u8], args: &[&str]) -> Output {
     let args: Vec<_> = std::iter::once("transform")
         .chain(args.iter().copied())
