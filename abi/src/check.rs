@@ -183,17 +183,7 @@ pub fn check(
 ) -> Result<Vec<&'static Export>, Vec<String>> {
     // Exports first: what a module lacks says more than what it imports.
     let mut problems = Vec::new();
-    let mut import_problems = Vec::new();
-    if !IMPORTS_ALLOWED {
-        for import in &summary.imports {
-            import_problems.push(format!(
-                "imports `{}.{}` {}, which the host does not provide",
-                show_name(&import.module),
-                show_name(&import.name),
-                show_import(summary, import.ty)
-            ));
-        }
-    }
+    let import_problems = imports(summary);
 
     let mut present = Vec::new();
     for want in EXPORTS {
@@ -239,6 +229,27 @@ pub fn check(
     } else {
         Err(problems)
     }
+}
+
+/// Every import of `summary` that the host does not provide (it provides none), one
+/// sentence each: the part of [`check`] that applies to any module the host runs, whatever
+/// convention it speaks.
+pub fn imports(summary: &Summary) -> Vec<String> {
+    if IMPORTS_ALLOWED {
+        return Vec::new();
+    }
+    summary
+        .imports
+        .iter()
+        .map(|import| {
+            format!(
+                "imports `{}.{}` {}, which the host does not provide",
+                show_name(&import.module),
+                show_name(&import.name),
+                show_import(summary, import.ty)
+            )
+        })
+        .collect()
 }
 
 /// Whether the export `kind`/`index` is what `want` describes.

@@ -140,6 +140,13 @@ use ValType::I32;
 /// workspace's root; the host's binary and tests look for it there.
 pub const GUEST_ARTIFACT: &str = "target/guest/guest.wasm";
 
+/// Where `cargo xtask build-guest` writes the Rust wit-bindgen guest of the canonical ABI's
+/// test world (`wit/guest.wit`), relative to the workspace's root.
+pub const CANONICAL_ARTIFACT: &str = "target/guest/canonical.wasm";
+
+/// Where it writes the C guest of the same world.
+pub const CANONICAL_C_ARTIFACT: &str = "target/guest/canonical-c.wasm";
+
 /// `mem`: the guest's linear memory.
 pub const MEMORY: Export = Export {
     name: "mem",

@@ -259,6 +259,43 @@ pub enum Error {
         limit: u64,
     },
 
+    /// A WIT file or world given for a module (`--wit`) cannot be read, parsed or found.
+    #[error("cannot use WIT {what}: {why}")]
+    Wit {
+        /// The file or directory.
+        what: String,
+        /// Why.
+        why: String,
+    },
+
+    /// A canonical-ABI value the guest handed over breaks a rule of the spec (the spec's
+    /// trap): the instance may not be called through the canonical ABI again.
+    #[error("guest `{export}` broke the canonical ABI: {violation}")]
+    Canonical {
+        /// The function being called.
+        export: Cow<'static, str>,
+        /// What was wrong.
+        violation: Violation,
+    },
+
+    /// A call through the canonical ABI that cannot be made as asked: no such function, or
+    /// values that are not of its parameters' types. Nothing was called.
+    #[error("cannot call `{export}`: {problem}")]
+    Call {
+        /// The function asked for.
+        export: Cow<'static, str>,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// An earlier call through the canonical ABI trapped, which leaves the instance unfit to
+    /// be entered again (as the Component Model says of a trapped instance).
+    #[error("cannot call `{export}`: an earlier canonical-ABI call of this instance trapped")]
+    Poisoned {
+        /// The function asked for.
+        export: Cow<'static, str>,
+    },
+
     /// An operation needs an export that this module does not have.
     #[error("module {module} has no export `{export}`")]
     MissingExport {
@@ -274,6 +311,9 @@ pub enum Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
+    /// The caller asked for something that cannot be done: a function that is not there,
+    /// values of the wrong types, a WIT file that cannot be read.
+    Usage,
     /// Reading or writing data of the caller's failed: standard input or output, or what a
     /// [`Guest::put_with`](crate::Guest::put_with) closure reads.
     Io,
@@ -291,6 +331,7 @@ impl Error {
         match self {
             Error::Line { source, .. } => source.kind(),
             Error::Fill { .. } => ErrorKind::Io,
+            Error::Call { .. } | Error::Wit { .. } => ErrorKind::Usage,
             Error::Read { .. }
             | Error::ModuleTooLarge { .. }
             | Error::Compile { .. }
@@ -312,6 +353,8 @@ impl Error {
             | Error::Overlap { .. }
             | Error::TooLong { .. }
             | Error::BatchTooLarge { .. }
+            | Error::Canonical { .. }
+            | Error::Poisoned { .. }
             | Error::MissingExport { .. } => ErrorKind::Guest,
         }
     }
@@ -371,4 +414,85 @@ impl fmt::Display for Code {
             None => write!(f, "{} (not a code of the ABI)", self.0),
         }
     }
+}
+
+/// How a value a guest handed over through the canonical ABI breaks the spec's rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Violation {
+    /// A pointer not aligned as its type needs.
+    #[error("{what} at {ptr} is not aligned to {align} bytes")]
+    Misaligned {
+        /// What the pointer is for: `a string`, `a list`, `the return area`...
+        what: &'static str,
+        /// The pointer.
+        ptr: u32,
+        /// The alignment needed.
+        align: u32,
+    },
+    /// A range past the end of memory.
+    #[error("{what} at {ptr} of {len} bytes is past the end of memory ({memory_size} bytes)")]
+    OutOfBounds {
+        /// What the range is for.
+        what: &'static str,
+        /// Where it starts.
+        ptr: u32,
+        /// Its length in bytes.
+        len: u64,
+        /// The memory's size.
+        memory_size: u64,
+    },
+    /// A string longer than the spec allows ((1 << 31) - 1 bytes).
+    #[error("a string of {len} bytes is longer than the canonical ABI allows")]
+    StringTooLong {
+        /// Its claimed length.
+        len: u32,
+    },
+    /// A list whose length times element size does not fit in 32 bits.
+    #[error("a list of {len} elements of {size} bytes does not fit in 32 bits")]
+    ListTooLong {
+        /// Its claimed length.
+        len: u32,
+        /// The size of one element.
+        size: u32,
+    },
+    /// Data too long for a 32-bit guest.
+    #[error("{len} bytes are more than a 32-bit guest can take")]
+    TooLong {
+        /// The length.
+        len: u64,
+    },
+    /// A string that is not UTF-8.
+    #[error("the string at {ptr} (length {len}) is not UTF-8: invalid byte at {}", u64::from(*ptr) + u64::from(*valid_up_to))]
+    InvalidUtf8 {
+        /// Where it starts.
+        ptr: u32,
+        /// Its length.
+        len: u32,
+        /// How many leading bytes are valid.
+        valid_up_to: u32,
+    },
+    /// A `char` that is not a Unicode scalar value (a surrogate, or past 0x10FFFF).
+    #[error("{value:#x} is not a char (a Unicode scalar value)")]
+    InvalidChar {
+        /// The value.
+        value: u32,
+    },
+    /// A discriminant past the type's cases.
+    #[error("discriminant {value} of {what} with {cases} cases")]
+    Discriminant {
+        /// `a variant`, `an enum`, `an option`, `a result`.
+        what: &'static str,
+        /// The discriminant.
+        value: u32,
+        /// How many cases the type has.
+        cases: usize,
+    },
+    /// The lifted value would take more host memory than
+    /// [`Limits::max_value_bytes`](crate::Limits::max_value_bytes).
+    #[error("the value would take more host memory than the limit for one value")]
+    ValueTooLarge,
+    /// A string in a shared memory, which cannot be borrowed.
+    #[error("a string in a shared memory cannot be borrowed")]
+    SharedMemory,
 }

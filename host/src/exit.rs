@@ -23,7 +23,8 @@ pub const IO: Exit = Exit {
     code: 1,
     meaning: "standard input or output failed",
 };
-/// The command line is wrong (clap's usage errors, a malformed size).
+/// The command line is wrong (clap's usage errors, a malformed size, a WAVE value that is
+/// not of the function's types, a function the module does not export).
 pub const USAGE: Exit = Exit {
     code: 2,
     meaning: "usage error",
@@ -48,6 +49,7 @@ impl ErrorKind {
     pub fn exit_code(self) -> u8 {
         match self {
             ErrorKind::Io => IO.code,
+            ErrorKind::Usage => USAGE.code,
             ErrorKind::Module => MODULE.code,
             ErrorKind::Guest => GUEST.code,
         }

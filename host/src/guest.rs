@@ -3,7 +3,11 @@
 //! `guest/allocation.rs`), the only ones that see its export handles.
 
 mod allocation;
+mod canonical;
 mod static_buffer;
+
+pub(crate) use self::canonical::Canonical;
+pub use self::canonical::{ComponentParams, ComponentResults, TypedFunc};
 
 use std::borrow::Cow;
 use std::io;
@@ -29,11 +33,14 @@ use crate::{Error, Extras, Region};
 #[derive(Debug)]
 pub struct Guest {
     core: Core,
-    load: Func<(), (i32, i32)>,
+    /// `load`, when the module speaks the guide's ABI.
+    load: Option<Func<(), (i32, i32)>>,
     capacity: Option<Func<(), i32>>,
     set_len: Option<Func<i32, i32>>,
     transform: Option<Func<(), i32>>,
     adopt: Option<Func<(i32, i32), i32>>,
+    /// The canonical ABI's side, when the module has a WIT world.
+    canonical: Option<Canonical>,
 }
 
 /// How a guest takes data from the host.
@@ -48,17 +55,24 @@ pub enum Convention {
 }
 
 impl Guest {
-    /// The guest of `core`, with the exports admission found (`extras`).
+    /// The guest of `core`, with the exports admission found: the guide's ABI when `guide`
+    /// (its optional exports `extras`), the canonical ABI's functions in `canonical`.
     ///
     /// # Errors
     /// [`Error::Abi`] when one of them is missing or of the wrong type after all.
-    pub(crate) fn new(core: Core, extras: Extras) -> Result<Guest, Error> {
+    pub(crate) fn new(
+        core: Core,
+        guide: bool,
+        extras: Extras,
+        canonical: Option<Canonical>,
+    ) -> Result<Guest, Error> {
         Ok(Guest {
-            load: core.func(abi::LOAD.name, Effect::Query)?,
+            load: core.func_if(guide, abi::LOAD.name, Effect::Query)?,
             capacity: core.func_if(extras.capacity, abi::CAPACITY.name, Effect::Query)?,
             set_len: core.func_if(extras.set_len, abi::SET_LEN.name, Effect::Mutates)?,
             transform: core.func_if(extras.transform, abi::TRANSFORM.name, Effect::Mutates)?,
             adopt: core.func_if(extras.adopt, abi::ADOPT.name, Effect::Mutates)?,
+            canonical,
             core,
         })
     }

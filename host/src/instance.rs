@@ -68,6 +68,22 @@ impl<P, R> Func<P, R> {
     }
 }
 
+/// An export of the guest called with a list of values, whose types are known only at run
+/// time (the canonical ABI's functions); called only through [`Core::call_dyn`].
+#[derive(Clone)]
+pub(crate) struct DynFunc {
+    name: Cow<'static, str>,
+    func: wasmer::Function,
+}
+
+impl fmt::Debug for DynFunc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DynFunc")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The parameter lists of the exports the host calls: each calls a typed function with its
 /// values spread as arguments.
 pub(crate) trait Params: WasmTypeList + Sized {
@@ -170,12 +186,14 @@ struct Meter {
 pub(crate) struct Core {
     store: Store,
     instance: Instance,
-    memory: Memory,
+    /// The exported memory; `None` for a module that needs none (a canonical-ABI guest
+    /// whose functions take and return only numbers), which then has a memory of size 0.
+    memory: Option<Memory>,
     /// Whether `memory` is shared: decides between plain and wasmer's volatile copies.
     shared: bool,
     /// wasmer's record of where the memory is and how long, which growing the memory
     /// updates in place (see [`Core::lendable`]).
-    place: NonNull<VMMemoryDefinition>,
+    place: Option<NonNull<VMMemoryDefinition>>,
     meter: Option<Meter>,
     /// `cabi_realloc`, when exported with its type.
     realloc: Option<Func<(i32, i32, i32, i32), i32>>,
@@ -198,8 +216,9 @@ impl fmt::Debug for Core {
 }
 
 impl Core {
-    /// The core of `instance`, which lives in `store`: its memory `memory`, its metering
-    /// globals when `fuel` is set, and `cabi_realloc` when `realloc` says admission found it.
+    /// The core of `instance`, which lives in `store`: its memory exported as `memory` (when
+    /// the module has one), its metering globals when `fuel` is set, and `cabi_realloc` when
+    /// `realloc` says admission found it.
     ///
     /// # Errors
     /// [`Error::Abi`] when an export is missing or of the wrong type (admission checks them,
@@ -208,7 +227,7 @@ impl Core {
         mut store: Store,
         instance: Instance,
         name: String,
-        memory: &str,
+        memory: Option<&str>,
         fuel: Option<u64>,
         realloc: bool,
     ) -> Result<Core, Error> {
@@ -216,17 +235,22 @@ impl Core {
             module: name.clone(),
             problems: vec![e.to_string()],
         };
-        let memory = instance
-            .exports
-            .get_memory(memory)
-            .map_err(abi_mismatch)?
-            .clone();
+        let memory = match memory {
+            Some(name) => Some(
+                instance
+                    .exports
+                    .get_memory(name)
+                    .map_err(abi_mismatch)?
+                    .clone(),
+            ),
+            None => None,
+        };
         let meter = match fuel {
             Some(fuel) => Some(meter(&instance, &mut store, fuel).map_err(abi_mismatch)?),
             None => None,
         };
-        let place = place(&memory, &mut store);
-        let shared = memory.ty(&store).shared;
+        let place = memory.as_ref().map(|memory| place(memory, &mut store));
+        let shared = memory.as_ref().is_some_and(|memory| memory.ty(&store).shared);
         let mut core = Core {
             store,
             instance,
@@ -266,6 +290,40 @@ impl Core {
         Ok(Func { name, effect, func })
     }
 
+    /// The export `name` as a function of any type, called with [`Core::call_dyn`] (which
+    /// always counts as [`Effect::Mutates`]).
+    ///
+    /// # Errors
+    /// [`Error::Abi`] when it is missing or not a function.
+    pub(crate) fn dyn_func(&self, name: impl Into<Cow<'static, str>>) -> Result<DynFunc, Error> {
+        let name = name.into();
+        let func = self
+            .instance
+            .exports
+            .get_function(&name)
+            .map_err(|e| Error::Abi {
+                module: self.name.clone(),
+                problems: vec![e.to_string()],
+            })?
+            .clone();
+        Ok(DynFunc { name, func })
+    }
+
+    /// Calls `func` with `params` (of the types admission checked), as [`Core::call`] does.
+    ///
+    /// # Errors
+    /// [`Error::OutOfFuel`] or [`Error::Trap`], naming the export.
+    pub(crate) fn call_dyn(
+        &mut self,
+        func: &DynFunc,
+        params: &[Value],
+    ) -> Result<Box<[Value]>, Error> {
+        self.refuel();
+        let result = func.func.call(&mut self.store, params);
+        self.known = Known::default();
+        result.map_err(|e| self.fault(func.name.clone(), &e))
+    }
+
     /// [`Core::func`] when `present` (admission found the export with its type), else
     /// `None`.
     ///
@@ -278,6 +336,11 @@ impl Core {
         effect: Effect,
     ) -> Result<Option<Func<P, R>>, Error> {
         present.then(|| self.func(name, effect)).transpose()
+    }
+
+    /// The module's name, for errors.
+    pub(crate) fn module_name(&self) -> &str {
+        &self.name
     }
 
     /// The error for an export this module lacks.
@@ -365,7 +428,9 @@ impl Core {
 
     /// The memory's size in 64 KiB pages.
     pub(crate) fn memory_pages(&self) -> u32 {
-        self.memory.view(&self.store).size().0
+        self.memory
+            .as_ref()
+            .map_or(0, |memory| memory.view(&self.store).size().0)
     }
 
     /// The memory's size in bytes.
@@ -373,7 +438,10 @@ impl Core {
     pub(crate) fn memory_size(&self) -> u64 {
         match self.lendable() {
             Some((_, len)) => len as u64,
-            None => self.memory.view(&self.store).data_size(),
+            None => self
+                .memory
+                .as_ref()
+                .map_or(0, |memory| memory.view(&self.store).data_size()),
         }
     }
 
@@ -396,17 +464,18 @@ impl Core {
         if self.shared {
             return None;
         }
+        let (place, memory) = (self.place?, self.memory.as_ref()?);
         // SAFETY: `place` points to the memory's definition in this store (see `place`),
         // which lives as long as the store, which `self` owns. Only growing the memory
         // writes it, and growing runs only in guest code (this crate never calls
         // `Memory::grow`; the `Memory` is private to this file), which runs only inside
         // `&mut self` methods: not now, while `&self` is held. The memory is not shared, so
         // no other thread can grow it.
-        let place = unsafe { self.place.as_ptr().read() };
+        let place = unsafe { place.as_ptr().read() };
         debug_assert_eq!(
             (place.base, place.current_length as u64),
             {
-                let view = self.memory.view(&self.store);
+                let view = memory.view(&self.store);
                 (view.data_ptr(), view.data_size())
             },
             "the memory's place is not what wasmer says"
@@ -513,19 +582,26 @@ impl Core {
     #[inline(never)]
     fn read_into_slow(&self, offset: u32, buf: &mut [u8]) -> Result<(), Error> {
         let region = Region::spanning(offset, buf.len())?;
-        let (view, start) = self.view_at(region)?;
+        let Some((view, start)) = self.view_at(region)? else {
+            return Ok(());
+        };
         view.read(start, buf)
             .map_err(|_| region.out_of_bounds(view.data_size()))
     }
 
     /// A view of the memory and where `region` starts in it, once the range is known to lie
     /// within it: the way through wasmer's copying accessors when the memory is not lent,
-    /// and the error when a range does not fit. (The view reads; a write through it is
-    /// made only by a `&mut self` method.)
-    fn view_at(&self, region: Region) -> Result<(MemoryView<'_>, u64), Error> {
-        let view = self.memory.view(&self.store);
+    /// and the error when a range does not fit; `None` for an empty range of a module
+    /// without memory (nothing to move). (The view reads; a write through it is made only
+    /// by a `&mut self` method.)
+    fn view_at(&self, region: Region) -> Result<Option<(MemoryView<'_>, u64)>, Error> {
+        let Some(memory) = &self.memory else {
+            region.range_in(0)?;
+            return Ok(None);
+        };
+        let view = memory.view(&self.store);
         let start = region.range_in(view.data_size())?.start as u64;
-        Ok((view, start))
+        Ok(Some((view, start)))
     }
 
     /// Writes `bytes` at `offset`, all or nothing: the range is checked against the memory
@@ -549,7 +625,9 @@ impl Core {
     #[inline(never)]
     fn write_slow(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
         let region = Region::spanning(offset, bytes.len())?;
-        let (view, start) = self.view_at(region)?;
+        let Some((view, start)) = self.view_at(region)? else {
+            return Ok(());
+        };
         view.write(start, bytes)
             .map_err(|_| region.out_of_bounds(view.data_size()))
     }
@@ -609,7 +687,7 @@ impl Core {
     }
 
     /// A block of `len` bytes aligned to `align` from the guest's `cabi_realloc(0, 0, align,
-    /// len)`, checked: not null, aligned, within memory. A block that fails the checks is
+    /// len)`, checked: not null (unless `len` is 0), aligned, within memory. A block that fails the checks is
     /// not handed back (its address is not to be trusted); one that passed is the caller's.
     ///
     /// # Errors
@@ -624,7 +702,9 @@ impl Core {
             return Err(Error::TooLong { len: len as usize });
         };
         let ptr = self.call(&realloc, (0, 0, align, size))?;
-        if ptr == 0 {
+        // A block of no bytes may be anywhere, even at 0 (the canonical ABI asks nothing of
+        // it but alignment); a null address for bytes is the allocator saying no.
+        if ptr == 0 && len > 0 {
             return Err(Error::AllocationFailed {
                 export: realloc.name(),
                 len,

@@ -57,6 +57,7 @@
 //! validated after it has been copied.
 
 mod cache;
+mod canonical;
 mod error;
 pub mod exit;
 mod guest;
@@ -69,8 +70,9 @@ mod prepare;
 mod region;
 
 pub use crate::cache::{CacheOutcome, CacheWarning, DEFAULT_CACHE_BYTES, ModuleCache};
-pub use crate::error::{Error, ErrorKind, PROBLEM_CHARS};
-pub use crate::guest::{Convention, Guest};
+pub use crate::canonical::{ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, Val, Wit};
+pub use crate::error::{Error, ErrorKind, PROBLEM_CHARS, Violation};
+pub use crate::guest::{ComponentParams, ComponentResults, Convention, Guest, TypedFunc};
 pub use crate::limits::{DEFAULT_FUEL, Limits};
 pub use crate::lines::MAX_JOBS;
 pub use crate::metering::{BYTES_PER_UNIT, RUNTIME_CALL, UNITS_PER_ELEMENT, UNITS_PER_PAGE};

@@ -46,6 +46,11 @@ pub struct Limits {
     /// holds: its input may be no longer, and the results it has made and not yet returned
     /// no larger ([`Error::BatchTooLarge`](crate::Error::BatchTooLarge) past either).
     pub max_batch_bytes: u64,
+    /// The most host memory one value lifted from a guest through the canonical ABI may
+    /// take ([`Val`](crate::Val)s and the strings they hold): a guest that claims a list of
+    /// 10^8 empty records is refused before the host allocates for them
+    /// ([`Violation::ValueTooLarge`](crate::Violation::ValueTooLarge)).
+    pub max_value_bytes: u64,
 }
 
 impl Default for Limits {
@@ -56,6 +61,7 @@ impl Default for Limits {
             max_table_elements: 10_000,
             fuel: Some(DEFAULT_FUEL),
             max_batch_bytes: 1 << 30,
+            max_value_bytes: 256 << 20,
         }
     }
 }

@@ -9,6 +9,10 @@ use wasmer::sys::{CompilerConfig as _, NativeEngineExt as _};
 use wasmer::{CompileError, Engine, Instance, InstantiationError, Module, Store, imports};
 
 use crate::cache::Lookup;
+use std::sync::Arc;
+
+use crate::canonical::{self, Wit, World};
+use crate::guest::Canonical;
 use crate::instance::{Core, Effect};
 use crate::prepare::{self, Extras, Refusal};
 use crate::{CacheOutcome, Error, Guest, Limits, ModuleCache, limits, metering};
@@ -21,9 +25,15 @@ pub struct GuestModule {
     module: Module,
     name: String,
     optional: Extras,
+    /// Whether it speaks the guide's ABI (`mem`, `load`).
+    guide: bool,
+    /// Its canonical-ABI side, when it has a WIT world.
+    world: Option<Arc<World>>,
     fuel: Option<u64>,
     /// What `transform_lines` may hold.
     pub(crate) max_batch_bytes: u64,
+    /// What one lifted canonical value may take.
+    max_value_bytes: u64,
     /// The start function was moved to an export, to be called by `instantiate`.
     deferred_start: bool,
 }
@@ -38,7 +48,7 @@ impl GuestModule {
     pub fn from_file(path: impl AsRef<Path>, limits: &Limits) -> Result<Self, Error> {
         let path = path.as_ref();
         let bytes = read_module(path, limits)?;
-        Self::build(&bytes, path.display().to_string(), limits, None).map(|(module, _)| module)
+        Self::build(&bytes, path.display().to_string(), limits, None, None).map(|(module, _)| module)
     }
 
     /// As [`GuestModule::from_file`], through `cache`: the compiled module is loaded from it
@@ -58,7 +68,7 @@ impl GuestModule {
         let path = path.as_ref();
         let bytes = read_module(path, limits)?;
         let (module, outcome) =
-            Self::build(&bytes, path.display().to_string(), limits, Some(cache))?;
+            Self::build(&bytes, path.display().to_string(), limits, None, Some(cache))?;
         Ok((module, outcome.expect("a cache was given")))
     }
 
@@ -67,7 +77,7 @@ impl GuestModule {
     /// # Errors
     /// [`Error::ModuleTooLarge`], [`Error::OverLimit`], [`Error::Compile`], [`Error::Abi`].
     pub fn from_bytes(bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
-        Self::build(bytes, "<bytes>".to_string(), limits, None).map(|(module, _)| module)
+        Self::build(bytes, "<bytes>".to_string(), limits, None, None).map(|(module, _)| module)
     }
 
     /// As [`GuestModule::from_bytes`], through `cache`, as [`GuestModule::from_file_cached`]
@@ -80,14 +90,46 @@ impl GuestModule {
         limits: &Limits,
         cache: &ModuleCache,
     ) -> Result<(Self, CacheOutcome), Error> {
-        let (module, outcome) = Self::build(bytes, "<bytes>".to_string(), limits, Some(cache))?;
+        let (module, outcome) =
+            Self::build(bytes, "<bytes>".to_string(), limits, None, Some(cache))?;
         Ok((module, outcome.expect("a cache was given")))
+    }
+
+    /// The general form of the constructors: the module at `path`, with the WIT world `wit`
+    /// standing in for its `component-type` section (for a module built without one), through
+    /// `cache` when given.
+    ///
+    /// # Errors
+    /// As [`GuestModule::from_file`].
+    pub fn from_file_with(
+        path: impl AsRef<Path>,
+        limits: &Limits,
+        wit: Option<&Wit>,
+        cache: Option<&ModuleCache>,
+    ) -> Result<(Self, Option<CacheOutcome>), Error> {
+        let path = path.as_ref();
+        let bytes = read_module(path, limits)?;
+        Self::build(&bytes, path.display().to_string(), limits, wit, cache)
+    }
+
+    /// As [`GuestModule::from_file_with`], for bytes held in memory.
+    ///
+    /// # Errors
+    /// As [`GuestModule::from_bytes`].
+    pub fn from_bytes_with(
+        bytes: &[u8],
+        limits: &Limits,
+        wit: Option<&Wit>,
+        cache: Option<&ModuleCache>,
+    ) -> Result<(Self, Option<CacheOutcome>), Error> {
+        Self::build(bytes, "<bytes>".to_string(), limits, wit, cache)
     }
 
     fn build(
         bytes: &[u8],
         name: String,
         limits: &Limits,
+        wit: Option<&Wit>,
         cache: Option<&ModuleCache>,
     ) -> Result<(Self, Option<CacheOutcome>), Error> {
         if bytes.len() as u64 > limits.max_module_bytes {
@@ -100,7 +142,7 @@ impl GuestModule {
         let engine = engine(limits);
         // Checked on the bytes: nothing is compiled (or loaded from a cache) unless all of it
         // passes.
-        let prepared = match prepare::prepare(bytes, limits) {
+        let prepared = match prepare::prepare(bytes, limits, wit) {
             Ok(prepared) => prepared,
             Err(Refusal::Abi(problems)) => {
                 return Err(Error::Abi {
@@ -176,8 +218,11 @@ impl GuestModule {
             module,
             name,
             optional: prepared.extras,
+            guide: prepared.guide,
+            world: prepared.world.map(Arc::new),
             fuel: limits.fuel,
             max_batch_bytes: limits.max_batch_bytes,
+            max_value_bytes: limits.max_value_bytes,
             deferred_start: prepared.deferred_start,
         };
         Ok((module, outcome))
@@ -209,13 +254,23 @@ impl GuestModule {
                     source: Box::new(source),
                 },
             })?;
+        let memory = if self.guide {
+            Some(abi::MEMORY.name)
+        } else {
+            self.world
+                .as_ref()
+                .filter(|world| world.memory)
+                .map(|_| canonical::MEMORY)
+        };
+        let realloc =
+            self.optional.cabi_realloc || self.world.as_ref().is_some_and(|world| world.realloc);
         let mut core = Core::new(
             store,
             instance,
             self.name.clone(),
-            abi::MEMORY.name,
+            memory,
             self.fuel,
-            self.optional.cabi_realloc,
+            realloc,
         )?;
         if self.deferred_start {
             let start = core.func::<(), ()>(prepare::START_EXPORT, Effect::Mutates)?;
@@ -231,7 +286,25 @@ impl GuestModule {
                 e => e,
             })?;
         }
-        Guest::new(core, self.optional)
+        let canonical = self
+            .world
+            .as_ref()
+            .map(|world| Canonical::bind(&core, Arc::clone(world), self.max_value_bytes))
+            .transpose()?;
+        Guest::new(core, self.guide, self.optional, canonical)
+    }
+
+    /// The names of the functions of the module's WIT world (see [`Guest::functions`]).
+    pub fn functions(&self) -> Vec<&str> {
+        self.world
+            .as_ref()
+            .map(|w| w.funcs.iter().map(|f| f.name.as_str()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether the module speaks the guide's ABI (`mem` and `load`).
+    pub fn speaks_guide_abi(&self) -> bool {
+        self.guide
     }
 }
 

@@ -38,6 +38,7 @@ use abi::check::wasmparser::{self, ExternalKind, Operator, Parser, Payload};
 use abi::check::{Strictness, Summary};
 
 use crate::Limits;
+use crate::canonical::{self, Wit, World};
 
 // The check must read modules as wasmer's validator does: the two must be one crate. (This
 // stops compiling when `abi`'s pinned wasmparser and wasmer's differ.)
@@ -74,7 +75,12 @@ pub(crate) struct Prepared<'a> {
     pub bytes: Cow<'a, [u8]>,
     /// The start function was moved to [`START_EXPORT`].
     pub deferred_start: bool,
+    /// Whether it speaks the guide's ABI (`mem` and `load`), and which optional exports of
+    /// it it has.
+    pub guide: bool,
     pub extras: Extras,
+    /// Its canonical-ABI side, when it has a WIT world.
+    pub world: Option<World>,
 }
 
 /// Why a module is refused before compiling.
@@ -88,19 +94,53 @@ pub(crate) enum Refusal {
     OverLimit(Vec<String>),
 }
 
-/// Checks `bytes` against the ABI and `limits`, and defers its start function.
-pub(crate) fn prepare<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Prepared<'a>, Refusal> {
+/// Checks `bytes` against the ABIs it speaks and `limits`, and defers its start function.
+/// A module speaks the guide's ABI when it exports `mem` or `load`, or has no WIT world;
+/// the canonical ABI when it has a world (its `component-type` section, or `wit`).
+pub(crate) fn prepare<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+    wit: Option<&Wit>,
+) -> Result<Prepared<'a>, Refusal> {
     let summary = Summary::parse(bytes).map_err(|e| Refusal::Unreadable(e.to_string()))?;
-    let abi = abi::check::check(&summary, Strictness::Host);
-    let over = over_limits(&summary, limits);
-    let present = match abi {
-        Err(mut problems) => {
-            problems.extend(over);
-            return Err(Refusal::Abi(problems));
-        }
-        Ok(_) if !over.is_empty() => return Err(Refusal::OverLimit(over)),
-        Ok(present) => present,
+    let mut problems = Vec::new();
+    let wit = match wit {
+        Some(wit) => Some(wit.clone()),
+        None => Wit::from_module(bytes).unwrap_or_else(|why| {
+            problems.push(format!("its component-type section cannot be decoded: {why}"));
+            None
+        }),
     };
+    let guide = wit.is_none()
+        || summary
+            .exports
+            .iter()
+            .any(|(name, ..)| name == abi::MEMORY.name || name == abi::LOAD.name);
+    let mut present = Vec::new();
+    if guide {
+        match abi::check::check(&summary, Strictness::Host) {
+            Ok(found) => present = found,
+            Err(found) => problems.extend(found),
+        }
+    } else {
+        problems.extend(abi::check::imports(&summary));
+    }
+    let world = match wit.map(|wit| canonical::admit(wit, &summary)) {
+        Some(Ok(world)) => Some(world),
+        Some(Err(found)) => {
+            problems.extend(found);
+            None
+        }
+        None => None,
+    };
+    let over = over_limits(&summary, limits);
+    if !problems.is_empty() {
+        problems.extend(over);
+        return Err(Refusal::Abi(problems));
+    }
+    if !over.is_empty() {
+        return Err(Refusal::OverLimit(over));
+    }
     let has = |export: &abi::Export| present.iter().any(|p| p.name == export.name);
     let extras = Extras {
         capacity: has(&abi::CAPACITY),
@@ -123,7 +163,9 @@ pub(crate) fn prepare<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Prepared<'
     Ok(Prepared {
         bytes,
         deferred_start,
+        guide,
         extras,
+        world,
     })
 }
 
@@ -337,7 +379,7 @@ mod tests {
             b"\0asm\x02\0\0\0",
             b"(module)",
         ] {
-            match prepare(bytes, &Limits::default()) {
+            match prepare(bytes, &Limits::default(), None) {
                 Err(Refusal::Unreadable(why)) => assert!(!why.is_empty()),
                 other => panic!("{other:?}"),
             }
@@ -347,7 +389,7 @@ mod tests {
     #[test]
     fn a_start_function_becomes_an_export_and_nothing_else_changes() {
         let good = wat::parse_str(MODULE).unwrap();
-        let prepared = prepare(&good, &Limits::default()).unwrap();
+        let prepared = prepare(&good, &Limits::default(), None).unwrap();
         assert!(prepared.deferred_start);
         let summary = Summary::parse(&prepared.bytes).unwrap();
         assert_eq!(summary.start, None);
@@ -361,7 +403,7 @@ mod tests {
         );
         // Without a start function the bytes are passed on as they are.
         let plain = wat::parse_str(MODULE.replace("(start $s)", "")).unwrap();
-        let prepared = prepare(&plain, &Limits::default()).unwrap();
+        let prepared = prepare(&plain, &Limits::default(), None).unwrap();
         assert!(matches!(prepared.bytes, Cow::Borrowed(b) if b == plain.as_slice()));
         assert!(!prepared.deferred_start);
     }

@@ -34,9 +34,7 @@ pub fn run() -> Result<PathBuf> {
         PROFILE,
     ]))?;
 
-    let target_dir = env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| project_root().join("target"), PathBuf::from);
-    let linked = target_dir.join(TARGET).join(PROFILE).join("guest.wasm");
+    let linked = target_dir().join(TARGET).join(PROFILE).join("guest.wasm");
     let wasm = fs::read(&linked)
         .with_context(|| format!("cannot read the linked guest {}", linked.display()))?;
 
@@ -72,7 +70,13 @@ pub fn run() -> Result<PathBuf> {
         eprintln!("xtask:   {line}");
     }
     println!("{} ({} bytes)", display_relative(&out), final_wasm.len());
+    crate::build_canonical::rust()?;
     Ok(out)
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR`, or the workspace's `target`.
+pub fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR").map_or_else(|| project_root().join("target"), PathBuf::from)
 }
 
 /// The results of `export`, a function of the ABI, as the rewrite's wasmparser names them.

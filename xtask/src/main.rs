@@ -2,12 +2,14 @@
 //! tools to install beyond cargo and rustup).
 //!
 //! - `build-guest`: build the guest for wasm32, rewrite and check it, write
-//!   `target/guest/guest.wasm`.
+//!   `target/guest/guest.wasm`; and the guests of the canonical ABI's test world
+//!   (`target/guest/canonical.wasm`, `target/guest/canonical-c.wasm`).
 //! - `test`: `build-guest`, then every test of the workspace.
 //! - `bench`: `build-guest`, then the host's benchmarks, summarised in
 //!   `target/bench/summary.json`.
 
 mod bench;
+mod build_canonical;
 mod build_guest;
 mod callgrind;
 mod rewrite;
@@ -24,7 +26,9 @@ usage: cargo xtask <task>
 
 tasks:
   build-guest   build the guest for wasm32-unknown-unknown, rewrite `load` as a multi-value
-                export, check the ABI, and write target/guest/guest.wasm
+                export, check the ABI, and write target/guest/guest.wasm; build the
+                canonical ABI's test guests from wit/guest.wit (Rust with wit-bindgen, C
+                with wit-bindgen-cli and clang) into target/guest/canonical*.wasm
   test [ARGS]   build-guest, then `cargo test --workspace [ARGS]`
   bench [ARGS]  build-guest, then the host's criterion benchmarks (ARGS go to criterion,
                 e.g. a filter), the large-module warm start, and instruction counts under

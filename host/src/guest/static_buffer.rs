@@ -20,9 +20,12 @@ impl Guest {
     /// [`Error::Trap`], [`Error::OutOfFuel`], [`Error::NegativeLength`],
     /// [`Error::RangeOverflow`].
     pub fn load(&mut self) -> Result<Region, Error> {
-        let (offset, len) = self.core.call(&self.load, ())?;
+        let Some(load) = &self.load else {
+            return Err(self.core.missing(abi::LOAD.name));
+        };
+        let (offset, len) = self.core.call(load, ())?;
         let len = u32::try_from(len).map_err(|_| Error::NegativeLength {
-            export: self.load.name(),
+            export: load.name(),
             len,
         })?;
         // Wasm addresses are unsigned: the i32's bits are the address.

@@ -1,0 +1,155 @@
+//! The test world of the canonical ABI (`wit/guest.wit`), in Rust with wit-bindgen: what a
+//! guest written the way the ecosystem writes them looks like to the host. Built for
+//! `wasm32-unknown-unknown` by `cargo xtask build-guest` into
+//! `target/guest/canonical.wasm`; natively the crate is empty (nothing to export).
+
+#[cfg(target_arch = "wasm32")]
+mod exports {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "guest",
+    });
+
+    use exports::memhost::test::text;
+
+    struct Component;
+
+    impl Guest for Component {
+        fn transform(s: String) -> String {
+            s + " Wasm is cool!"
+        }
+
+        fn reverse(mut b: Vec<u8>) -> Vec<u8> {
+            b.reverse();
+            b
+        }
+
+        fn words(s: String) -> Vec<String> {
+            s.split(' ')
+                .filter(|w| !w.is_empty())
+                .map(String::from)
+                .collect()
+        }
+
+        fn join(parts: Vec<String>, sep: String) -> String {
+            parts.join(&sep)
+        }
+
+        #[allow(clippy::too_many_arguments)]
+        fn scalars(
+            a: bool,
+            b: i8,
+            c: u8,
+            d: i16,
+            e: u16,
+            f: i32,
+            g: u32,
+            h: i64,
+            i: u64,
+            j: f32,
+            k: f64,
+            l: char,
+        ) -> (bool, i8, u8, i16, u16, i32, u32, i64, u64, f32, f64, char) {
+            (a, b, c, d, e, f, g, h, i, j, k, l)
+        }
+
+        #[allow(clippy::too_many_arguments, clippy::many_single_char_names)]
+        fn sum17(
+            a: u32,
+            b: u32,
+            c: u32,
+            d: u32,
+            e: u32,
+            f: u32,
+            g: u32,
+            h: u32,
+            i: u32,
+            j: u32,
+            k: u32,
+            l: u32,
+            m: u32,
+            n: u32,
+            o: u32,
+            p: u32,
+            q: u32,
+        ) -> u64 {
+            [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q]
+                .iter()
+                .map(|&x| u64::from(x))
+                .sum()
+        }
+
+        fn move_point(p: Point, dx: i32, dy: i32) -> Point {
+            Point {
+                x: p.x.wrapping_add(dx),
+                y: p.y.wrapping_add(dy),
+                label: p.label + "'",
+            }
+        }
+
+        fn area(s: Shape) -> f64 {
+            match s {
+                Shape::Circle(r) => core::f64::consts::PI * f64::from(r) * f64::from(r),
+                Shape::Rect((w, h)) => f64::from(w) * f64::from(h),
+                Shape::Dot => 0.0,
+                Shape::Named(name) => name.len() as f64,
+            }
+        }
+
+        fn shapes(n: u32) -> Vec<Shape> {
+            (0..n)
+                .map(|i| match i % 4 {
+                    0 => Shape::Circle(i as f32),
+                    1 => Shape::Rect((i, i + 1)),
+                    2 => Shape::Dot,
+                    _ => Shape::Named(format!("shape {i}")),
+                })
+                .collect()
+        }
+
+        fn next_color(c: Color) -> Color {
+            match c {
+                Color::Red => Color::Green,
+                Color::Green => Color::Blue,
+                Color::Blue => Color::Red,
+            }
+        }
+
+        fn flip(p: Perms) -> Perms {
+            Perms::all() - p
+        }
+
+        fn find(haystack: Vec<String>, needle: String) -> Option<u32> {
+            haystack
+                .iter()
+                .position(|s| *s == needle)
+                .map(|i| i as u32)
+        }
+
+        fn parse(s: String) -> Result<i64, String> {
+            s.trim().parse().map_err(|e| format!("{s:?}: {e}"))
+        }
+
+        fn nested(o: Option<Option<String>>) -> Option<Option<String>> {
+            o
+        }
+
+        fn check(ok: bool) -> Result<(), String> {
+            if ok { Ok(()) } else { Err("not ok".into()) }
+        }
+
+        fn nothing() {}
+    }
+
+    impl text::Guest for Component {
+        fn upper(s: String) -> String {
+            s.to_uppercase()
+        }
+
+        fn count(s: String) -> u32 {
+            s.chars().count() as u32
+        }
+    }
+
+    export!(Component);
+}

@@ -1,0 +1,360 @@
+//! The Component Model's canonical ABI, on wasmer: calling any exported function of a core
+//! module built by wit-bindgen (Rust, C, Go...), with values of every WIT value type, in
+//! and out.
+//!
+//! A wit-bindgen module says what it exports in a `component-type:*` custom section that
+//! encodes its WIT world; `wit-component` decodes it (or a `--wit` file stands in for it,
+//! [`Wit::from_path`]). Each exported function `name` (or `ns:pkg/iface#name` inside an
+//! exported interface) is a core export of the same name whose type is the function's
+//! flattened signature (at most 16 flat parameters, else one pointer to them in memory; at
+//! most one flat result, else a pointer to them, the "return area"), with an optional
+//! `cabi_post_name` that frees what the results hold. Strings and lists the host hands
+//! over are written into blocks from the module's `cabi_realloc`, in its memory `memory`.
+//!
+//! Admission checks all of that on the bytes, before compiling ([`admit`]); [`values`] lifts
+//! and lowers values with every check the spec makes; [`Val`] is the dynamic value.
+//! [`Guest::call`](crate::Guest::call) and [`Guest::typed`](crate::Guest::typed) call.
+
+mod layout;
+mod val;
+mod values;
+
+use std::path::Path;
+
+use ::abi::check::Summary;
+use ::abi::check::wasmparser::{ExternalKind, ValType};
+use wit_parser::{FunctionKind, Resolve, Type, WorldId, WorldItem};
+
+pub use self::values::{ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx};
+pub(crate) use self::layout::{Flat, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS, record_layout, size_align};
+pub use self::val::Val;
+use crate::Error;
+
+/// The name of the memory canonical-ABI modules export.
+pub(crate) const MEMORY: &str = "memory";
+/// The name of their allocator.
+pub(crate) const REALLOC: &str = "cabi_realloc";
+/// The prefix of a function's post-return export.
+pub(crate) const POST_RETURN: &str = "cabi_post_";
+
+/// A WIT world: the types and functions a module exports, from its `component-type`
+/// custom section or from WIT files.
+#[derive(Debug, Clone)]
+pub struct Wit {
+    resolve: Resolve,
+    world: WorldId,
+}
+
+impl Wit {
+    /// The world `world` (or the only one) of the WIT package at `path`: a `.wit` file, or
+    /// a directory of them (with its `deps/`), as `wit-bindgen` reads them.
+    ///
+    /// # Errors
+    /// [`Error::Wit`] when the files cannot be read or parsed, or name no such world.
+    pub fn from_path(path: impl AsRef<Path>, world: Option<&str>) -> Result<Wit, Error> {
+        let path = path.as_ref();
+        let wit_err = |e: anyhow::Error| Error::Wit {
+            what: path.display().to_string(),
+            why: format!("{e:#}"),
+        };
+        let mut resolve = Resolve::default();
+        let (pkg, _) = resolve.push_path(path).map_err(wit_err)?;
+        let world = resolve.select_world(&[pkg], world).map_err(wit_err)?;
+        Ok(Wit { resolve, world })
+    }
+
+    /// The world a wit-bindgen module embeds, if it has a `component-type` section.
+    ///
+    /// # Errors
+    /// Why a section that is there cannot be decoded.
+    pub(crate) fn from_module(bytes: &[u8]) -> Result<Option<Wit>, String> {
+        if !has_component_type(bytes) {
+            return Ok(None);
+        }
+        let (_, bindgen) =
+            wit_component::metadata::decode(bytes).map_err(|e| format!("{e:#}"))?;
+        Ok(Some(Wit {
+            resolve: bindgen.resolve,
+            world: bindgen.world,
+        }))
+    }
+
+    /// The world's name.
+    pub fn world_name(&self) -> &str {
+        &self.resolve.worlds[self.world].name
+    }
+}
+
+/// Whether `bytes` hold a custom section named `component-type...` (read without decoding
+/// anything else).
+fn has_component_type(bytes: &[u8]) -> bool {
+    use ::abi::check::wasmparser::{Parser, Payload};
+    Parser::new(0).parse_all(bytes).any(|payload| {
+        matches!(payload, Ok(Payload::CustomSection(cs)) if cs.name().starts_with("component-type"))
+    })
+}
+
+/// One exported function of the world, as the host calls it.
+#[derive(Debug, Clone)]
+pub(crate) struct FuncDef {
+    /// Its name in the world, which is also its core export's name: `name`, or
+    /// `ns:pkg/iface#name`.
+    pub(crate) name: String,
+    pub(crate) params: Vec<(String, Type)>,
+    pub(crate) result: Option<Type>,
+    /// The flat types of its parameters and results, before the limits send them through
+    /// memory.
+    pub(crate) flat_params: Vec<Flat>,
+    pub(crate) flat_results: Vec<Flat>,
+    /// Whether the module exports `cabi_post_NAME` for it.
+    pub(crate) post_return: bool,
+}
+
+impl FuncDef {
+    /// Whether its parameters go through memory.
+    pub(crate) fn indirect_params(&self) -> bool {
+        self.flat_params.len() > MAX_FLAT_PARAMS
+    }
+
+    /// Whether its results come back through a return area.
+    pub(crate) fn retptr(&self) -> bool {
+        self.flat_results.len() > MAX_FLAT_RESULTS
+    }
+
+    /// Its core export's parameter types.
+    pub(crate) fn core_params(&self) -> Vec<Flat> {
+        if self.indirect_params() {
+            vec![Flat::I32]
+        } else {
+            self.flat_params.clone()
+        }
+    }
+
+    /// Its core export's result types.
+    pub(crate) fn core_results(&self) -> Vec<Flat> {
+        if self.retptr() {
+            vec![Flat::I32]
+        } else {
+            self.flat_results.clone()
+        }
+    }
+
+    /// Its post-return export's name.
+    pub(crate) fn post_return_name(&self) -> String {
+        format!("{POST_RETURN}{}", self.name)
+    }
+
+    /// Its WIT signature, for messages: `transform: func(s: string) -> string`.
+    pub(crate) fn signature(&self, resolve: &Resolve) -> String {
+        let params: Vec<String> = self
+            .params
+            .iter()
+            .map(|(n, t)| format!("{n}: {}", val::type_name(resolve, t)))
+            .collect();
+        let result = self
+            .result
+            .as_ref()
+            .map(|t| format!(" -> {}", val::type_name(resolve, t)))
+            .unwrap_or_default();
+        format!("{}: func({}){result}", self.name, params.join(", "))
+    }
+}
+
+/// A module's canonical-ABI side, admitted: its world and every function the host may call.
+#[derive(Debug, Clone)]
+pub(crate) struct World {
+    pub(crate) wit: Wit,
+    pub(crate) funcs: Vec<FuncDef>,
+    /// Whether the module exports `memory` and `cabi_realloc` (with their types).
+    pub(crate) memory: bool,
+    pub(crate) realloc: bool,
+}
+
+impl World {
+    pub(crate) fn resolve(&self) -> &Resolve {
+        &self.wit.resolve
+    }
+
+    /// The function `name`, and its index.
+    pub(crate) fn func(&self, name: &str) -> Option<(usize, &FuncDef)> {
+        self.funcs.iter().enumerate().find(|(_, f)| f.name == name)
+    }
+}
+
+/// The flat type a core value type stands for, if any.
+fn flat_of(ty: ValType) -> Option<Flat> {
+    Some(match ty {
+        ValType::I32 => Flat::I32,
+        ValType::I64 => Flat::I64,
+        ValType::F32 => Flat::F32,
+        ValType::F64 => Flat::F64,
+        _ => return None,
+    })
+}
+
+/// `(func (param ...) (result ...))` of flat types.
+fn show_flat(params: &[Flat], results: &[Flat]) -> String {
+    ::abi::FuncText {
+        params,
+        results,
+        shown: 8,
+    }
+    .to_string()
+}
+
+/// The module's canonical-ABI side: every function of `wit`'s world checked against the
+/// module's exports (`summary`), before compiling; or every problem found, one sentence
+/// each.
+pub(crate) fn admit(wit: Wit, summary: &Summary) -> Result<World, Vec<String>> {
+    let resolve = &wit.resolve;
+    let world = &resolve.worlds[wit.world];
+    let mut problems = Vec::new();
+    for (key, item) in &world.imports {
+        let imports_funcs = match item {
+            WorldItem::Function(_) => true,
+            WorldItem::Interface { id, .. } => !resolve.interfaces[*id].functions.is_empty(),
+            WorldItem::Type { .. } => false,
+        };
+        if imports_funcs {
+            problems.push(format!(
+                "the world `{}` imports `{}`, which the host does not provide",
+                world.name,
+                resolve.name_world_key(key)
+            ));
+        }
+    }
+    let mut funcs = Vec::new();
+    for (key, item) in &world.exports {
+        match item {
+            WorldItem::Function(f) => funcs.push((f.name.clone(), f)),
+            WorldItem::Interface { id, .. } => {
+                let iface = resolve.name_world_key(key);
+                for (name, f) in &resolve.interfaces[*id].functions {
+                    funcs.push((format!("{iface}#{name}"), f));
+                }
+            }
+            WorldItem::Type { .. } => {}
+        }
+    }
+    let export = |name: &str| {
+        summary
+            .exports
+            .iter()
+            .find(|(n, ..)| n == name)
+            .map(|(_, kind, index)| (*kind, *index))
+    };
+    let func_type = |name: &str| -> Option<Option<(Vec<Flat>, Vec<Flat>)>> {
+        let (kind, index) = export(name)?;
+        if kind != ExternalKind::Func {
+            return Some(None);
+        }
+        let ty = summary.func_type(index)?;
+        let flats = |tys: &[ValType]| tys.iter().map(|t| flat_of(*t)).collect::<Option<Vec<_>>>();
+        Some(flats(ty.params()).zip(flats(ty.results())))
+    };
+    let (mut needs_memory, mut needs_realloc) = (None, None);
+    let mut defs = Vec::new();
+    for (name, f) in funcs {
+        if !matches!(f.kind, FunctionKind::Freestanding) {
+            problems.push(format!(
+                "`{name}` is a resource method or an async function, which this host does not call"
+            ));
+            continue;
+        }
+        let types = f.params.iter().map(|p| &p.ty).chain(f.result.iter());
+        if let Some(why) = types.clone().find_map(|t| layout::unsupported(resolve, t)) {
+            problems.push(format!("`{name}` takes or returns {why}"));
+            continue;
+        }
+        let mut def = FuncDef {
+            name: name.clone(),
+            params: f.params.iter().map(|p| (p.name.clone(), p.ty)).collect(),
+            result: f.result,
+            flat_params: Vec::new(),
+            flat_results: Vec::new(),
+            post_return: false,
+        };
+        for (_, ty) in &def.params {
+            layout::flatten(resolve, ty, &mut def.flat_params);
+        }
+        if let Some(ty) = &def.result {
+            layout::flatten(resolve, ty, &mut def.flat_results);
+        }
+        let holds_memory = |t: &Type| layout::uses_memory(resolve, t);
+        if needs_memory.is_none()
+            && (def.indirect_params() || def.retptr() || types.clone().any(holds_memory))
+        {
+            needs_memory = Some(name.clone());
+        }
+        if needs_realloc.is_none()
+            && (def.indirect_params() || def.params.iter().any(|(_, t)| holds_memory(t)))
+        {
+            needs_realloc = Some(name.clone());
+        }
+        let (want_params, want_results) = (def.core_params(), def.core_results());
+        let wanted = show_flat(&want_params, &want_results);
+        match func_type(&name) {
+            None => problems.push(format!(
+                "missing export `{name}` {wanted} for `{}`",
+                def.signature(resolve)
+            )),
+            Some(Some((p, r))) if p == want_params && r == want_results => {}
+            Some(found) => problems.push(format!(
+                "export `{name}` is {}, expected {wanted} for `{}`",
+                found.map_or_else(|| "not a function of numbers".into(), |(p, r)| show_flat(&p, &r)),
+                def.signature(resolve)
+            )),
+        }
+        let post = def.post_return_name();
+        match func_type(&post) {
+            None => {}
+            Some(Some((p, r))) if p == want_results && r.is_empty() => def.post_return = true,
+            Some(found) => problems.push(format!(
+                "export `{post}` is {}, expected {}",
+                found.map_or_else(|| "not a function of numbers".into(), |(p, r)| show_flat(&p, &r)),
+                show_flat(&want_results, &[])
+            )),
+        }
+        defs.push(def);
+    }
+    let memory = matches!(export(MEMORY), Some((ExternalKind::Memory, _)));
+    if let Some(name) = &needs_memory
+        && !memory
+    {
+        problems.push(format!(
+            "missing export `{MEMORY}` (memory), which `{name}` needs for its strings, lists or return area"
+        ));
+    }
+    let realloc_type = (vec![Flat::I32; 4], vec![Flat::I32]);
+    let realloc = match func_type(REALLOC) {
+        Some(Some(found)) if found == realloc_type => true,
+        None => false,
+        Some(found) => {
+            problems.push(format!(
+                "export `{REALLOC}` is {}, expected {}",
+                found.map_or_else(|| "not a function of numbers".into(), |(p, r)| show_flat(&p, &r)),
+                show_flat(&realloc_type.0, &realloc_type.1)
+            ));
+            false
+        }
+    };
+    if let Some(name) = &needs_realloc
+        && !realloc
+        && func_type(REALLOC).is_none()
+    {
+        problems.push(format!(
+            "missing export `{REALLOC}` {}, which `{name}` needs for its parameters",
+            show_flat(&realloc_type.0, &realloc_type.1)
+        ));
+    }
+    if problems.is_empty() {
+        Ok(World {
+            wit,
+            funcs: defs,
+            memory,
+            realloc,
+        })
+    } else {
+        Err(problems)
+    }
+}

@@ -1,0 +1,774 @@
+//! [`Val`], a value of any WIT type known only at run time (for the CLI and for tools),
+//! lifted and lowered by the same rules as Rust types, and written and read as WAVE (the
+//! notation of `wasmtime run --invoke`) through the `wasm-wave` crate.
+
+use std::borrow::Cow;
+
+use wasm_wave::wasm::{WasmType as _, WasmTypeKind, WasmValue, WasmValueError};
+use wit_parser::{Resolve, Type, TypeDefKind};
+
+use super::values::{
+    ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, lift_case_flat, load_case,
+    lower_case_flat, store_case,
+};
+use super::layout;
+use crate::Error;
+
+/// A value of a WIT type, as the canonical ABI carries it: what [`Guest::call`]
+/// (crate::Guest::call) takes and returns.
+///
+/// Records, variants, enums and flags carry their labels, so that a value prints as WAVE
+/// and is checked against its type by name.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    /// `bool`
+    Bool(bool),
+    /// `s8`
+    S8(i8),
+    /// `u8`
+    U8(u8),
+    /// `s16`
+    S16(i16),
+    /// `u16`
+    U16(u16),
+    /// `s32`
+    S32(i32),
+    /// `u32`
+    U32(u32),
+    /// `s64`
+    S64(i64),
+    /// `u64`
+    U64(u64),
+    /// `f32`
+    F32(f32),
+    /// `f64`
+    F64(f64),
+    /// `char`
+    Char(char),
+    /// `string`
+    String(String),
+    /// `list<T>`
+    List(Vec<Val>),
+    /// A record's fields, in the type's order, with their names.
+    Record(Vec<(String, Val)>),
+    /// `tuple<...>`
+    Tuple(Vec<Val>),
+    /// A variant's case, and its payload if the case has one.
+    Variant(String, Option<Box<Val>>),
+    /// An enum's case.
+    Enum(String),
+    /// `option<T>`
+    Option(Option<Box<Val>>),
+    /// `result<T, E>`: each side's payload if it has one.
+    Result(Result<Option<Box<Val>>, Option<Box<Val>>>),
+    /// The flags that are set, in the type's order.
+    Flags(Vec<String>),
+}
+
+/// The WIT name of `ty`, for messages: `u32`, `list<string>`, a named type's name.
+pub(crate) fn type_name(resolve: &Resolve, ty: &Type) -> String {
+    let name = match ty {
+        Type::Bool => "bool",
+        Type::U8 => "u8",
+        Type::U16 => "u16",
+        Type::U32 => "u32",
+        Type::U64 => "u64",
+        Type::S8 => "s8",
+        Type::S16 => "s16",
+        Type::S32 => "s32",
+        Type::S64 => "s64",
+        Type::F32 => "f32",
+        Type::F64 => "f64",
+        Type::Char => "char",
+        Type::String => "string",
+        Type::ErrorContext => "error-context",
+        Type::Id(id) => {
+            let def = &resolve.types[*id];
+            if let Some(name) = &def.name {
+                return name.clone();
+            }
+            let name = |t: &Type| type_name(resolve, t);
+            let opt = |t: &Option<Type>| t.as_ref().map_or("_".into(), name);
+            return match &def.kind {
+                TypeDefKind::List(t) => format!("list<{}>", name(t)),
+                TypeDefKind::Option(t) => format!("option<{}>", name(t)),
+                TypeDefKind::Result(r) => format!("result<{}, {}>", opt(&r.ok), opt(&r.err)),
+                TypeDefKind::Tuple(t) => format!(
+                    "tuple<{}>",
+                    t.types.iter().map(name).collect::<Vec<_>>().join(", ")
+                ),
+                TypeDefKind::Type(t) => name(t),
+                _ => "a type".into(),
+            };
+        }
+    };
+    name.into()
+}
+
+impl Val {
+    /// Whether `self` is a value of `ty`; what is wrong otherwise.
+    pub(crate) fn check(&self, resolve: &Resolve, ty: &Type) -> Result<(), String> {
+        let ty = layout::unalias(resolve, ty);
+        let wrong = || Err(format!("{} for a value of type {}", self.describe(), type_name(resolve, &ty)));
+        let scalar = match (&ty, self) {
+            (Type::Bool, Val::Bool(_))
+            | (Type::S8, Val::S8(_))
+            | (Type::U8, Val::U8(_))
+            | (Type::S16, Val::S16(_))
+            | (Type::U16, Val::U16(_))
+            | (Type::S32, Val::S32(_))
+            | (Type::U32, Val::U32(_))
+            | (Type::S64, Val::S64(_))
+            | (Type::U64, Val::U64(_))
+            | (Type::F32, Val::F32(_))
+            | (Type::F64, Val::F64(_))
+            | (Type::Char, Val::Char(_))
+            | (Type::String, Val::String(_)) => return Ok(()),
+            (Type::Id(id), _) => &resolve.types[*id].kind,
+            _ => return wrong(),
+        };
+        let payload = |want: Option<&Type>, have: &Option<Box<Val>>| match (want, have) {
+            (Some(t), Some(v)) => v.check(resolve, t),
+            (None, None) => Ok(()),
+            (Some(t), None) => Err(format!("no payload where {} is expected", type_name(resolve, t))),
+            (None, Some(_)) => Err("a payload where the case has none".into()),
+        };
+        match (scalar, self) {
+            (TypeDefKind::List(elem), Val::List(items)) => {
+                items.iter().try_for_each(|v| v.check(resolve, elem))
+            }
+            (TypeDefKind::Record(r), Val::Record(fields)) => {
+                if r.fields.len() != fields.len()
+                    || r.fields.iter().zip(fields).any(|(f, (name, _))| f.name != *name)
+                {
+                    return Err(format!(
+                        "a record with fields {} for one with fields {}",
+                        fields.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+                        r.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                r.fields.iter().zip(fields).try_for_each(|(f, (_, v))| v.check(resolve, &f.ty))
+            }
+            (TypeDefKind::Tuple(t), Val::Tuple(items)) if t.types.len() == items.len() => {
+                t.types.iter().zip(items).try_for_each(|(t, v)| v.check(resolve, t))
+            }
+            (TypeDefKind::Variant(v), Val::Variant(name, value)) => {
+                match v.cases.iter().find(|c| c.name == *name) {
+                    Some(case) => payload(case.ty.as_ref(), value),
+                    None => Err(format!("no case `{name}` in {}", type_name(resolve, &ty))),
+                }
+            }
+            (TypeDefKind::Enum(e), Val::Enum(name)) => {
+                if e.cases.iter().any(|c| c.name == *name) {
+                    Ok(())
+                } else {
+                    Err(format!("no case `{name}` in {}", type_name(resolve, &ty)))
+                }
+            }
+            (TypeDefKind::Option(t), Val::Option(v)) => match v {
+                Some(v) => v.check(resolve, t),
+                None => Ok(()),
+            },
+            (TypeDefKind::Result(r), Val::Result(v)) => match v {
+                Ok(v) => payload(r.ok.as_ref(), v),
+                Err(v) => payload(r.err.as_ref(), v),
+            },
+            (TypeDefKind::Flags(f), Val::Flags(names)) => {
+                match names.iter().find(|n| !f.flags.iter().any(|flag| flag.name == **n)) {
+                    Some(n) => Err(format!("no flag `{n}` in {}", type_name(resolve, &ty))),
+                    None => Ok(()),
+                }
+            }
+            _ => wrong(),
+        }
+    }
+
+    /// What kind of value this is, for messages.
+    fn describe(&self) -> &'static str {
+        match self {
+            Val::Bool(_) => "a bool",
+            Val::S8(_) => "an s8",
+            Val::U8(_) => "a u8",
+            Val::S16(_) => "an s16",
+            Val::U16(_) => "a u16",
+            Val::S32(_) => "an s32",
+            Val::U32(_) => "a u32",
+            Val::S64(_) => "an s64",
+            Val::U64(_) => "a u64",
+            Val::F32(_) => "an f32",
+            Val::F64(_) => "an f64",
+            Val::Char(_) => "a char",
+            Val::String(_) => "a string",
+            Val::List(_) => "a list",
+            Val::Record(_) => "a record",
+            Val::Tuple(_) => "a tuple",
+            Val::Variant(..) => "a variant",
+            Val::Enum(_) => "an enum",
+            Val::Option(_) => "an option",
+            Val::Result(_) => "a result",
+            Val::Flags(_) => "flags",
+        }
+    }
+}
+
+/// The payload types of a variant-shaped kind, and what it is called in messages.
+fn payloads<'r>(kind: &'r TypeDefKind) -> (&'static str, Vec<Option<&'r Type>>) {
+    match kind {
+        TypeDefKind::Variant(v) => ("a variant", v.cases.iter().map(|c| c.ty.as_ref()).collect()),
+        TypeDefKind::Enum(e) => ("an enum", e.cases.iter().map(|_| None).collect()),
+        TypeDefKind::Option(t) => ("an option", vec![None, Some(t)]),
+        TypeDefKind::Result(r) => ("a result", vec![r.ok.as_ref(), r.err.as_ref()]),
+        _ => ("a value", Vec::new()),
+    }
+}
+
+/// The case index and payload of a variant-shaped value of `kind` (checked before).
+fn case_of<'v>(kind: &TypeDefKind, val: &'v Val) -> (usize, Option<&'v Val>) {
+    fn by_name<'a>(mut names: impl Iterator<Item = &'a str>, name: &str) -> usize {
+        names.position(|n| n == name).unwrap_or(0)
+    }
+    match (kind, val) {
+        (TypeDefKind::Variant(v), Val::Variant(name, p)) => {
+            (by_name(v.cases.iter().map(|c| c.name.as_str()), name), p.as_deref())
+        }
+        (TypeDefKind::Enum(e), Val::Enum(name)) => {
+            (by_name(e.cases.iter().map(|c| c.name.as_str()), name), None)
+        }
+        (TypeDefKind::Option(_), Val::Option(p)) => (usize::from(p.is_some()), p.as_deref()),
+        (TypeDefKind::Result(_), Val::Result(Ok(p))) => (0, p.as_deref()),
+        (TypeDefKind::Result(_), Val::Result(Err(p))) => (1, p.as_deref()),
+        _ => (0, None),
+    }
+}
+
+/// The bits of a flags value of `kind` (checked before).
+fn flag_bits(kind: &TypeDefKind, val: &Val) -> u32 {
+    let (TypeDefKind::Flags(f), Val::Flags(names)) = (kind, val) else {
+        return 0;
+    };
+    f.flags
+        .iter()
+        .enumerate()
+        .filter(|(_, flag)| names.contains(&flag.name))
+        .fold(0, |bits, (i, _)| bits | 1 << i)
+}
+
+/// A value's scalar lowered, if it is one: its bits.
+fn scalar_bits(val: &Val) -> Option<u64> {
+    Some(match *val {
+        Val::Bool(v) => u64::from(v),
+        Val::S8(v) => u64::from(v.cast_unsigned()),
+        Val::U8(v) => u64::from(v),
+        Val::S16(v) => u64::from(v.cast_unsigned()),
+        Val::U16(v) => u64::from(v),
+        Val::S32(v) => u64::from(v.cast_unsigned()),
+        Val::U32(v) => u64::from(v),
+        Val::S64(v) => v.cast_unsigned(),
+        Val::U64(v) => v,
+        Val::F32(v) => u64::from(v.to_bits()),
+        Val::F64(v) => v.to_bits(),
+        Val::Char(v) => u64::from(u32::from(v)),
+        _ => return None,
+    })
+}
+
+impl ComponentType for Val {
+    /// Any type: a `Val` is checked value by value ([`Val::check`]) before it is lowered.
+    fn typecheck(_: &Resolve, _: &Type) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn typecheck_payload(_: &Resolve, _: Option<&Type>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Lower for Val {
+    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+        let resolve = cx.resolve;
+        if let Some(bits) = scalar_bits(self) {
+            out.push(bits);
+            return Ok(());
+        }
+        let ty = layout::unalias(resolve, ty);
+        if let Val::String(s) = self {
+            return s.lower_flat(cx, &ty, out);
+        }
+        let Some(kind) = layout::kind(resolve, &ty) else {
+            return Ok(());
+        };
+        match (kind, self) {
+            (TypeDefKind::List(elem), Val::List(items)) => {
+                let (ptr, len) = cx.list(items, elem)?;
+                out.extend([u64::from(ptr), u64::from(len)]);
+                Ok(())
+            }
+            (TypeDefKind::Record(r), Val::Record(fields)) => {
+                for (f, (_, v)) in r.fields.iter().zip(fields) {
+                    v.lower_flat(cx, &f.ty, out)?;
+                }
+                Ok(())
+            }
+            (TypeDefKind::Tuple(t), Val::Tuple(items)) => {
+                for (t, v) in t.types.iter().zip(items) {
+                    v.lower_flat(cx, t, out)?;
+                }
+                Ok(())
+            }
+            (TypeDefKind::Flags(_), _) => {
+                out.push(u64::from(flag_bits(kind, self)));
+                Ok(())
+            }
+            _ => {
+                let (_, payloads) = payloads(kind);
+                let (case, payload) = case_of(kind, self);
+                lower_case_flat(cx, &payloads, case, out, |cx, ty, out| match payload {
+                    Some(v) => v.lower_flat(cx, ty, out),
+                    None => Ok(()),
+                })
+            }
+        }
+    }
+
+    fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+        let resolve = cx.resolve;
+        let ty = layout::unalias(resolve, ty);
+        if let Some(bits) = scalar_bits(self) {
+            let (size, _) = layout::size_align(resolve, &ty);
+            return cx.write(ptr, &bits.to_le_bytes()[..size as usize]);
+        }
+        if let Val::String(s) = self {
+            return s.store(cx, &ty, ptr);
+        }
+        let Some(kind) = layout::kind(resolve, &ty) else {
+            return Ok(());
+        };
+        match (kind, self) {
+            (TypeDefKind::List(elem), Val::List(items)) => {
+                let (p, l) = cx.list(items, elem)?;
+                let mut pair = [0; 8];
+                pair[..4].copy_from_slice(&p.to_le_bytes());
+                pair[4..].copy_from_slice(&l.to_le_bytes());
+                cx.write(ptr, &pair)
+            }
+            (TypeDefKind::Record(r), Val::Record(fields)) => {
+                let mut offsets = Vec::new();
+                layout::record_layout(resolve, r.fields.iter().map(|f| &f.ty), Some(&mut offsets));
+                for ((f, (_, v)), at) in r.fields.iter().zip(fields).zip(offsets) {
+                    v.store(cx, &f.ty, ptr + at)?;
+                }
+                Ok(())
+            }
+            (TypeDefKind::Tuple(t), Val::Tuple(items)) => {
+                let mut offsets = Vec::new();
+                layout::record_layout(resolve, t.types.iter(), Some(&mut offsets));
+                for ((t, v), at) in t.types.iter().zip(items).zip(offsets) {
+                    v.store(cx, t, ptr + at)?;
+                }
+                Ok(())
+            }
+            (TypeDefKind::Flags(_), _) => {
+                let (size, _) = layout::size_align(resolve, &ty);
+                cx.write(ptr, &flag_bits(kind, self).to_le_bytes()[..size as usize])
+            }
+            _ => {
+                let (_, payloads) = payloads(kind);
+                let (case, payload) = case_of(kind, self);
+                store_case(cx, &payloads, case, ptr, |cx, ty, at| match payload {
+                    Some(v) => v.store(cx, ty, at),
+                    None => Ok(()),
+                })
+            }
+        }
+    }
+}
+
+/// A scalar of `ty` from its bits, or `None` when `ty` is not a scalar.
+fn scalar_from_bits(cx: &LiftCx<'_>, ty: &Type, b: u64) -> Option<Result<Val, Error>> {
+    Some(Ok(match ty {
+        Type::Bool => Val::Bool((b & 0xFFFF_FFFF) != 0),
+        Type::S8 => Val::S8(b as u8 as i8),
+        Type::U8 => Val::U8(b as u8),
+        Type::S16 => Val::S16(b as u16 as i16),
+        Type::U16 => Val::U16(b as u16),
+        Type::S32 => Val::S32(b as u32 as i32),
+        Type::U32 => Val::U32(b as u32),
+        Type::S64 => Val::S64(b.cast_signed()),
+        Type::U64 => Val::U64(b),
+        Type::F32 => Val::F32(f32::from_bits(b as u32)),
+        Type::F64 => Val::F64(f64::from_bits(b)),
+        Type::Char => {
+            return Some(
+                char::lift_flat(cx, ty, &mut FlatSrc::new(&[b])).map(Val::Char),
+            );
+        }
+        _ => return None,
+    }))
+}
+
+/// The flags set in `bits`, by the type's labels (bits past the labels are ignored, as the
+/// spec's `unpack_flags_from_int` ignores them).
+fn flags_from_bits(kind: &TypeDefKind, bits: u32) -> Val {
+    let TypeDefKind::Flags(f) = kind else {
+        return Val::Flags(Vec::new());
+    };
+    Val::Flags(
+        f.flags
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .map(|(_, flag)| flag.name.clone())
+            .collect(),
+    )
+}
+
+/// A lifted variant-shaped value of `kind`, from its case and payload.
+fn make_case(kind: &TypeDefKind, case: usize, payload: Option<Val>) -> Val {
+    let payload = payload.map(Box::new);
+    match kind {
+        TypeDefKind::Variant(v) => Val::Variant(v.cases[case].name.clone(), payload),
+        TypeDefKind::Enum(e) => Val::Enum(e.cases[case].name.clone()),
+        TypeDefKind::Option(_) => Val::Option(payload),
+        _ if case == 0 => Val::Result(Ok(payload)),
+        _ => Val::Result(Err(payload)),
+    }
+}
+
+impl Lift for Val {
+    fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
+        cx.spend(size_of::<Val>() as u64)?;
+        let ty = layout::unalias(cx.resolve, ty);
+        if matches!(ty, Type::String) {
+            return String::lift_flat(cx, &ty, src).map(Val::String);
+        }
+        if !matches!(ty, Type::Id(_)) {
+            let bits = src.next_bits();
+            return scalar_from_bits(cx, &ty, bits).unwrap_or(Ok(Val::Bool(false)));
+        }
+        let Some(kind) = layout::kind(cx.resolve, &ty) else {
+            return Ok(Val::Bool(false));
+        };
+        match kind {
+            TypeDefKind::List(elem) => {
+                let (ptr, len) = (src.next_u32(), src.next_u32());
+                cx.list_range(ptr, len, elem)?;
+                Val::load_list(cx, elem, ptr, len).map(Val::List)
+            }
+            TypeDefKind::Record(r) => {
+                cx.spend((r.fields.len() * size_of::<(String, Val)>()) as u64)?;
+                r.fields
+                    .iter()
+                    .map(|f| Ok((f.name.clone(), Val::lift_flat(cx, &f.ty, src)?)))
+                    .collect::<Result<_, Error>>()
+                    .map(Val::Record)
+            }
+            TypeDefKind::Tuple(t) => t
+                .types
+                .iter()
+                .map(|t| Val::lift_flat(cx, t, src))
+                .collect::<Result<_, Error>>()
+                .map(Val::Tuple),
+            TypeDefKind::Flags(_) => Ok(flags_from_bits(kind, src.next_u32())),
+            _ => {
+                let (what, payloads) = payloads(kind);
+                lift_case_flat(cx, what, &payloads, src, |case, ty, src| {
+                    let payload = ty.map(|ty| Val::lift_flat(cx, ty, src)).transpose()?;
+                    Ok(make_case(kind, case, payload))
+                })
+            }
+        }
+    }
+
+    fn load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<Self, Error> {
+        cx.spend(size_of::<Val>() as u64)?;
+        let ty = layout::unalias(cx.resolve, ty);
+        if matches!(ty, Type::String) {
+            return String::load(cx, &ty, ptr).map(Val::String);
+        }
+        if !matches!(ty, Type::Id(_)) {
+            let (size, _) = layout::size_align(cx.resolve, &ty);
+            let mut bytes = [0u8; 8];
+            cx.core.read_into(ptr, &mut bytes[..size as usize])?;
+            return scalar_from_bits(cx, &ty, u64::from_le_bytes(bytes))
+                .unwrap_or(Ok(Val::Bool(false)));
+        }
+        let Some(kind) = layout::kind(cx.resolve, &ty) else {
+            return Ok(Val::Bool(false));
+        };
+        match kind {
+            TypeDefKind::List(elem) => {
+                let mut pair = [0u8; 8];
+                cx.core.read_into(ptr, &mut pair)?;
+                let word = |i: usize| u32::from_le_bytes([pair[i], pair[i + 1], pair[i + 2], pair[i + 3]]);
+                let (p, l) = (word(0), word(4));
+                cx.list_range(p, l, elem)?;
+                Val::load_list(cx, elem, p, l).map(Val::List)
+            }
+            TypeDefKind::Record(r) => {
+                cx.spend((r.fields.len() * size_of::<(String, Val)>()) as u64)?;
+                let mut offsets = Vec::new();
+                layout::record_layout(cx.resolve, r.fields.iter().map(|f| &f.ty), Some(&mut offsets));
+                r.fields
+                    .iter()
+                    .zip(offsets)
+                    .map(|(f, at)| Ok((f.name.clone(), Val::load(cx, &f.ty, ptr + at)?)))
+                    .collect::<Result<_, Error>>()
+                    .map(Val::Record)
+            }
+            TypeDefKind::Tuple(t) => {
+                let mut offsets = Vec::new();
+                layout::record_layout(cx.resolve, t.types.iter(), Some(&mut offsets));
+                t.types
+                    .iter()
+                    .zip(offsets)
+                    .map(|(t, at)| Val::load(cx, t, ptr + at))
+                    .collect::<Result<_, Error>>()
+                    .map(Val::Tuple)
+            }
+            TypeDefKind::Flags(_) => {
+                let (size, _) = layout::size_align(cx.resolve, &ty);
+                let mut bytes = [0u8; 4];
+                cx.core.read_into(ptr, &mut bytes[..size as usize])?;
+                Ok(flags_from_bits(kind, u32::from_le_bytes(bytes)))
+            }
+            _ => {
+                let (what, payloads) = payloads(kind);
+                load_case(cx, what, &payloads, ptr, |case, ty, at| {
+                    let payload = ty.map(|ty| Val::load(cx, ty, at)).transpose()?;
+                    Ok(make_case(kind, case, payload))
+                })
+            }
+        }
+    }
+}
+
+impl WasmValue for Val {
+    type Type = wasm_wave::value::Type;
+
+    fn kind(&self) -> WasmTypeKind {
+        match self {
+            Val::Bool(_) => WasmTypeKind::Bool,
+            Val::S8(_) => WasmTypeKind::S8,
+            Val::U8(_) => WasmTypeKind::U8,
+            Val::S16(_) => WasmTypeKind::S16,
+            Val::U16(_) => WasmTypeKind::U16,
+            Val::S32(_) => WasmTypeKind::S32,
+            Val::U32(_) => WasmTypeKind::U32,
+            Val::S64(_) => WasmTypeKind::S64,
+            Val::U64(_) => WasmTypeKind::U64,
+            Val::F32(_) => WasmTypeKind::F32,
+            Val::F64(_) => WasmTypeKind::F64,
+            Val::Char(_) => WasmTypeKind::Char,
+            Val::String(_) => WasmTypeKind::String,
+            Val::List(_) => WasmTypeKind::List,
+            Val::Record(_) => WasmTypeKind::Record,
+            Val::Tuple(_) => WasmTypeKind::Tuple,
+            Val::Variant(..) => WasmTypeKind::Variant,
+            Val::Enum(_) => WasmTypeKind::Enum,
+            Val::Option(_) => WasmTypeKind::Option,
+            Val::Result(_) => WasmTypeKind::Result,
+            Val::Flags(_) => WasmTypeKind::Flags,
+        }
+    }
+
+    fn make_bool(val: bool) -> Self {
+        Val::Bool(val)
+    }
+    fn make_s8(val: i8) -> Self {
+        Val::S8(val)
+    }
+    fn make_s16(val: i16) -> Self {
+        Val::S16(val)
+    }
+    fn make_s32(val: i32) -> Self {
+        Val::S32(val)
+    }
+    fn make_s64(val: i64) -> Self {
+        Val::S64(val)
+    }
+    fn make_u8(val: u8) -> Self {
+        Val::U8(val)
+    }
+    fn make_u16(val: u16) -> Self {
+        Val::U16(val)
+    }
+    fn make_u32(val: u32) -> Self {
+        Val::U32(val)
+    }
+    fn make_u64(val: u64) -> Self {
+        Val::U64(val)
+    }
+    fn make_f32(val: f32) -> Self {
+        Val::F32(val)
+    }
+    fn make_f64(val: f64) -> Self {
+        Val::F64(val)
+    }
+    fn make_char(val: char) -> Self {
+        Val::Char(val)
+    }
+    fn make_string(val: Cow<'_, str>) -> Self {
+        Val::String(val.into_owned())
+    }
+    fn make_list(
+        _ty: &Self::Type,
+        vals: impl IntoIterator<Item = Self>,
+    ) -> Result<Self, WasmValueError> {
+        Ok(Val::List(vals.into_iter().collect()))
+    }
+    fn make_record<'a>(
+        ty: &Self::Type,
+        fields: impl IntoIterator<Item = (&'a str, Self)>,
+    ) -> Result<Self, WasmValueError> {
+        let mut given: Vec<(&str, Val)> = fields.into_iter().collect();
+        let mut ordered = Vec::with_capacity(given.len());
+        for (name, _) in ty.record_fields() {
+            let at = given
+                .iter()
+                .position(|(n, _)| *n == name)
+                .ok_or_else(|| WasmValueError::MissingField(name.to_string()))?;
+            ordered.push((name.into_owned(), given.swap_remove(at).1));
+        }
+        if let Some((name, _)) = given.first() {
+            return Err(WasmValueError::UnknownField(name.to_string()));
+        }
+        Ok(Val::Record(ordered))
+    }
+    fn make_tuple(
+        _ty: &Self::Type,
+        vals: impl IntoIterator<Item = Self>,
+    ) -> Result<Self, WasmValueError> {
+        Ok(Val::Tuple(vals.into_iter().collect()))
+    }
+    fn make_variant(
+        _ty: &Self::Type,
+        case: &str,
+        val: Option<Self>,
+    ) -> Result<Self, WasmValueError> {
+        Ok(Val::Variant(case.into(), val.map(Box::new)))
+    }
+    fn make_enum(_ty: &Self::Type, case: &str) -> Result<Self, WasmValueError> {
+        Ok(Val::Enum(case.into()))
+    }
+    fn make_option(_ty: &Self::Type, val: Option<Self>) -> Result<Self, WasmValueError> {
+        Ok(Val::Option(val.map(Box::new)))
+    }
+    fn make_result(
+        _ty: &Self::Type,
+        val: Result<Option<Self>, Option<Self>>,
+    ) -> Result<Self, WasmValueError> {
+        Ok(Val::Result(match val {
+            Ok(v) => Ok(v.map(Box::new)),
+            Err(e) => Err(e.map(Box::new)),
+        }))
+    }
+    fn make_flags<'a>(
+        ty: &Self::Type,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, WasmValueError> {
+        let names: Vec<&str> = names.into_iter().collect();
+        let all: Vec<Cow<'_, str>> = ty.flags_names().collect();
+        if let Some(unknown) = names.iter().find(|n| !all.iter().any(|a| a == *n)) {
+            return Err(WasmValueError::UnknownCase(unknown.to_string()));
+        }
+        Ok(Val::Flags(
+            all.into_iter()
+                .filter(|a| names.contains(&a.as_ref()))
+                .map(Cow::into_owned)
+                .collect(),
+        ))
+    }
+
+    fn unwrap_bool(&self) -> bool {
+        matches!(self, Val::Bool(true))
+    }
+    fn unwrap_s8(&self) -> i8 {
+        if let Val::S8(v) = self { *v } else { 0 }
+    }
+    fn unwrap_s16(&self) -> i16 {
+        if let Val::S16(v) = self { *v } else { 0 }
+    }
+    fn unwrap_s32(&self) -> i32 {
+        if let Val::S32(v) = self { *v } else { 0 }
+    }
+    fn unwrap_s64(&self) -> i64 {
+        if let Val::S64(v) = self { *v } else { 0 }
+    }
+    fn unwrap_u8(&self) -> u8 {
+        if let Val::U8(v) = self { *v } else { 0 }
+    }
+    fn unwrap_u16(&self) -> u16 {
+        if let Val::U16(v) = self { *v } else { 0 }
+    }
+    fn unwrap_u32(&self) -> u32 {
+        if let Val::U32(v) = self { *v } else { 0 }
+    }
+    fn unwrap_u64(&self) -> u64 {
+        if let Val::U64(v) = self { *v } else { 0 }
+    }
+    fn unwrap_f32(&self) -> f32 {
+        if let Val::F32(v) = self { *v } else { 0.0 }
+    }
+    fn unwrap_f64(&self) -> f64 {
+        if let Val::F64(v) = self { *v } else { 0.0 }
+    }
+    fn unwrap_char(&self) -> char {
+        if let Val::Char(v) = self { *v } else { '\0' }
+    }
+    fn unwrap_string(&self) -> Cow<'_, str> {
+        if let Val::String(v) = self { Cow::Borrowed(v) } else { Cow::Borrowed("") }
+    }
+    fn unwrap_list(&self) -> Box<dyn Iterator<Item = Cow<'_, Self>> + '_> {
+        match self {
+            Val::List(items) => Box::new(items.iter().map(Cow::Borrowed)),
+            _ => Box::new(std::iter::empty()),
+        }
+    }
+    fn unwrap_record(&self) -> Box<dyn Iterator<Item = (Cow<'_, str>, Cow<'_, Self>)> + '_> {
+        match self {
+            Val::Record(fields) => Box::new(
+                fields
+                    .iter()
+                    .map(|(n, v)| (Cow::Borrowed(n.as_str()), Cow::Borrowed(v))),
+            ),
+            _ => Box::new(std::iter::empty()),
+        }
+    }
+    fn unwrap_tuple(&self) -> Box<dyn Iterator<Item = Cow<'_, Self>> + '_> {
+        match self {
+            Val::Tuple(items) => Box::new(items.iter().map(Cow::Borrowed)),
+            _ => Box::new(std::iter::empty()),
+        }
+    }
+    fn unwrap_variant(&self) -> (Cow<'_, str>, Option<Cow<'_, Self>>) {
+        match self {
+            Val::Variant(name, v) => (Cow::Borrowed(name), v.as_deref().map(Cow::Borrowed)),
+            _ => (Cow::Borrowed(""), None),
+        }
+    }
+    fn unwrap_enum(&self) -> Cow<'_, str> {
+        match self {
+            Val::Enum(name) => Cow::Borrowed(name),
+            _ => Cow::Borrowed(""),
+        }
+    }
+    fn unwrap_option(&self) -> Option<Cow<'_, Self>> {
+        match self {
+            Val::Option(v) => v.as_deref().map(Cow::Borrowed),
+            _ => None,
+        }
+    }
+    fn unwrap_result(&self) -> Result<Option<Cow<'_, Self>>, Option<Cow<'_, Self>>> {
+        match self {
+            Val::Result(Ok(v)) => Ok(v.as_deref().map(Cow::Borrowed)),
+            Val::Result(Err(v)) => Err(v.as_deref().map(Cow::Borrowed)),
+            _ => Ok(None),
+        }
+    }
+    fn unwrap_flags(&self) -> Box<dyn Iterator<Item = Cow<'_, str>> + '_> {
+        match self {
+            Val::Flags(names) => Box::new(names.iter().map(|n| Cow::Borrowed(n.as_str()))),
+            _ => Box::new(std::iter::empty()),
+        }
+    }
+}

@@ -1,0 +1,863 @@
+//! Lifting and lowering, as the canonical ABI's spec says (its "Loading", "Storing", "Flat
+//! Lifting" and "Flat Lowering" sections), for the dynamic [`Val`](super::Val) and for Rust
+//! types alike: each type implements [`Lower`] and [`Lift`] over one context each, and the
+//! checks the spec makes (alignment, bounds, string length, UTF-8, char range,
+//! discriminant range) are made here, once, as [`Violation`]s naming the export.
+//!
+//! Flat values are kept as raw bits in a `u64` (an `i32` zero-extended, a float's bits), so
+//! that the spec's coercions between a variant's joined places are the identity: a case's
+//! `f32` in an `i64` place is its bits, an `i32` its zero-extended bits, and reading takes
+//! the low 32 bits back.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+
+use wit_parser::{Resolve, Type, TypeDefKind};
+
+use super::layout::{self, MAX_STRING_BYTES};
+use crate::instance::Core;
+use crate::{Error, Region, Violation};
+
+/// What lowering (host values into the guest) works with: the guest's core, the types, and
+/// the export being called. Opaque: its methods are the library's own.
+#[derive(Debug)]
+pub struct LowerCx<'a> {
+    pub(crate) core: &'a mut Core,
+    pub(crate) resolve: &'a Resolve,
+    pub(crate) export: &'a str,
+}
+
+/// What lifting (guest values out to the host) works with: the guest's core, the types, the
+/// export, and what is left of the host memory one value may take. Opaque.
+#[derive(Debug)]
+pub struct LiftCx<'a> {
+    pub(crate) core: &'a Core,
+    pub(crate) resolve: &'a Resolve,
+    pub(crate) export: &'a str,
+    pub(crate) budget: Cell<u64>,
+}
+
+/// Flat values being lifted, in order. Opaque.
+#[derive(Debug)]
+pub struct FlatSrc<'a> {
+    values: &'a [u64],
+    next: usize,
+}
+
+impl<'a> FlatSrc<'a> {
+    pub(crate) fn new(values: &'a [u64]) -> FlatSrc<'a> {
+        FlatSrc { values, next: 0 }
+    }
+
+    /// The next flat value's bits (admission made the counts agree; a short list reads 0).
+    pub(crate) fn next_bits(&mut self) -> u64 {
+        let v = self.values.get(self.next).copied().unwrap_or(0);
+        self.next += 1;
+        v
+    }
+
+    pub(crate) fn next_u32(&mut self) -> u32 {
+        // The low 32 bits: the spec's `wrap_i64_to_i32` where an i64 place holds an i32.
+        (self.next_bits() & 0xFFFF_FFFF) as u32
+    }
+
+    fn skip(&mut self, n: usize) {
+        self.next += n;
+    }
+}
+
+impl LowerCx<'_> {
+    /// A block of `len` bytes aligned to `align` from the guest's `cabi_realloc`.
+    pub(crate) fn alloc(&mut self, len: u64, align: u32) -> Result<u32, Error> {
+        let len = u32::try_from(len).map_err(|_| self.violation(Violation::TooLong { len }))?;
+        Ok(self.core.alloc(len, align)?.region().offset)
+    }
+
+    /// Writes `bytes` at `ptr` (within a block this lowering allocated).
+    pub(crate) fn write(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), Error> {
+        self.core.write(ptr, bytes)
+    }
+
+    fn violation(&self, violation: Violation) -> Error {
+        Error::Canonical {
+            export: self.export.to_string().into(),
+            violation,
+        }
+    }
+
+    /// Lowers a string: copied into a block of its own; returns `(ptr, len)`.
+    pub(crate) fn string(&mut self, s: &str) -> Result<(u32, u32), Error> {
+        self.bytes(s.as_bytes(), 1)
+    }
+
+    /// Copies `bytes` into a block aligned to `align`; returns `(ptr, len)`.
+    fn bytes(&mut self, bytes: &[u8], align: u32) -> Result<(u32, u32), Error> {
+        let ptr = self.alloc(bytes.len() as u64, align)?;
+        self.write(ptr, bytes)?;
+        // `alloc` refused a length past u32.
+        Ok((ptr, u32::try_from(bytes.len()).unwrap_or(u32::MAX)))
+    }
+
+    /// Lowers a list of `items` of element type `elem`; returns `(ptr, len)`.
+    pub(crate) fn list<T: Lower>(&mut self, items: &[T], elem: &Type) -> Result<(u32, u32), Error> {
+        let (size, align) = layout::size_align(self.resolve, elem);
+        let len = items.len() as u64;
+        let bytes = len
+            .checked_mul(u64::from(size))
+            .ok_or_else(|| self.violation(Violation::TooLong { len: u64::MAX }))?;
+        let ptr = self.alloc(bytes, align)?;
+        T::store_list(items, self, elem, ptr)?;
+        Ok((ptr, u32::try_from(len).unwrap_or(u32::MAX)))
+    }
+}
+
+impl LiftCx<'_> {
+    pub(crate) fn violation(&self, violation: Violation) -> Error {
+        Error::Canonical {
+            export: self.export.to_string().into(),
+            violation,
+        }
+    }
+
+    /// Counts `bytes` of host memory against what one lifted value may take.
+    pub(crate) fn spend(&self, bytes: u64) -> Result<(), Error> {
+        match self.budget.get().checked_sub(bytes) {
+            Some(left) => {
+                self.budget.set(left);
+                Ok(())
+            }
+            None => Err(self.violation(Violation::ValueTooLarge)),
+        }
+    }
+
+    /// `N` bytes at `ptr`.
+    fn load<const N: usize>(&self, ptr: u32) -> Result<[u8; N], Error> {
+        let mut buf = [0; N];
+        self.check_range("a value", ptr, N as u64, 1)?;
+        self.core.read_into(ptr, &mut buf)?;
+        Ok(buf)
+    }
+
+    fn load_u32(&self, ptr: u32) -> Result<u32, Error> {
+        self.load::<4>(ptr).map(u32::from_le_bytes)
+    }
+
+    /// The spec's checks of a range the guest names: aligned, and within memory.
+    pub(crate) fn check_range(
+        &self,
+        what: &'static str,
+        ptr: u32,
+        len: u64,
+        align: u32,
+    ) -> Result<(), Error> {
+        if ptr % align != 0 {
+            return Err(self.violation(Violation::Misaligned { what, ptr, align }));
+        }
+        let memory_size = self.core.memory_size();
+        if u64::from(ptr) + len > memory_size {
+            return Err(self.violation(Violation::OutOfBounds {
+                what,
+                ptr,
+                len,
+                memory_size,
+            }));
+        }
+        Ok(())
+    }
+
+    /// The bytes of a string at `(ptr, len)`, checked as the spec checks them, borrowed
+    /// from guest memory.
+    pub(crate) fn str(&self, ptr: u32, len: u32) -> Result<&str, Error> {
+        if len > MAX_STRING_BYTES {
+            return Err(self.violation(Violation::StringTooLong { len }));
+        }
+        self.check_range("a string", ptr, u64::from(len), 1)?;
+        let bytes = match self.core.bytes(Region { offset: ptr, len })? {
+            Cow::Borrowed(bytes) => bytes,
+            // A shared memory is copied out; strings from one are lifted through `string`.
+            Cow::Owned(_) => return Err(self.violation(Violation::SharedMemory)),
+        };
+        std::str::from_utf8(bytes).map_err(|e| {
+            self.violation(Violation::InvalidUtf8 {
+                ptr,
+                len,
+                valid_up_to: u32::try_from(e.valid_up_to()).unwrap_or(u32::MAX),
+            })
+        })
+    }
+
+    /// A string at `(ptr, len)`, copied out (and counted).
+    pub(crate) fn string(&self, ptr: u32, len: u32) -> Result<String, Error> {
+        self.spend(u64::from(len))?;
+        if self.core.memory_is_shared() {
+            if len > MAX_STRING_BYTES {
+                return Err(self.violation(Violation::StringTooLong { len }));
+            }
+            self.check_range("a string", ptr, u64::from(len), 1)?;
+            let bytes = self.core.bytes(Region { offset: ptr, len })?.into_owned();
+            return String::from_utf8(bytes).map_err(|e| {
+                self.violation(Violation::InvalidUtf8 {
+                    ptr,
+                    len,
+                    valid_up_to: u32::try_from(e.utf8_error().valid_up_to()).unwrap_or(u32::MAX),
+                })
+            });
+        }
+        self.str(ptr, len).map(str::to_owned)
+    }
+
+    /// Where a list of `len` elements of `elem` at `ptr` lies, checked: the element
+    /// alignment, the size in 32 bits, within memory. Returns the element size.
+    pub(crate) fn list_range(&self, ptr: u32, len: u32, elem: &Type) -> Result<u32, Error> {
+        let (size, align) = layout::size_align(self.resolve, elem);
+        let bytes = u64::from(len) * u64::from(size);
+        if bytes > u64::from(u32::MAX) {
+            return Err(self.violation(Violation::ListTooLong { len, size }));
+        }
+        self.check_range("a list", ptr, bytes, align)?;
+        Ok(size)
+    }
+
+    /// A char from its scalar value, or the spec's trap.
+    fn char(&self, i: u32) -> Result<char, Error> {
+        char::from_u32(i).ok_or_else(|| self.violation(Violation::InvalidChar { value: i }))
+    }
+
+    /// A discriminant in range, or the spec's trap.
+    pub(crate) fn case(&self, what: &'static str, value: u32, cases: usize) -> Result<usize, Error> {
+        let case = value as usize;
+        if case >= cases {
+            return Err(self.violation(Violation::Discriminant { what, value, cases }));
+        }
+        Ok(case)
+    }
+
+    /// The discriminant of a variant of `cases` cases at `ptr`.
+    pub(crate) fn load_case(
+        &self,
+        what: &'static str,
+        ptr: u32,
+        cases: usize,
+    ) -> Result<usize, Error> {
+        let value = match layout::discriminant_size(cases) {
+            1 => u32::from(self.load::<1>(ptr)?[0]),
+            2 => u32::from(u16::from_le_bytes(self.load::<2>(ptr)?)),
+            _ => self.load_u32(ptr)?,
+        };
+        self.case(what, value, cases)
+    }
+}
+
+/// A Rust type, or [`Val`](super::Val), that stands for a WIT type.
+pub trait ComponentType {
+    /// Whether values of `Self` are values of `ty`; why not otherwise.
+    #[doc(hidden)]
+    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String>;
+
+    /// As `typecheck`, for a variant case's payload, which may be absent (only `()` stands
+    /// for none).
+    #[doc(hidden)]
+    fn typecheck_payload(resolve: &Resolve, ty: Option<&Type>) -> Result<(), String> {
+        match ty {
+            Some(ty) => Self::typecheck(resolve, ty),
+            None => Err("a payload where the type has none".into()),
+        }
+    }
+}
+
+/// A value the host can hand a guest (checked against the type before any is lowered).
+pub trait Lower: ComponentType {
+    /// Appends the flat form of `self` as `ty`.
+    #[doc(hidden)]
+    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>)
+    -> Result<(), Error>;
+
+    /// Writes `self` as `ty` at `ptr`.
+    #[doc(hidden)]
+    fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error>;
+
+    /// Writes each of `items` as `ty` from `ptr` on (a list's elements); bytes in one copy.
+    #[doc(hidden)]
+    fn store_list(items: &[Self], cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error>
+    where
+        Self: Sized,
+    {
+        let (size, _) = layout::size_align(cx.resolve, ty);
+        let mut at = ptr;
+        for item in items {
+            item.store(cx, ty, at)?;
+            at = at.wrapping_add(size);
+        }
+        Ok(())
+    }
+}
+
+/// A value the host can take from a guest, every check of the spec made.
+pub trait Lift: ComponentType + Sized {
+    /// Lifts `ty` from flat values.
+    #[doc(hidden)]
+    fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error>;
+
+    /// Lifts `ty` from memory at `ptr` (in bounds: the caller checked the whole range).
+    #[doc(hidden)]
+    fn load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<Self, Error>;
+
+    /// Lifts `len` elements of `ty` from `ptr` on (checked by the caller).
+    #[doc(hidden)]
+    fn load_list(cx: &LiftCx<'_>, ty: &Type, ptr: u32, len: u32) -> Result<Vec<Self>, Error> {
+        let (size, _) = layout::size_align(cx.resolve, ty);
+        cx.spend(u64::from(len) * size_of::<Self>() as u64)?;
+        let mut items = Vec::with_capacity(len as usize);
+        for i in 0..len {
+            items.push(Self::load(cx, ty, ptr + i * size)?);
+        }
+        Ok(items)
+    }
+}
+
+fn mismatch(expected: &str, resolve: &Resolve, ty: &Type) -> Result<(), String> {
+    Err(format!(
+        "{expected} for a value of type {}",
+        super::val::type_name(resolve, ty)
+    ))
+}
+
+/// Integers, floats, bool and char: one flat value, `N` bytes in memory.
+macro_rules! scalar {
+    ($rust:ty, $wit:ident, $n:literal, |$v:ident| $to_bits:expr, |$cx:ident, $b:ident| $from_bits:expr
+     $(, lists: $store_list:item $load_list:item)?) => {
+        impl ComponentType for $rust {
+            fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
+                if layout::unalias(resolve, ty) == Type::$wit {
+                    Ok(())
+                } else {
+                    mismatch(stringify!($rust), resolve, ty)
+                }
+            }
+        }
+
+        impl Lower for $rust {
+            fn lower_flat(
+                &self,
+                _cx: &mut LowerCx<'_>,
+                _ty: &Type,
+                out: &mut Vec<u64>,
+            ) -> Result<(), Error> {
+                let $v = *self;
+                out.push($to_bits);
+                Ok(())
+            }
+
+            fn store(&self, cx: &mut LowerCx<'_>, _ty: &Type, ptr: u32) -> Result<(), Error> {
+                let $v = *self;
+                let bits: u64 = $to_bits;
+                cx.write(ptr, &bits.to_le_bytes()[..$n])
+            }
+
+            $($store_list)?
+        }
+
+        impl Lift for $rust {
+            fn lift_flat(cx: &LiftCx<'_>, _ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
+                let $cx = cx;
+                let $b: u64 = src.next_bits();
+                $from_bits
+            }
+
+            fn load(cx: &LiftCx<'_>, _ty: &Type, ptr: u32) -> Result<Self, Error> {
+                let bytes = cx.load::<$n>(ptr)?;
+                let mut all = [0u8; 8];
+                all[..$n].copy_from_slice(&bytes);
+                let $cx = cx;
+                let $b: u64 = u64::from_le_bytes(all);
+                $from_bits
+            }
+
+            $($load_list)?
+        }
+    };
+}
+
+scalar!(bool, Bool, 1, |v| u64::from(v), |_cx, b| Ok((b & 0xFFFF_FFFF) != 0));
+// Bytes move in one copy each way.
+scalar!(u8, U8, 1, |v| u64::from(v), |_cx, b| Ok(b as u8),
+    lists:
+    fn store_list(items: &[u8], cx: &mut LowerCx<'_>, _ty: &Type, ptr: u32) -> Result<(), Error> {
+        cx.write(ptr, items)
+    }
+    fn load_list(cx: &LiftCx<'_>, _ty: &Type, ptr: u32, len: u32) -> Result<Vec<u8>, Error> {
+        cx.spend(u64::from(len))?;
+        Ok(cx.core.bytes(Region { offset: ptr, len })?.into_owned())
+    }
+);
+scalar!(i8, S8, 1, |v| u64::from(v.cast_unsigned()), |_cx, b| Ok(b as u8 as i8));
+scalar!(u16, U16, 2, |v| u64::from(v), |_cx, b| Ok(b as u16));
+scalar!(i16, S16, 2, |v| u64::from(v.cast_unsigned()), |_cx, b| Ok(b as u16 as i16));
+scalar!(u32, U32, 4, |v| u64::from(v), |_cx, b| Ok(b as u32));
+scalar!(i32, S32, 4, |v| u64::from(v.cast_unsigned()), |_cx, b| Ok(b as u32 as i32));
+scalar!(u64, U64, 8, |v| v, |_cx, b| Ok(b));
+scalar!(i64, S64, 8, |v| v.cast_unsigned(), |_cx, b| Ok(b.cast_signed()));
+scalar!(f32, F32, 4, |v| u64::from(v.to_bits()), |_cx, b| Ok(f32::from_bits(b as u32)));
+scalar!(f64, F64, 8, |v| v.to_bits(), |_cx, b| Ok(f64::from_bits(b)));
+scalar!(char, Char, 4, |v| u64::from(u32::from(v)), |cx, b| cx.char(b as u32));
+
+/// The pair of a string or list, flat.
+fn push_pair(out: &mut Vec<u64>, (ptr, len): (u32, u32)) {
+    out.extend([u64::from(ptr), u64::from(len)]);
+}
+
+/// The pair of a string or list, in memory.
+fn store_pair(cx: &mut LowerCx<'_>, ptr: u32, (p, l): (u32, u32)) -> Result<(), Error> {
+    let mut bytes = [0; 8];
+    bytes[..4].copy_from_slice(&p.to_le_bytes());
+    bytes[4..].copy_from_slice(&l.to_le_bytes());
+    cx.write(ptr, &bytes)
+}
+
+fn load_pair(cx: &LiftCx<'_>, ptr: u32) -> Result<(u32, u32), Error> {
+    let bytes = cx.load::<8>(ptr)?;
+    let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    Ok((word(0), word(4)))
+}
+
+fn is_string(resolve: &Resolve, ty: &Type) -> bool {
+    layout::unalias(resolve, ty) == Type::String
+}
+
+impl ComponentType for str {
+    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
+        if is_string(resolve, ty) {
+            Ok(())
+        } else {
+            mismatch("a string", resolve, ty)
+        }
+    }
+}
+
+impl Lower for str {
+    fn lower_flat(&self, cx: &mut LowerCx<'_>, _: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+        push_pair(out, cx.string(self)?);
+        Ok(())
+    }
+
+    fn store(&self, cx: &mut LowerCx<'_>, _: &Type, ptr: u32) -> Result<(), Error> {
+        let pair = cx.string(self)?;
+        store_pair(cx, ptr, pair)
+    }
+}
+
+impl ComponentType for String {
+    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
+        str::typecheck(resolve, ty)
+    }
+}
+
+impl Lower for String {
+    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+        self.as_str().lower_flat(cx, ty, out)
+    }
+
+    fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+        self.as_str().store(cx, ty, ptr)
+    }
+}
+
+impl Lift for String {
+    fn lift_flat(cx: &LiftCx<'_>, _: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
+        let (ptr, len) = (src.next_u32(), src.next_u32());
+        cx.string(ptr, len)
+    }
+
+    fn load(cx: &LiftCx<'_>, _: &Type, ptr: u32) -> Result<Self, Error> {
+        let (p, l) = load_pair(cx, ptr)?;
+        cx.string(p, l)
+    }
+}
+
+impl<T: ComponentType + ?Sized> ComponentType for &T {
+    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
+        T::typecheck(resolve, ty)
+    }
+}
+
+impl<T: Lower + ?Sized> Lower for &T {
+    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+        (**self).lower_flat(cx, ty, out)
+    }
+
+    fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+        (**self).store(cx, ty, ptr)
+    }
+}
+
+/// The element type of a list type.
+fn list_elem<'r>(resolve: &'r Resolve, ty: &Type) -> Option<&'r Type> {
+    match layout::kind(resolve, ty) {
+        Some(TypeDefKind::List(elem)) => Some(elem),
+        _ => None,
+    }
+}
+
+impl<T: ComponentType> ComponentType for [T] {
+    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
+        match list_elem(resolve, ty) {
+            Some(elem) => T::typecheck(resolve, elem),
+            None => mismatch("a list", resolve, ty),
+        }
+    }
+}
+
+impl<T: Lower> Lower for [T] {
+    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+        let elem = *list_elem(cx.resolve, ty).expect("typechecked");
+        push_pair(out, cx.list(self, &elem)?);
+        Ok(())
+    }
+
+    fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+        let elem = *list_elem(cx.resolve, ty).expect("typechecked");
+        let pair = cx.list(self, &elem)?;
+        store_pair(cx, ptr, pair)
+    }
+}
+
+impl<T: ComponentType> ComponentType for Vec<T> {
+    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
+        <[T]>::typecheck(resolve, ty)
+    }
+}
+
+impl<T: Lower> Lower for Vec<T> {
+    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+        self.as_slice().lower_flat(cx, ty, out)
+    }
+
+    fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+        self.as_slice().store(cx, ty, ptr)
+    }
+}
+
+impl<T: Lift> Lift for Vec<T> {
+    fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
+        let (ptr, len) = (src.next_u32(), src.next_u32());
+        lift_list(cx, ty, ptr, len)
+    }
+
+    fn load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<Self, Error> {
+        let (p, l) = load_pair(cx, ptr)?;
+        lift_list(cx, ty, p, l)
+    }
+}
+
+fn lift_list<T: Lift>(cx: &LiftCx<'_>, ty: &Type, ptr: u32, len: u32) -> Result<Vec<T>, Error> {
+    let elem = *list_elem(cx.resolve, ty).expect("typechecked");
+    cx.list_range(ptr, len, &elem)?;
+    T::load_list(cx, &elem, ptr, len)
+}
+
+impl ComponentType for () {
+    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
+        match layout::kind(resolve, ty) {
+            Some(TypeDefKind::Tuple(t)) if t.types.is_empty() => Ok(()),
+            _ => mismatch("()", resolve, ty),
+        }
+    }
+
+    fn typecheck_payload(resolve: &Resolve, ty: Option<&Type>) -> Result<(), String> {
+        match ty {
+            None => Ok(()),
+            Some(ty) => Self::typecheck(resolve, ty),
+        }
+    }
+}
+
+impl Lower for () {
+    fn lower_flat(&self, _: &mut LowerCx<'_>, _: &Type, _: &mut Vec<u64>) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn store(&self, _: &mut LowerCx<'_>, _: &Type, _: u32) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl Lift for () {
+    fn lift_flat(_: &LiftCx<'_>, _: &Type, _: &mut FlatSrc<'_>) -> Result<Self, Error> {
+        Ok(())
+    }
+
+    fn load(_: &LiftCx<'_>, _: &Type, _: u32) -> Result<Self, Error> {
+        Ok(())
+    }
+}
+
+/// A variant-shaped type's cases' payloads, for option and result.
+fn cases<'r>(resolve: &'r Resolve, ty: &Type) -> Option<(&'static str, Vec<Option<&'r Type>>)> {
+    match layout::kind(resolve, ty)? {
+        TypeDefKind::Option(t) => Some(("an option", vec![None, Some(t)])),
+        TypeDefKind::Result(r) => Some(("a result", vec![r.ok.as_ref(), r.err.as_ref()])),
+        _ => None,
+    }
+}
+
+/// Lowers case `case` with `payload` of a variant-shaped `ty`, flat.
+pub(crate) fn lower_case_flat(
+    cx: &mut LowerCx<'_>,
+    payloads: &[Option<&Type>],
+    case: usize,
+    out: &mut Vec<u64>,
+    payload: impl FnOnce(&mut LowerCx<'_>, &Type, &mut Vec<u64>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let width = payloads
+        .iter()
+        .flatten()
+        .map(|ty| layout::flat_count(cx.resolve, ty))
+        .max()
+        .unwrap_or(0);
+    out.push(case as u64);
+    let start = out.len();
+    if let Some(ty) = payloads[case] {
+        payload(cx, ty, out)?;
+    }
+    out.resize(start + width, 0);
+    Ok(())
+}
+
+/// Stores case `case` with `payload` of a variant-shaped type at `ptr`.
+pub(crate) fn store_case(
+    cx: &mut LowerCx<'_>,
+    payloads: &[Option<&Type>],
+    case: usize,
+    ptr: u32,
+    payload: impl FnOnce(&mut LowerCx<'_>, &Type, u32) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let l = layout::variant_layout(cx.resolve, payloads.iter().copied());
+    let disc = (case as u32).to_le_bytes();
+    cx.write(ptr, &disc[..layout::discriminant_size(payloads.len()) as usize])?;
+    match payloads[case] {
+        Some(ty) => payload(cx, ty, ptr + l.payload),
+        None => Ok(()),
+    }
+}
+
+/// Lifts a variant-shaped type flat: the case, and its payload through `payload`; the
+/// places the case does not use are skipped.
+pub(crate) fn lift_case_flat<T>(
+    cx: &LiftCx<'_>,
+    what: &'static str,
+    payloads: &[Option<&Type>],
+    src: &mut FlatSrc<'_>,
+    payload: impl FnOnce(usize, Option<&Type>, &mut FlatSrc<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let mut widths = Vec::with_capacity(payloads.len());
+    for ty in payloads {
+        widths.push(ty.map_or(0, |ty| layout::flat_count(cx.resolve, ty)));
+    }
+    let width = widths.iter().copied().max().unwrap_or(0);
+    let case = cx.case(what, src.next_u32(), payloads.len())?;
+    let value = payload(case, payloads[case], src)?;
+    src.skip(width - widths[case]);
+    Ok(value)
+}
+
+/// Lifts a variant-shaped type at `ptr`: the case, and its payload through `payload`.
+pub(crate) fn load_case<T>(
+    cx: &LiftCx<'_>,
+    what: &'static str,
+    payloads: &[Option<&Type>],
+    ptr: u32,
+    payload: impl FnOnce(usize, Option<&Type>, u32) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let l = layout::variant_layout(cx.resolve, payloads.iter().copied());
+    let case = cx.load_case(what, ptr, payloads.len())?;
+    payload(case, payloads[case], ptr + l.payload)
+}
+
+impl<T: ComponentType> ComponentType for Option<T> {
+    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
+        match layout::kind(resolve, ty) {
+            Some(TypeDefKind::Option(t)) => T::typecheck(resolve, t),
+            _ => mismatch("an option", resolve, ty),
+        }
+    }
+}
+
+impl<T: Lower> Lower for Option<T> {
+    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+        let (_, payloads) = cases(cx.resolve, ty).expect("typechecked");
+        let payloads: Vec<Option<Type>> = payloads.into_iter().map(|t| t.copied()).collect();
+        let payloads: Vec<Option<&Type>> = payloads.iter().map(Option::as_ref).collect();
+        let case = usize::from(self.is_some());
+        lower_case_flat(cx, &payloads, case, out, |cx, ty, out| match self {
+            Some(v) => v.lower_flat(cx, ty, out),
+            None => Ok(()),
+        })
+    }
+
+    fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+        let (_, payloads) = cases(cx.resolve, ty).expect("typechecked");
+        let payloads: Vec<Option<Type>> = payloads.into_iter().map(|t| t.copied()).collect();
+        let payloads: Vec<Option<&Type>> = payloads.iter().map(Option::as_ref).collect();
+        let case = usize::from(self.is_some());
+        store_case(cx, &payloads, case, ptr, |cx, ty, at| match self {
+            Some(v) => v.store(cx, ty, at),
+            None => Ok(()),
+        })
+    }
+}
+
+impl<T: Lift> Lift for Option<T> {
+    fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
+        let (what, payloads) = cases(cx.resolve, ty).expect("typechecked");
+        lift_case_flat(cx, what, &payloads, src, |case, ty, src| match (case, ty) {
+            (1, Some(ty)) => T::lift_flat(cx, ty, src).map(Some),
+            _ => Ok(None),
+        })
+    }
+
+    fn load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<Self, Error> {
+        let (what, payloads) = cases(cx.resolve, ty).expect("typechecked");
+        load_case(cx, what, &payloads, ptr, |case, ty, at| match (case, ty) {
+            (1, Some(ty)) => T::load(cx, ty, at).map(Some),
+            _ => Ok(None),
+        })
+    }
+}
+
+impl<T: ComponentType, E: ComponentType> ComponentType for Result<T, E> {
+    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
+        match layout::kind(resolve, ty) {
+            Some(TypeDefKind::Result(r)) => {
+                T::typecheck_payload(resolve, r.ok.as_ref())?;
+                E::typecheck_payload(resolve, r.err.as_ref())
+            }
+            _ => mismatch("a result", resolve, ty),
+        }
+    }
+}
+
+impl<T: Lower, E: Lower> Lower for Result<T, E> {
+    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+        let (_, payloads) = cases(cx.resolve, ty).expect("typechecked");
+        let payloads: Vec<Option<Type>> = payloads.into_iter().map(|t| t.copied()).collect();
+        let payloads: Vec<Option<&Type>> = payloads.iter().map(Option::as_ref).collect();
+        let case = usize::from(self.is_err());
+        lower_case_flat(cx, &payloads, case, out, |cx, ty, out| match self {
+            Ok(v) => v.lower_flat(cx, ty, out),
+            Err(e) => e.lower_flat(cx, ty, out),
+        })
+    }
+
+    fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+        let (_, payloads) = cases(cx.resolve, ty).expect("typechecked");
+        let payloads: Vec<Option<Type>> = payloads.into_iter().map(|t| t.copied()).collect();
+        let payloads: Vec<Option<&Type>> = payloads.iter().map(Option::as_ref).collect();
+        let case = usize::from(self.is_err());
+        store_case(cx, &payloads, case, ptr, |cx, ty, at| match self {
+            Ok(v) => v.store(cx, ty, at),
+            Err(e) => e.store(cx, ty, at),
+        })
+    }
+}
+
+/// Lifts a payload that may be absent (then only `()` is accepted, by the typecheck).
+fn payload_flat<T: Lift>(
+    cx: &LiftCx<'_>,
+    ty: Option<&Type>,
+    src: &mut FlatSrc<'_>,
+) -> Result<T, Error> {
+    match ty {
+        Some(ty) => T::lift_flat(cx, ty, src),
+        None => T::lift_flat(cx, &Type::Bool, &mut FlatSrc::new(&[])),
+    }
+}
+
+fn payload_load<T: Lift>(cx: &LiftCx<'_>, ty: Option<&Type>, ptr: u32) -> Result<T, Error> {
+    match ty {
+        Some(ty) => T::load(cx, ty, ptr),
+        None => T::lift_flat(cx, &Type::Bool, &mut FlatSrc::new(&[])),
+    }
+}
+
+impl<T: Lift, E: Lift> Lift for Result<T, E> {
+    fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
+        let (what, payloads) = cases(cx.resolve, ty).expect("typechecked");
+        lift_case_flat(cx, what, &payloads, src, |case, ty, src| {
+            Ok(match case {
+                0 => Ok(payload_flat::<T>(cx, ty, src)?),
+                _ => Err(payload_flat::<E>(cx, ty, src)?),
+            })
+        })
+    }
+
+    fn load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<Self, Error> {
+        let (what, payloads) = cases(cx.resolve, ty).expect("typechecked");
+        load_case(cx, what, &payloads, ptr, |case, ty, at| {
+            Ok(match case {
+                0 => Ok(payload_load::<T>(cx, ty, at)?),
+                _ => Err(payload_load::<E>(cx, ty, at)?),
+            })
+        })
+    }
+}
+
+/// The field types of a tuple type.
+fn tuple_types<'r>(resolve: &'r Resolve, ty: &Type) -> Option<&'r [Type]> {
+    match layout::kind(resolve, ty) {
+        Some(TypeDefKind::Tuple(t)) => Some(&t.types),
+        _ => None,
+    }
+}
+
+macro_rules! tuple {
+    ($n:literal: $($t:ident $i:tt),+) => {
+        impl<$($t: ComponentType),+> ComponentType for ($($t,)+) {
+            fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
+                match tuple_types(resolve, ty) {
+                    Some(types) if types.len() == $n => {
+                        $($t::typecheck(resolve, &types[$i])?;)+
+                        Ok(())
+                    }
+                    _ => mismatch(concat!("a tuple of ", $n), resolve, ty),
+                }
+            }
+        }
+
+        impl<$($t: Lower),+> Lower for ($($t,)+) {
+            fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+                let types = tuple_types(cx.resolve, ty).expect("typechecked").to_vec();
+                $(self.$i.lower_flat(cx, &types[$i], out)?;)+
+                Ok(())
+            }
+
+            fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+                let types = tuple_types(cx.resolve, ty).expect("typechecked").to_vec();
+                let mut offsets = Vec::new();
+                layout::record_layout(cx.resolve, types.iter(), Some(&mut offsets));
+                $(self.$i.store(cx, &types[$i], ptr + offsets[$i])?;)+
+                Ok(())
+            }
+        }
+
+        impl<$($t: Lift),+> Lift for ($($t,)+) {
+            fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
+                let types = tuple_types(cx.resolve, ty).expect("typechecked");
+                Ok(($($t::lift_flat(cx, &types[$i], src)?,)+))
+            }
+
+            fn load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<Self, Error> {
+                let types = tuple_types(cx.resolve, ty).expect("typechecked");
+                let mut offsets = Vec::new();
+                layout::record_layout(cx.resolve, types.iter(), Some(&mut offsets));
+                Ok(($($t::load(cx, &types[$i], ptr + offsets[$i])?,)+))
+            }
+        }
+    };
+}
+
+tuple!(1: A 0);
+tuple!(2: A 0, B 1);
+tuple!(3: A 0, B 1, C 2);
+tuple!(4: A 0, B 1, C 2, D 3);
+tuple!(5: A 0, B 1, C 2, D 3, E 4);
+tuple!(6: A 0, B 1, C 2, D 3, E 4, F 5);

@@ -1,0 +1,499 @@
+//! The canonical ABI's convention: calling any function of the module's WIT world with
+//! values of its types, on the same [`Core`] (so fuel, the memory cap and every bounds
+//! check apply as to any other call). Lowering, the call, lifting and the post-return call
+//! are one step here; any failure after the first guest code ran is the spec's trap, which
+//! leaves the instance unfit for further canonical calls ([`Error::Poisoned`]).
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use wasmer::Value;
+use wit_parser::{Resolve, Type};
+
+use crate::canonical::{
+    ComponentType, Flat, FlatSrc, FuncDef, Lift, LiftCx, Lower, LowerCx, Val, World,
+};
+use crate::instance::{Core, DynFunc};
+use crate::{Error, Guest, Violation};
+
+/// A module's canonical-ABI side in one instance: its world, each function bound to its
+/// core export (and post-return), and whether a call has trapped.
+#[derive(Debug)]
+pub(crate) struct Canonical {
+    world: Arc<World>,
+    funcs: Vec<(DynFunc, Option<DynFunc>)>,
+    poisoned: bool,
+    max_value_bytes: u64,
+}
+
+impl Canonical {
+    /// The functions of `world` bound in `core`.
+    pub(crate) fn bind(core: &Core, world: Arc<World>, max_value_bytes: u64) -> Result<Self, Error> {
+        let funcs = world
+            .funcs
+            .iter()
+            .map(|def| {
+                let post = def
+                    .post_return
+                    .then(|| core.dyn_func(def.post_return_name()))
+                    .transpose()?;
+                Ok((core.dyn_func(def.name.clone())?, post))
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(Canonical {
+            world,
+            funcs,
+            poisoned: false,
+            max_value_bytes,
+        })
+    }
+}
+
+/// A function's parameters, as Rust values: tuples of [`Lower`] types.
+pub trait ComponentParams {
+    /// Whether these are values of `params`' types.
+    #[doc(hidden)]
+    fn typecheck_params(resolve: &Resolve, params: &[(String, Type)]) -> Result<(), String>;
+    /// Lowers each, flat.
+    #[doc(hidden)]
+    fn lower_params(
+        &self,
+        cx: &mut LowerCx<'_>,
+        types: &[Type],
+        out: &mut Vec<u64>,
+    ) -> Result<(), Error>;
+    /// Stores each at its offset from `ptr`.
+    #[doc(hidden)]
+    fn store_params(
+        &self,
+        cx: &mut LowerCx<'_>,
+        types: &[Type],
+        offsets: &[u32],
+        ptr: u32,
+    ) -> Result<(), Error>;
+}
+
+/// A function's result, as a Rust value: `()` for none, `(T,)` for one.
+pub trait ComponentResults: Sized {
+    /// Whether these stand for `result`.
+    #[doc(hidden)]
+    fn typecheck_results(resolve: &Resolve, result: Option<&Type>) -> Result<(), String>;
+    /// Lifts from flat values.
+    #[doc(hidden)]
+    fn lift_results(
+        cx: &LiftCx<'_>,
+        result: Option<&Type>,
+        src: &mut FlatSrc<'_>,
+    ) -> Result<Self, Error>;
+    /// Lifts from the return area at `ptr` (checked).
+    #[doc(hidden)]
+    fn load_results(cx: &LiftCx<'_>, result: &Type, ptr: u32) -> Result<Self, Error>;
+}
+
+impl ComponentResults for () {
+    fn typecheck_results(_: &Resolve, result: Option<&Type>) -> Result<(), String> {
+        match result {
+            None => Ok(()),
+            Some(_) => Err("`()` for a function that returns a value".into()),
+        }
+    }
+    fn lift_results(_: &LiftCx<'_>, _: Option<&Type>, _: &mut FlatSrc<'_>) -> Result<(), Error> {
+        Ok(())
+    }
+    fn load_results(_: &LiftCx<'_>, _: &Type, _: u32) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl<T: Lift> ComponentResults for (T,) {
+    fn typecheck_results(resolve: &Resolve, result: Option<&Type>) -> Result<(), String> {
+        match result {
+            Some(ty) => T::typecheck(resolve, ty),
+            None => Err("a result for a function that returns none".into()),
+        }
+    }
+    fn lift_results(
+        cx: &LiftCx<'_>,
+        result: Option<&Type>,
+        src: &mut FlatSrc<'_>,
+    ) -> Result<Self, Error> {
+        let ty = result.copied().unwrap_or(Type::Bool);
+        Ok((T::lift_flat(cx, &ty, src)?,))
+    }
+    fn load_results(cx: &LiftCx<'_>, result: &Type, ptr: u32) -> Result<Self, Error> {
+        Ok((T::load(cx, result, ptr)?,))
+    }
+}
+
+macro_rules! params {
+    ($n:literal: $($t:ident $i:tt),*) => {
+        impl<$($t: Lower),*> ComponentParams for ($($t,)*) {
+            #[allow(unused_variables)]
+            fn typecheck_params(resolve: &Resolve, params: &[(String, Type)]) -> Result<(), String> {
+                if params.len() != $n {
+                    return Err(format!("{} parameters for a function of {}", $n, params.len()));
+                }
+                $($t::typecheck(resolve, &params[$i].1)
+                    .map_err(|e| format!("parameter `{}`: {e}", params[$i].0))?;)*
+                Ok(())
+            }
+            #[allow(unused_variables)]
+            fn lower_params(&self, cx: &mut LowerCx<'_>, types: &[Type], out: &mut Vec<u64>) -> Result<(), Error> {
+                $(self.$i.lower_flat(cx, &types[$i], out)?;)*
+                Ok(())
+            }
+            #[allow(unused_variables)]
+            fn store_params(&self, cx: &mut LowerCx<'_>, types: &[Type], offsets: &[u32], ptr: u32) -> Result<(), Error> {
+                $(self.$i.store(cx, &types[$i], ptr + offsets[$i])?;)*
+                Ok(())
+            }
+        }
+    };
+}
+
+params!(0:);
+params!(1: A 0);
+params!(2: A 0, B 1);
+params!(3: A 0, B 1, C 2);
+params!(4: A 0, B 1, C 2, D 3);
+params!(5: A 0, B 1, C 2, D 3, E 4);
+params!(6: A 0, B 1, C 2, D 3, E 4, F 5);
+
+/// A function of the guest's world, its types checked once against `P` and `R`, to be
+/// called many times: the canonical ABI's `TypedFunc`.
+#[derive(Debug)]
+pub struct TypedFunc<P, R> {
+    index: usize,
+    name: String,
+    types: PhantomData<fn(P) -> R>,
+}
+
+impl<P: ComponentParams, R: ComponentResults> TypedFunc<P, R> {
+    /// Calls the function with `params`.
+    ///
+    /// # Errors
+    /// As [`Guest::call`].
+    pub fn call(&self, guest: &mut Guest, params: P) -> Result<R, Error> {
+        guest.invoke(
+            self.index,
+            |cx, _, types, out, offsets| match offsets {
+                Some((offsets, ptr)) => params.store_params(cx, types, offsets, ptr),
+                None => params.lower_params(cx, types, out),
+            },
+            |cx, def, src| match src {
+                Ok(src) => R::lift_results(cx, def.result.as_ref(), src),
+                Err(ptr) => R::load_results(cx, def.result.as_ref().expect("a return area holds a result"), ptr),
+            },
+        )
+    }
+
+    /// The function's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Core values from flat bits, as the core export's types say.
+fn core_values(bits: &[u64], types: &[Flat]) -> Vec<Value> {
+    bits.iter()
+        .zip(types)
+        .map(|(&b, ty)| match ty {
+            Flat::I32 => Value::I32((b as u32).cast_signed()),
+            Flat::I64 => Value::I64(b.cast_signed()),
+            Flat::F32 => Value::F32(f32::from_bits(b as u32)),
+            Flat::F64 => Value::F64(f64::from_bits(b)),
+        })
+        .collect()
+}
+
+/// Flat bits from core values.
+fn flat_bits(values: &[Value]) -> Vec<u64> {
+    values
+        .iter()
+        .map(|v| match *v {
+            Value::I32(v) => u64::from(v.cast_unsigned()),
+            Value::I64(v) => v.cast_unsigned(),
+            Value::F32(v) => u64::from(v.to_bits()),
+            Value::F64(v) => v.to_bits(),
+            _ => 0,
+        })
+        .collect()
+}
+
+/// Where the lowered parameters go: flat (`None`), or stored from a pointer at offsets.
+type Stored<'a> = Option<(&'a [u32], u32)>;
+
+impl Guest {
+    /// The canonical side, or the error for a module without one.
+    fn canonical(&self, export: &str) -> Result<&Canonical, Error> {
+        self.canonical.as_ref().ok_or_else(|| Error::Call {
+            export: export.to_string().into(),
+            problem: format!(
+                "module {} has no WIT world (no `component-type` section, and no --wit given)",
+                self.core.module_name()
+            ),
+        })
+    }
+
+    /// The names of the functions of the module's WIT world, in the world's order: `name`,
+    /// or `ns:pkg/iface#name` for a function of an exported interface. Empty for a module
+    /// without a world.
+    pub fn functions(&self) -> Vec<&str> {
+        self.canonical
+            .as_ref()
+            .map(|c| c.world.funcs.iter().map(|f| f.name.as_str()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The WIT signature of function `name`: `transform: func(s: string) -> string`.
+    pub fn signature(&self, name: &str) -> Option<String> {
+        let c = self.canonical.as_ref()?;
+        let (_, def) = c.world.func(name)?;
+        Some(def.signature(c.world.resolve()))
+    }
+
+    /// The function `name` of the module's world, its types checked against `P` and `R`.
+    ///
+    /// ```no_run
+    /// # let module = host::GuestModule::from_file("guest.wasm", &host::Limits::default())?;
+    /// let mut guest = module.instantiate()?;
+    /// let f = guest.typed::<(&str,), (String,)>("transform")?;
+    /// let (out,) = f.call(&mut guest, ("hi",))?;
+    /// # Ok::<(), host::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Call`] when there is no such function or the types differ.
+    pub fn typed<P: ComponentParams, R: ComponentResults>(
+        &self,
+        name: &str,
+    ) -> Result<TypedFunc<P, R>, Error> {
+        let c = self.canonical(name)?;
+        let call_err = |problem: String| Error::Call {
+            export: name.to_string().into(),
+            problem,
+        };
+        let (index, def) = c
+            .world
+            .func(name)
+            .ok_or_else(|| call_err(no_such_function(&c.world)))?;
+        P::typecheck_params(c.world.resolve(), &def.params).map_err(call_err)?;
+        R::typecheck_results(c.world.resolve(), def.result.as_ref()).map_err(call_err)?;
+        Ok(TypedFunc {
+            index,
+            name: name.to_string(),
+            types: PhantomData,
+        })
+    }
+
+    /// Calls function `name` of the module's world with `params`; returns its result, if it
+    /// has one. The values are checked against the function's types before anything is
+    /// lowered; the result is lifted with every check of the spec, then `cabi_post_NAME`
+    /// is called.
+    ///
+    /// # Errors
+    /// [`Error::Call`] for no such function or values of the wrong types (nothing is
+    /// called); [`Error::Poisoned`] after an earlier trap; [`Error::Trap`] and
+    /// [`Error::OutOfFuel`] from the function, `cabi_realloc` or the post-return;
+    /// [`Error::Canonical`] for a value that breaks the spec; the errors of a block from
+    /// `cabi_realloc` ([`Error::AllocationFailed`], [`Error::Misaligned`],
+    /// [`Error::OutOfBounds`]).
+    pub fn call(&mut self, name: &str, params: &[Val]) -> Result<Option<Val>, Error> {
+        let c = self.canonical(name)?;
+        let call_err = |problem: String| Error::Call {
+            export: name.to_string().into(),
+            problem,
+        };
+        let (index, def) = c
+            .world
+            .func(name)
+            .ok_or_else(|| call_err(no_such_function(&c.world)))?;
+        if params.len() != def.params.len() {
+            return Err(call_err(format!(
+                "{} values for `{}`",
+                params.len(),
+                def.signature(c.world.resolve())
+            )));
+        }
+        for ((pname, ty), val) in def.params.iter().zip(params) {
+            val.check(c.world.resolve(), ty)
+                .map_err(|e| call_err(format!("parameter `{pname}`: {e}")))?;
+        }
+        self.invoke(
+            index,
+            |cx, _, types, out, stored| {
+                for (i, (val, ty)) in params.iter().zip(types).enumerate() {
+                    match stored {
+                        Some((offsets, ptr)) => val.store(cx, ty, ptr + offsets[i])?,
+                        None => val.lower_flat(cx, ty, out)?,
+                    }
+                }
+                Ok(())
+            },
+            |cx, def, src| {
+                let Some(ty) = def.result.as_ref() else {
+                    return Ok(None);
+                };
+                match src {
+                    Ok(src) => Val::lift_flat(cx, ty, src).map(Some),
+                    Err(ptr) => Val::load(cx, ty, ptr).map(Some),
+                }
+            },
+        )
+    }
+
+    /// Calls the function of a `func(string) -> string` or `func(list<u8>) -> list<u8>`
+    /// export `name` with `input`, and hands its result to `sink` straight from guest
+    /// memory, before the post-return call frees it: no copy on the host's side.
+    ///
+    /// # Errors
+    /// As [`Guest::call`]; [`Error::Call`] for a function of other types.
+    pub fn transform_bytes<T>(
+        &mut self,
+        name: &str,
+        input: &[u8],
+        sink: impl FnOnce(&[u8]) -> T,
+    ) -> Result<T, Error> {
+        let c = self.canonical(name)?;
+        let call_err = |problem: String| Error::Call {
+            export: name.to_string().into(),
+            problem,
+        };
+        let (index, def) = c
+            .world
+            .func(name)
+            .ok_or_else(|| call_err(no_such_function(&c.world)))?;
+        let resolve = c.world.resolve();
+        let string = match (def.params.as_slice(), &def.result) {
+            ([(_, p)], Some(r)) if String::typecheck(resolve, p).is_ok() && String::typecheck(resolve, r).is_ok() => true,
+            ([(_, p)], Some(r)) if Vec::<u8>::typecheck(resolve, p).is_ok() && Vec::<u8>::typecheck(resolve, r).is_ok() => false,
+            _ => {
+                return Err(call_err(format!(
+                    "`{}` is not func(string) -> string nor func(list<u8>) -> list<u8>",
+                    def.signature(resolve)
+                )));
+            }
+        };
+        if string {
+            // Checked here, so that a bad input is the caller's error, not a trap.
+            std::str::from_utf8(input).map_err(|e| {
+                call_err(format!("the input is not UTF-8 (at byte {})", e.valid_up_to()))
+            })?;
+        }
+        let mut sink = Some(sink);
+        self.invoke(
+            index,
+            |cx, _, _, out, _| {
+                let len = input.len() as u64;
+                let ptr = cx.alloc(len, 1)?;
+                cx.write(ptr, input)?;
+                out.extend([u64::from(ptr), len]);
+                Ok(())
+            },
+            |cx, _, src| {
+                let ptr = match src {
+                    Err(ptr) => ptr,
+                    Ok(src) => {
+                        // A result of two flat values always has a return area.
+                        let _ = src;
+                        return Err(cx.violation(Violation::TooLong { len: 0 }));
+                    }
+                };
+                let mut pair = [0u8; 8];
+                cx.core.read_into(ptr, &mut pair)?;
+                let p = u32::from_le_bytes([pair[0], pair[1], pair[2], pair[3]]);
+                let l = u32::from_le_bytes([pair[4], pair[5], pair[6], pair[7]]);
+                let bytes: &[u8] = if string {
+                    cx.str(p, l)?.as_bytes()
+                } else {
+                    cx.check_range("a list", p, u64::from(l), 1)?;
+                    match cx.core.bytes(crate::Region { offset: p, len: l })? {
+                        std::borrow::Cow::Borrowed(b) => b,
+                        std::borrow::Cow::Owned(_) => {
+                            return Err(cx.violation(Violation::SharedMemory));
+                        }
+                    }
+                };
+                Ok(sink.take().map(|sink| sink(bytes)))
+            },
+        )
+        .map(|r| r.expect("the sink ran"))
+    }
+
+    /// The one way into a canonical function: checks, lowers (flat or through memory),
+    /// calls, lifts (flat or from the return area), post-returns; a failure past the
+    /// first guest call poisons the instance.
+    fn invoke<R>(
+        &mut self,
+        index: usize,
+        lower: impl FnOnce(&mut LowerCx<'_>, &FuncDef, &[Type], &mut Vec<u64>, Stored<'_>) -> Result<(), Error>,
+        lift: impl FnOnce(&LiftCx<'_>, &FuncDef, Result<&mut FlatSrc<'_>, u32>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let c = self.canonical.as_ref().expect("checked by the caller");
+        let world = Arc::clone(&c.world);
+        let (func, post) = c.funcs[index].clone();
+        let max_value_bytes = c.max_value_bytes;
+        let def = &world.funcs[index];
+        if c.poisoned {
+            return Err(Error::Poisoned {
+                export: def.name.clone().into(),
+            });
+        }
+        let result = (|| {
+            let resolve = world.resolve();
+            let types: Vec<Type> = def.params.iter().map(|(_, t)| *t).collect();
+            let mut flat = Vec::with_capacity(def.flat_params.len().min(crate::canonical::MAX_FLAT_PARAMS));
+            let mut cx = LowerCx {
+                core: &mut self.core,
+                resolve,
+                export: &def.name,
+            };
+            if def.indirect_params() {
+                let mut offsets = Vec::new();
+                let (size, align) = crate::canonical::record_layout(resolve, types.iter(), Some(&mut offsets));
+                let ptr = cx.alloc(u64::from(size), align)?;
+                lower(&mut cx, def, &types, &mut flat, Some((&offsets, ptr)))?;
+                flat = vec![u64::from(ptr)];
+            } else {
+                lower(&mut cx, def, &types, &mut flat, None)?;
+            }
+            let out = self.core.call_dyn(&func, &core_values(&flat, &def.core_params()))?;
+            let bits = flat_bits(&out);
+            let cx = LiftCx {
+                core: &self.core,
+                resolve,
+                export: &def.name,
+                budget: std::cell::Cell::new(max_value_bytes),
+            };
+            let value = if def.retptr() {
+                let ptr = bits.first().map_or(0, |&b| b as u32);
+                let ty = def.result.as_ref().expect("a return area holds a result");
+                let (size, align) = crate::canonical::size_align(resolve, ty);
+                cx.check_range("the return area", ptr, u64::from(size), align)?;
+                lift(&cx, def, Err(ptr))?
+            } else {
+                lift(&cx, def, Ok(&mut FlatSrc::new(&bits)))?
+            };
+            if let Some(post) = &post {
+                self.core.call_dyn(post, &out)?;
+            }
+            Ok(value)
+        })();
+        if result.is_err()
+            && let Some(c) = &mut self.canonical
+        {
+            c.poisoned = true;
+        }
+        result
+    }
+}
+
+/// The error text for a function the world does not have.
+fn no_such_function(world: &World) -> String {
+    let names: Vec<&str> = world.funcs.iter().map(|f| f.name.as_str()).collect();
+    format!(
+        "the world `{}` has no such function (it has: {})",
+        world.wit.world_name(),
+        if names.is_empty() { "none".into() } else { names.join(", ") }
+    )
+}

@@ -1,0 +1,475 @@
+//! The canonical ABI against wit-bindgen guests (Rust and C, built from `wit/guest.wit`):
+//! every function called with known values through the dynamic and the typed API, and
+//! values drawn for each function's types (fixed seed) compared with a second
+//! implementation, wasmtime's Component Model calling the same core module componentized
+//! by wit-component's encoder.
+
+mod common;
+
+use host::{Error, GuestModule, Limits, Val};
+use wit_parser::{Resolve, Type, TypeDefKind, WorldItem};
+
+use common::{canonical_wasm, test_world};
+
+/// The guests under test: the Rust one, and the C one.
+const GUESTS: [&str; 2] = [abi::CANONICAL_ARTIFACT, abi::CANONICAL_C_ARTIFACT];
+
+fn guest(artifact: &str) -> host::Guest {
+    GuestModule::from_bytes(&canonical_wasm(artifact), &Limits::default())
+        .unwrap_or_else(|e| panic!("{artifact}: {e}: {:#?}", e.problems()))
+        .instantiate()
+        .unwrap()
+}
+
+fn s(v: &str) -> Val {
+    Val::String(v.into())
+}
+
+fn some(v: Val) -> Val {
+    Val::Option(Some(Box::new(v)))
+}
+
+#[test]
+fn every_function_with_known_values() {
+    for artifact in GUESTS {
+        let mut g = guest(artifact);
+        let mut call = |name: &str, params: &[Val]| {
+            g.call(name, params)
+                .unwrap_or_else(|e| panic!("{artifact}: {name}: {e}"))
+        };
+        assert_eq!(call("transform", &[s("Hello")]), Some(s("Hello Wasm is cool!")));
+        assert_eq!(
+            call("reverse", &[Val::List(vec![Val::U8(1), Val::U8(2), Val::U8(3)])]),
+            Some(Val::List(vec![Val::U8(3), Val::U8(2), Val::U8(1)]))
+        );
+        assert_eq!(
+            call("words", &[s(" one  two three ")]),
+            Some(Val::List(vec![s("one"), s("two"), s("three")]))
+        );
+        assert_eq!(
+            call("join", &[Val::List(vec![s("a"), s("b"), s("c")]), s(", ")]),
+            Some(s("a, b, c"))
+        );
+        let scalars = vec![
+            Val::Bool(true),
+            Val::S8(-8),
+            Val::U8(200),
+            Val::S16(-1600),
+            Val::U16(60000),
+            Val::S32(-32),
+            Val::U32(4_000_000_000),
+            Val::S64(-64),
+            Val::U64(u64::MAX),
+            Val::F32(1.5),
+            Val::F64(-2.25),
+            Val::Char('é'),
+        ];
+        assert_eq!(call("scalars", &scalars), Some(Val::Tuple(scalars.clone())));
+        let numbers: Vec<Val> = (1..=17).map(Val::U32).collect();
+        assert_eq!(call("sum17", &numbers), Some(Val::U64(153)));
+        let point = |x, y, label: &str| {
+            Val::Record(vec![
+                ("x".into(), Val::S32(x)),
+                ("y".into(), Val::S32(y)),
+                ("label".into(), s(label)),
+            ])
+        };
+        assert_eq!(
+            call("move-point", &[point(1, 2, "p"), Val::S32(10), Val::S32(-20)]),
+            Some(point(11, -18, "p'"))
+        );
+        let shape = |case: &str, payload: Option<Val>| Val::Variant(case.into(), payload.map(Box::new));
+        assert_eq!(
+            call("area", &[shape("rect", Some(Val::Tuple(vec![Val::U32(3), Val::U32(4)])))]),
+            Some(Val::F64(12.0))
+        );
+        assert_eq!(call("area", &[shape("dot", None)]), Some(Val::F64(0.0)));
+        assert_eq!(call("area", &[shape("named", Some(s("abcd")))]), Some(Val::F64(4.0)));
+        assert_eq!(
+            call("shapes", &[Val::U32(4)]),
+            Some(Val::List(vec![
+                shape("circle", Some(Val::F32(0.0))),
+                shape("rect", Some(Val::Tuple(vec![Val::U32(1), Val::U32(2)]))),
+                shape("dot", None),
+                shape("named", Some(s("shape 3"))),
+            ]))
+        );
+        assert_eq!(call("next-color", &[Val::Enum("blue".into())]), Some(Val::Enum("red".into())));
+        assert_eq!(
+            call("flip", &[Val::Flags(vec!["write".into()])]),
+            Some(Val::Flags(vec!["read".into(), "exec".into()]))
+        );
+        assert_eq!(
+            call("find", &[Val::List(vec![s("x"), s("y")]), s("y")]),
+            Some(some(Val::U32(1)))
+        );
+        assert_eq!(call("find", &[Val::List(vec![]), s("y")]), Some(Val::Option(None)));
+        assert_eq!(call("parse", &[s(" 42 ")]), Some(Val::Result(Ok(Some(Box::new(Val::S64(42)))))));
+        assert!(matches!(call("parse", &[s("x")]), Some(Val::Result(Err(Some(_))))));
+        assert_eq!(call("nested", &[some(Val::Option(None))]), Some(some(Val::Option(None))));
+        assert_eq!(call("nested", &[some(some(s("in")))]), Some(some(some(s("in")))));
+        assert_eq!(call("check", &[Val::Bool(true)]), Some(Val::Result(Ok(None))));
+        assert_eq!(
+            call("check", &[Val::Bool(false)]),
+            Some(Val::Result(Err(Some(Box::new(s("not ok"))))))
+        );
+        assert_eq!(call("nothing", &[]), None);
+        assert_eq!(call("memhost:test/text#upper", &[s("abc")]), Some(s("ABC")));
+        assert_eq!(call("memhost:test/text#count", &[s("héllo")]), Some(Val::U32(5)));
+        // Empty strings and lists, at any address the allocator gives.
+        assert_eq!(call("transform", &[s("")]), Some(s(" Wasm is cool!")));
+        assert_eq!(call("reverse", &[Val::List(vec![])]), Some(Val::List(vec![])));
+    }
+}
+
+#[test]
+fn the_typed_api_calls_the_same_functions() {
+    for artifact in GUESTS {
+        let mut g = guest(artifact);
+        let transform = g.typed::<(&str,), (String,)>("transform").unwrap();
+        for input in ["", "a", "Hello, World!"] {
+            let (out,) = transform.call(&mut g, (input,)).unwrap();
+            assert_eq!(out, format!("{input} Wasm is cool!"));
+        }
+        let reverse = g.typed::<(&[u8],), (Vec<u8>,)>("reverse").unwrap();
+        assert_eq!(reverse.call(&mut g, (&[1, 2, 3][..],)).unwrap().0, [3, 2, 1]);
+        let join = g.typed::<(Vec<String>, &str), (String,)>("join").unwrap();
+        let parts = vec!["x".to_string(), "y".to_string()];
+        assert_eq!(join.call(&mut g, (parts, "-")).unwrap().0, "x-y");
+        let find = g.typed::<(&[&str], &str), (Option<u32>,)>("find").unwrap();
+        assert_eq!(find.call(&mut g, (&["a", "b"][..], "b")).unwrap().0, Some(1));
+        let parse = g.typed::<(&str,), (Result<i64, String>,)>("parse").unwrap();
+        assert_eq!(parse.call(&mut g, ("-7",)).unwrap().0, Ok(-7));
+        assert!(parse.call(&mut g, ("seven",)).unwrap().0.is_err());
+        let check = g.typed::<(bool,), (Result<(), String>,)>("check").unwrap();
+        assert_eq!(check.call(&mut g, (true,)).unwrap().0, Ok(()));
+        let nested = g.typed::<(Option<Option<&str>>,), (Option<Option<String>>,)>("nested").unwrap();
+        assert_eq!(nested.call(&mut g, (Some(None),)).unwrap().0, Some(None));
+        let scalars = g
+            .typed::<(bool, i8, u8, i16, u16, i32), ()>("scalars")
+            .unwrap_err();
+        assert!(matches!(scalars, Error::Call { .. }), "{scalars}");
+        let nothing = g.typed::<(), ()>("nothing").unwrap();
+        nothing.call(&mut g, ()).unwrap();
+        let upper = g.typed::<(String,), (String,)>("memhost:test/text#upper").unwrap();
+        assert_eq!(upper.call(&mut g, ("q".into(),)).unwrap().0, "Q");
+        // Types that do not match are refused when the handle is made, naming what.
+        let err = g.typed::<(u32,), (String,)>("transform").unwrap_err();
+        assert!(err.to_string().contains("parameter `s`"), "{err}");
+        let err = g.typed::<(&str,), (u32,)>("transform").unwrap_err();
+        assert!(err.to_string().contains("u32"), "{err}");
+        assert!(g.typed::<(), ()>("no-such").is_err());
+        // And the result read straight from guest memory.
+        let n = g.transform_bytes("transform", b"zero copy", <[u8]>::len).unwrap();
+        assert_eq!(n, "zero copy Wasm is cool!".len());
+    }
+}
+
+#[test]
+fn values_of_the_wrong_type_are_refused_before_any_call() {
+    let mut g = guest(abi::CANONICAL_ARTIFACT);
+    for (name, params, expected) in [
+        ("transform", vec![Val::U32(1)], "parameter `s`: a u32 for a value of type string"),
+        ("transform", vec![], "0 values"),
+        ("next-color", vec![Val::Enum("purple".into())], "no case `purple`"),
+        ("flip", vec![Val::Flags(vec!["fly".into()])], "no flag `fly`"),
+        ("no-such", vec![], "has no such function"),
+    ] {
+        let err = g.call(name, &params).unwrap_err();
+        assert!(matches!(err, Error::Call { .. }), "{err}");
+        assert!(err.to_string().contains(expected), "{name}: {err}");
+        assert_eq!(err.kind(), host::ErrorKind::Usage);
+    }
+    // Nothing was called: the instance works on.
+    assert_eq!(g.call("transform", &[s("ok")]).unwrap(), Some(s("ok Wasm is cool!")));
+}
+
+/// A deterministic generator of values for WIT types (xorshift, fixed seed).
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn string(&mut self) -> String {
+        const PIECES: [&str; 8] = ["a", "Z", " ", "é", "漢", "🦀", "\n", "\u{10FFFF}"];
+        (0..self.below(12))
+            .map(|_| PIECES[self.below(8) as usize])
+            .collect()
+    }
+
+    fn val(&mut self, resolve: &Resolve, ty: &Type, depth: u32) -> Val {
+        match ty {
+            Type::Bool => Val::Bool(self.next() & 1 == 1),
+            Type::S8 => Val::S8(self.next() as i8),
+            Type::U8 => Val::U8(self.next() as u8),
+            Type::S16 => Val::S16(self.next() as i16),
+            Type::U16 => Val::U16(self.next() as u16),
+            Type::S32 => Val::S32(self.next() as i32),
+            Type::U32 => Val::U32(self.next() as u32),
+            Type::S64 => Val::S64(self.next() as i64),
+            Type::U64 => Val::U64(self.next()),
+            // Any bits, NaNs with payloads included: both sides must carry them as they are.
+            Type::F32 => Val::F32(f32::from_bits(self.next() as u32)),
+            Type::F64 => Val::F64(f64::from_bits(self.next())),
+            Type::Char => Val::Char(
+                char::from_u32(self.below(0x11_0000) as u32).unwrap_or('\u{FFFD}'),
+            ),
+            Type::String => Val::String(self.string()),
+            Type::ErrorContext => unreachable!(),
+            Type::Id(id) => {
+                let len = if depth > 2 { 0 } else { self.below(4) };
+                match &resolve.types[*id].kind {
+                    TypeDefKind::Type(t) => self.val(resolve, t, depth),
+                    TypeDefKind::List(t) => {
+                        Val::List((0..len).map(|_| self.val(resolve, t, depth + 1)).collect())
+                    }
+                    TypeDefKind::Record(r) => Val::Record(
+                        r.fields
+                            .iter()
+                            .map(|f| (f.name.clone(), self.val(resolve, &f.ty, depth + 1)))
+                            .collect(),
+                    ),
+                    TypeDefKind::Tuple(t) => {
+                        Val::Tuple(t.types.iter().map(|t| self.val(resolve, t, depth + 1)).collect())
+                    }
+                    TypeDefKind::Variant(v) => {
+                        let case = &v.cases[self.below(v.cases.len() as u64) as usize];
+                        Val::Variant(
+                            case.name.clone(),
+                            case.ty.as_ref().map(|t| Box::new(self.val(resolve, t, depth + 1))),
+                        )
+                    }
+                    TypeDefKind::Enum(e) => {
+                        Val::Enum(e.cases[self.below(e.cases.len() as u64) as usize].name.clone())
+                    }
+                    TypeDefKind::Flags(f) => Val::Flags(
+                        f.flags
+                            .iter()
+                            .filter(|_| self.next() & 1 == 1)
+                            .map(|f| f.name.clone())
+                            .collect(),
+                    ),
+                    TypeDefKind::Option(t) => Val::Option(
+                        (self.next() & 1 == 1).then(|| Box::new(self.val(resolve, t, depth + 1))),
+                    ),
+                    TypeDefKind::Result(r) => {
+                        let ok = self.next() & 1 == 1;
+                        let side = if ok { &r.ok } else { &r.err };
+                        let payload = side.as_ref().map(|t| Box::new(self.val(resolve, t, depth + 1)));
+                        Val::Result(if ok { Ok(payload) } else { Err(payload) })
+                    }
+                    other => unreachable!("{other:?}"),
+                }
+            }
+        }
+    }
+}
+
+/// The oracle: wasmtime's Component Model over the same core module, componentized.
+mod oracle {
+    use host::Val;
+    use wasmtime::component::{Component, Func, Instance, Linker, Val as WVal};
+    use wasmtime::{Config, Engine, Store};
+
+    pub struct Oracle {
+        store: Store<()>,
+        instance: Instance,
+    }
+
+    impl Oracle {
+        pub fn new(core: &[u8]) -> Oracle {
+            let component = wit_component::ComponentEncoder::default()
+                .module(core)
+                .expect("the module's world decodes")
+                .validate(true)
+                .encode()
+                .expect("the module componentizes");
+            let mut config = Config::new();
+            config.wasm_component_model(true);
+            let engine = Engine::new(&config).unwrap();
+            let component = Component::new(&engine, component).unwrap();
+            let mut store = Store::new(&engine, ());
+            let instance = Linker::new(&engine).instantiate(&mut store, &component).unwrap();
+            Oracle { store, instance }
+        }
+
+        fn func(&mut self, name: &str) -> Func {
+            match name.split_once('#') {
+                None => self.instance.get_func(&mut self.store, name).unwrap(),
+                Some((iface, f)) => {
+                    let iface = self
+                        .instance
+                        .get_export_index(&mut self.store, None, iface)
+                        .unwrap();
+                    let f = self
+                        .instance
+                        .get_export_index(&mut self.store, Some(&iface), f)
+                        .unwrap();
+                    self.instance.get_func(&mut self.store, &f).unwrap()
+                }
+            }
+        }
+
+        pub fn call(&mut self, name: &str, params: &[Val]) -> Option<Val> {
+            let func = self.func(name);
+            let params: Vec<WVal> = params.iter().map(to_wasmtime).collect();
+            let mut results = vec![WVal::Bool(false); func.ty(&self.store).results().len()];
+            func.call(&mut self.store, &params, &mut results)
+                .unwrap_or_else(|e| panic!("wasmtime: {name}: {e:?}"));
+            results.first().map(from_wasmtime)
+        }
+    }
+
+    fn boxed(v: &Option<Box<Val>>) -> Option<Box<WVal>> {
+        v.as_deref().map(|v| Box::new(to_wasmtime(v)))
+    }
+
+    fn unboxed(v: &Option<Box<WVal>>) -> Option<Box<Val>> {
+        v.as_deref().map(|v| Box::new(from_wasmtime(v)))
+    }
+
+    pub fn to_wasmtime(v: &Val) -> WVal {
+        match v {
+            Val::Bool(v) => WVal::Bool(*v),
+            Val::S8(v) => WVal::S8(*v),
+            Val::U8(v) => WVal::U8(*v),
+            Val::S16(v) => WVal::S16(*v),
+            Val::U16(v) => WVal::U16(*v),
+            Val::S32(v) => WVal::S32(*v),
+            Val::U32(v) => WVal::U32(*v),
+            Val::S64(v) => WVal::S64(*v),
+            Val::U64(v) => WVal::U64(*v),
+            Val::F32(v) => WVal::Float32(*v),
+            Val::F64(v) => WVal::Float64(*v),
+            Val::Char(v) => WVal::Char(*v),
+            Val::String(v) => WVal::String(v.clone()),
+            Val::List(v) => WVal::List(v.iter().map(to_wasmtime).collect()),
+            Val::Record(v) => {
+                WVal::Record(v.iter().map(|(n, v)| (n.clone(), to_wasmtime(v))).collect())
+            }
+            Val::Tuple(v) => WVal::Tuple(v.iter().map(to_wasmtime).collect()),
+            Val::Variant(n, v) => WVal::Variant(n.clone(), boxed(v)),
+            Val::Enum(n) => WVal::Enum(n.clone()),
+            Val::Option(v) => WVal::Option(boxed(v)),
+            Val::Result(Ok(v)) => WVal::Result(Ok(boxed(v))),
+            Val::Result(Err(v)) => WVal::Result(Err(boxed(v))),
+            Val::Flags(v) => WVal::Flags(v.clone()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    pub fn from_wasmtime(v: &WVal) -> Val {
+        match v {
+            WVal::Bool(v) => Val::Bool(*v),
+            WVal::S8(v) => Val::S8(*v),
+            WVal::U8(v) => Val::U8(*v),
+            WVal::S16(v) => Val::S16(*v),
+            WVal::U16(v) => Val::U16(*v),
+            WVal::S32(v) => Val::S32(*v),
+            WVal::U32(v) => Val::U32(*v),
+            WVal::S64(v) => Val::S64(*v),
+            WVal::U64(v) => Val::U64(*v),
+            WVal::Float32(v) => Val::F32(*v),
+            WVal::Float64(v) => Val::F64(*v),
+            WVal::Char(v) => Val::Char(*v),
+            WVal::String(v) => Val::String(v.clone()),
+            WVal::List(v) => Val::List(v.iter().map(from_wasmtime).collect()),
+            WVal::Record(v) => {
+                Val::Record(v.iter().map(|(n, v)| (n.clone(), from_wasmtime(v))).collect())
+            }
+            WVal::Tuple(v) => Val::Tuple(v.iter().map(from_wasmtime).collect()),
+            WVal::Variant(n, v) => Val::Variant(n.clone(), unboxed(v)),
+            WVal::Enum(n) => Val::Enum(n.clone()),
+            WVal::Option(v) => Val::Option(unboxed(v)),
+            WVal::Result(Ok(v)) => Val::Result(Ok(unboxed(v))),
+            WVal::Result(Err(v)) => Val::Result(Err(unboxed(v))),
+            WVal::Flags(v) => Val::Flags(v.clone()),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Two values the same, floats by their bits (a NaN is itself).
+fn same(a: &Val, b: &Val) -> bool {
+    let all = |a: &[Val], b: &[Val]| a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same(a, b));
+    let opt = |a: &Option<Box<Val>>, b: &Option<Box<Val>>| match (a, b) {
+        (Some(a), Some(b)) => same(a, b),
+        (None, None) => true,
+        _ => false,
+    };
+    match (a, b) {
+        (Val::F32(a), Val::F32(b)) => a.to_bits() == b.to_bits(),
+        (Val::F64(a), Val::F64(b)) => a.to_bits() == b.to_bits(),
+        (Val::List(a), Val::List(b)) | (Val::Tuple(a), Val::Tuple(b)) => all(a, b),
+        (Val::Record(a), Val::Record(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|((na, a), (nb, b))| na == nb && same(a, b))
+        }
+        (Val::Variant(na, a), Val::Variant(nb, b)) => na == nb && opt(a, b),
+        (Val::Option(a), Val::Option(b)) => opt(a, b),
+        (Val::Result(Ok(a)), Val::Result(Ok(b))) | (Val::Result(Err(a)), Val::Result(Err(b))) => {
+            opt(a, b)
+        }
+        _ => a == b,
+    }
+}
+
+/// Each function of the world, 200 times with drawn values: the library's result is
+/// wasmtime's, for both guests.
+#[test]
+fn results_are_wasmtimes_for_drawn_values() {
+    let (resolve, world) = test_world();
+    let mut funcs = Vec::new();
+    for (key, item) in &resolve.worlds[world].exports {
+        match item {
+            WorldItem::Function(f) => funcs.push((f.name.clone(), f.clone())),
+            WorldItem::Interface { id, .. } => {
+                let iface = resolve.name_world_key(key);
+                for (name, f) in &resolve.interfaces[*id].functions {
+                    funcs.push((format!("{iface}#{name}"), f.clone()));
+                }
+            }
+            WorldItem::Type { .. } => {}
+        }
+    }
+    for artifact in GUESTS {
+        let core = canonical_wasm(artifact);
+        let mut oracle = oracle::Oracle::new(&core);
+        let mut g = guest(artifact);
+        let mut draw = Gen(0x9E37_79B9_7F4A_7C15);
+        let mut calls = 0;
+        for (name, f) in &funcs {
+            for _ in 0..200 {
+                let mut params: Vec<Val> = f
+                    .params
+                    .iter()
+                    .map(|p| draw.val(&resolve, &p.ty, 0))
+                    .collect();
+                if name == "shapes" {
+                    // A count: keep it small.
+                    params[0] = Val::U32(draw.below(40) as u32);
+                }
+                let ours = g
+                    .call(name, &params)
+                    .unwrap_or_else(|e| panic!("{artifact}: {name}({params:?}): {e}"));
+                let theirs = oracle.call(name, &params);
+                let agree = match (&ours, &theirs) {
+                    (Some(a), Some(b)) => same(a, b),
+                    (None, None) => true,
+                    _ => false,
+                };
+                assert!(agree, "{artifact}: {name}({params:?}): {ours:?} != wasmtime's {theirs:?}");
+                calls += 1;
+            }
+        }
+        eprintln!("{artifact}: {calls} calls agree with wasmtime");
+    }
+}
