@@ -288,6 +288,15 @@ pub enum Error {
         problem: String,
     },
 
+    /// Input for a `func(string) -> string` that is not UTF-8; refused before any call.
+    #[error("the input for `{export}` is not UTF-8: invalid byte at {valid_up_to}")]
+    InputNotUtf8 {
+        /// The function.
+        export: Cow<'static, str>,
+        /// How many leading bytes are valid.
+        valid_up_to: usize,
+    },
+
     /// An earlier call through the canonical ABI trapped, which leaves the instance unfit to
     /// be entered again (as the Component Model says of a trapped instance).
     #[error("cannot call `{export}`: an earlier canonical-ABI call of this instance trapped")]
@@ -354,6 +363,7 @@ impl Error {
             | Error::TooLong { .. }
             | Error::BatchTooLarge { .. }
             | Error::Canonical { .. }
+            | Error::InputNotUtf8 { .. }
             | Error::Poisoned { .. }
             | Error::MissingExport { .. } => ErrorKind::Guest,
         }

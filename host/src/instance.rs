@@ -250,7 +250,9 @@ impl Core {
             None => None,
         };
         let place = memory.as_ref().map(|memory| place(memory, &mut store));
-        let shared = memory.as_ref().is_some_and(|memory| memory.ty(&store).shared);
+        let shared = memory
+            .as_ref()
+            .is_some_and(|memory| memory.ty(&store).shared);
         let mut core = Core {
             store,
             instance,

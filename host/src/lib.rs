@@ -68,6 +68,7 @@ mod metering;
 mod module;
 mod prepare;
 mod region;
+mod transform;
 
 pub use crate::cache::{CacheOutcome, CacheWarning, DEFAULT_CACHE_BYTES, ModuleCache};
 pub use crate::canonical::{ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, Val, Wit};
@@ -79,6 +80,7 @@ pub use crate::metering::{BYTES_PER_UNIT, RUNTIME_CALL, UNITS_PER_ELEMENT, UNITS
 pub use crate::module::GuestModule;
 pub use crate::prepare::{Extras, MAX_TABLES};
 pub use crate::region::Region;
+pub use crate::transform::Transformer;
 
 /// One compiled `GuestModule` serves instances on many threads: each thread instantiates
 /// its own `Guest` from a shared reference (checked when the crate compiles). A `Guest`

@@ -20,7 +20,7 @@ use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
-use crate::{Error, GuestModule};
+use crate::{Error, GuestModule, Transformer};
 
 /// The most threads [`GuestModule::transform_lines`] starts, whatever `jobs` says: each
 /// holds an instance, with its memory of up to the memory cap.
@@ -39,6 +39,20 @@ impl GuestModule {
     /// [`Error::BatchTooLarge`] when the input, or the results made so far, exceed
     /// [`Limits::max_batch_bytes`](crate::Limits::max_batch_bytes).
     pub fn transform_lines(&self, input: &[u8], jobs: NonZeroUsize) -> Result<Vec<u8>, Error> {
+        self.transform_lines_with(input, jobs, &self.transformer(None)?)
+    }
+
+    /// As [`GuestModule::transform_lines`], each line through `transformer` (see
+    /// [`GuestModule::transformer`]).
+    ///
+    /// # Errors
+    /// As [`GuestModule::transform_lines`].
+    pub fn transform_lines_with(
+        &self,
+        input: &[u8],
+        jobs: NonZeroUsize,
+        transformer: &Transformer,
+    ) -> Result<Vec<u8>, Error> {
         if input.len() as u64 > self.max_batch_bytes {
             return Err(Error::BatchTooLarge {
                 what: "input",
@@ -58,17 +72,17 @@ impl GuestModule {
                 .iter()
                 .map(|&run| {
                     thread::Builder::new()
-                        .spawn_scoped(scope, move || self.run_lines(run, held))
+                        .spawn_scoped(scope, move || self.run_lines(run, held, transformer))
                         .map_err(|_| run)
                 })
                 .collect();
-            let mut results = vec![self.run_lines(first, held)];
+            let mut results = vec![self.run_lines(first, held, transformer)];
             results.extend(handles.into_iter().map(|h| {
                 match h {
                     Ok(h) => h
                         .join()
                         .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                    Err(run) => self.run_lines(run, held),
+                    Err(run) => self.run_lines(run, held, transformer),
                 }
             }));
             results
@@ -105,7 +119,12 @@ impl GuestModule {
 
     /// One thread's run of lines: each through a guest of its own. `held` counts the
     /// results of every thread, against the limit.
-    fn run_lines(&self, run: &[u8], held: &AtomicU64) -> Result<Vec<u8>, RunError> {
+    fn run_lines(
+        &self,
+        run: &[u8],
+        held: &AtomicU64,
+        transformer: &Transformer,
+    ) -> Result<Vec<u8>, RunError> {
         let mut guest = self.instantiate().map_err(RunError::Instantiate)?;
         // Room for the results as the demo's guest makes them: 14 bytes more a line; more
         // is grown into.
@@ -116,18 +135,20 @@ impl GuestModule {
                 None => (line, false),
             };
             let at = |source| RunError::Line { index, source };
-            guest.put_bytes(text).map_err(at)?;
-            guest.transform().map_err(at)?;
-            let region = guest.load().map_err(at)?;
-            let result = guest.bytes(region).map_err(at)?;
-            let len = result.len() as u64 + u64::from(newline);
-            if held.fetch_add(len, Ordering::Relaxed) + len > self.max_batch_bytes {
-                return Err(RunError::Held(Error::BatchTooLarge {
-                    what: "results",
-                    limit: self.max_batch_bytes,
-                }));
-            }
-            out.extend_from_slice(&result);
+            let len = guest
+                .transform_with(transformer, text, |result| {
+                    let len = result.len() as u64 + u64::from(newline);
+                    if held.fetch_add(len, Ordering::Relaxed) + len > self.max_batch_bytes {
+                        return Err(RunError::Held(Error::BatchTooLarge {
+                            what: "results",
+                            limit: self.max_batch_bytes,
+                        }));
+                    }
+                    out.extend_from_slice(result);
+                    Ok(len)
+                })
+                .map_err(at)?;
+            len?;
             if newline {
                 out.push(b'\n');
             }

@@ -48,7 +48,8 @@ impl GuestModule {
     pub fn from_file(path: impl AsRef<Path>, limits: &Limits) -> Result<Self, Error> {
         let path = path.as_ref();
         let bytes = read_module(path, limits)?;
-        Self::build(&bytes, path.display().to_string(), limits, None, None).map(|(module, _)| module)
+        Self::build(&bytes, path.display().to_string(), limits, None, None)
+            .map(|(module, _)| module)
     }
 
     /// As [`GuestModule::from_file`], through `cache`: the compiled module is loaded from it
@@ -67,8 +68,13 @@ impl GuestModule {
     ) -> Result<(Self, CacheOutcome), Error> {
         let path = path.as_ref();
         let bytes = read_module(path, limits)?;
-        let (module, outcome) =
-            Self::build(&bytes, path.display().to_string(), limits, None, Some(cache))?;
+        let (module, outcome) = Self::build(
+            &bytes,
+            path.display().to_string(),
+            limits,
+            None,
+            Some(cache),
+        )?;
         Ok((module, outcome.expect("a cache was given")))
     }
 
@@ -300,6 +306,35 @@ impl GuestModule {
             .as_ref()
             .map(|w| w.funcs.iter().map(|f| f.name.as_str()).collect())
             .unwrap_or_default()
+    }
+
+    /// Which of the guide ABI's optional exports the module has.
+    pub fn extras(&self) -> Extras {
+        self.optional
+    }
+
+    /// Checks that function `name` of the world transforms bytes.
+    pub(crate) fn check_transform(&self, name: &str) -> Result<(), Error> {
+        let call_err = |problem: String| Error::Call {
+            export: name.to_string().into(),
+            problem,
+        };
+        let world = self.world.as_ref().ok_or_else(|| {
+            call_err(format!(
+                "module {} has no WIT world (no `component-type` section, and no --wit given)",
+                self.name
+            ))
+        })?;
+        let (_, def) = world
+            .func(name)
+            .ok_or_else(|| call_err(format!("the world has no function `{name}`")))?;
+        if canonical::transforms_bytes(world.resolve(), def).is_none() {
+            return Err(call_err(format!(
+                "`{}` is not func(string) -> string nor func(list<u8>) -> list<u8>",
+                def.signature(world.resolve())
+            )));
+        }
+        Ok(())
     }
 
     /// Whether the module speaks the guide's ABI (`mem` and `load`).

@@ -107,7 +107,9 @@ pub(crate) fn prepare<'a>(
     let wit = match wit {
         Some(wit) => Some(wit.clone()),
         None => Wit::from_module(bytes).unwrap_or_else(|why| {
-            problems.push(format!("its component-type section cannot be decoded: {why}"));
+            problems.push(format!(
+                "its component-type section cannot be decoded: {why}"
+            ));
             None
         }),
     };

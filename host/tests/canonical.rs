@@ -37,9 +37,15 @@ fn every_function_with_known_values() {
             g.call(name, params)
                 .unwrap_or_else(|e| panic!("{artifact}: {name}: {e}"))
         };
-        assert_eq!(call("transform", &[s("Hello")]), Some(s("Hello Wasm is cool!")));
         assert_eq!(
-            call("reverse", &[Val::List(vec![Val::U8(1), Val::U8(2), Val::U8(3)])]),
+            call("transform", &[s("Hello")]),
+            Some(s("Hello Wasm is cool!"))
+        );
+        assert_eq!(
+            call(
+                "reverse",
+                &[Val::List(vec![Val::U8(1), Val::U8(2), Val::U8(3)])]
+            ),
             Some(Val::List(vec![Val::U8(3), Val::U8(2), Val::U8(1)]))
         );
         assert_eq!(
@@ -75,16 +81,29 @@ fn every_function_with_known_values() {
             ])
         };
         assert_eq!(
-            call("move-point", &[point(1, 2, "p"), Val::S32(10), Val::S32(-20)]),
+            call(
+                "move-point",
+                &[point(1, 2, "p"), Val::S32(10), Val::S32(-20)]
+            ),
             Some(point(11, -18, "p'"))
         );
-        let shape = |case: &str, payload: Option<Val>| Val::Variant(case.into(), payload.map(Box::new));
+        let shape =
+            |case: &str, payload: Option<Val>| Val::Variant(case.into(), payload.map(Box::new));
         assert_eq!(
-            call("area", &[shape("rect", Some(Val::Tuple(vec![Val::U32(3), Val::U32(4)])))]),
+            call(
+                "area",
+                &[shape(
+                    "rect",
+                    Some(Val::Tuple(vec![Val::U32(3), Val::U32(4)]))
+                )]
+            ),
             Some(Val::F64(12.0))
         );
         assert_eq!(call("area", &[shape("dot", None)]), Some(Val::F64(0.0)));
-        assert_eq!(call("area", &[shape("named", Some(s("abcd")))]), Some(Val::F64(4.0)));
+        assert_eq!(
+            call("area", &[shape("named", Some(s("abcd")))]),
+            Some(Val::F64(4.0))
+        );
         assert_eq!(
             call("shapes", &[Val::U32(4)]),
             Some(Val::List(vec![
@@ -94,7 +113,10 @@ fn every_function_with_known_values() {
                 shape("named", Some(s("shape 3"))),
             ]))
         );
-        assert_eq!(call("next-color", &[Val::Enum("blue".into())]), Some(Val::Enum("red".into())));
+        assert_eq!(
+            call("next-color", &[Val::Enum("blue".into())]),
+            Some(Val::Enum("red".into()))
+        );
         assert_eq!(
             call("flip", &[Val::Flags(vec!["write".into()])]),
             Some(Val::Flags(vec!["read".into(), "exec".into()]))
@@ -103,22 +125,46 @@ fn every_function_with_known_values() {
             call("find", &[Val::List(vec![s("x"), s("y")]), s("y")]),
             Some(some(Val::U32(1)))
         );
-        assert_eq!(call("find", &[Val::List(vec![]), s("y")]), Some(Val::Option(None)));
-        assert_eq!(call("parse", &[s(" 42 ")]), Some(Val::Result(Ok(Some(Box::new(Val::S64(42)))))));
-        assert!(matches!(call("parse", &[s("x")]), Some(Val::Result(Err(Some(_))))));
-        assert_eq!(call("nested", &[some(Val::Option(None))]), Some(some(Val::Option(None))));
-        assert_eq!(call("nested", &[some(some(s("in")))]), Some(some(some(s("in")))));
-        assert_eq!(call("check", &[Val::Bool(true)]), Some(Val::Result(Ok(None))));
+        assert_eq!(
+            call("find", &[Val::List(vec![]), s("y")]),
+            Some(Val::Option(None))
+        );
+        assert_eq!(
+            call("parse", &[s(" 42 ")]),
+            Some(Val::Result(Ok(Some(Box::new(Val::S64(42))))))
+        );
+        assert!(matches!(
+            call("parse", &[s("x")]),
+            Some(Val::Result(Err(Some(_))))
+        ));
+        assert_eq!(
+            call("nested", &[some(Val::Option(None))]),
+            Some(some(Val::Option(None)))
+        );
+        assert_eq!(
+            call("nested", &[some(some(s("in")))]),
+            Some(some(some(s("in"))))
+        );
+        assert_eq!(
+            call("check", &[Val::Bool(true)]),
+            Some(Val::Result(Ok(None)))
+        );
         assert_eq!(
             call("check", &[Val::Bool(false)]),
             Some(Val::Result(Err(Some(Box::new(s("not ok"))))))
         );
         assert_eq!(call("nothing", &[]), None);
         assert_eq!(call("memhost:test/text#upper", &[s("abc")]), Some(s("ABC")));
-        assert_eq!(call("memhost:test/text#count", &[s("héllo")]), Some(Val::U32(5)));
+        assert_eq!(
+            call("memhost:test/text#count", &[s("héllo")]),
+            Some(Val::U32(5))
+        );
         // Empty strings and lists, at any address the allocator gives.
         assert_eq!(call("transform", &[s("")]), Some(s(" Wasm is cool!")));
-        assert_eq!(call("reverse", &[Val::List(vec![])]), Some(Val::List(vec![])));
+        assert_eq!(
+            call("reverse", &[Val::List(vec![])]),
+            Some(Val::List(vec![]))
+        );
     }
 }
 
@@ -132,18 +178,26 @@ fn the_typed_api_calls_the_same_functions() {
             assert_eq!(out, format!("{input} Wasm is cool!"));
         }
         let reverse = g.typed::<(&[u8],), (Vec<u8>,)>("reverse").unwrap();
-        assert_eq!(reverse.call(&mut g, (&[1, 2, 3][..],)).unwrap().0, [3, 2, 1]);
+        assert_eq!(
+            reverse.call(&mut g, (&[1, 2, 3][..],)).unwrap().0,
+            [3, 2, 1]
+        );
         let join = g.typed::<(Vec<String>, &str), (String,)>("join").unwrap();
         let parts = vec!["x".to_string(), "y".to_string()];
         assert_eq!(join.call(&mut g, (parts, "-")).unwrap().0, "x-y");
         let find = g.typed::<(&[&str], &str), (Option<u32>,)>("find").unwrap();
-        assert_eq!(find.call(&mut g, (&["a", "b"][..], "b")).unwrap().0, Some(1));
+        assert_eq!(
+            find.call(&mut g, (&["a", "b"][..], "b")).unwrap().0,
+            Some(1)
+        );
         let parse = g.typed::<(&str,), (Result<i64, String>,)>("parse").unwrap();
         assert_eq!(parse.call(&mut g, ("-7",)).unwrap().0, Ok(-7));
         assert!(parse.call(&mut g, ("seven",)).unwrap().0.is_err());
         let check = g.typed::<(bool,), (Result<(), String>,)>("check").unwrap();
         assert_eq!(check.call(&mut g, (true,)).unwrap().0, Ok(()));
-        let nested = g.typed::<(Option<Option<&str>>,), (Option<Option<String>>,)>("nested").unwrap();
+        let nested = g
+            .typed::<(Option<Option<&str>>,), (Option<Option<String>>,)>("nested")
+            .unwrap();
         assert_eq!(nested.call(&mut g, (Some(None),)).unwrap().0, Some(None));
         let scalars = g
             .typed::<(bool, i8, u8, i16, u16, i32), ()>("scalars")
@@ -151,7 +205,9 @@ fn the_typed_api_calls_the_same_functions() {
         assert!(matches!(scalars, Error::Call { .. }), "{scalars}");
         let nothing = g.typed::<(), ()>("nothing").unwrap();
         nothing.call(&mut g, ()).unwrap();
-        let upper = g.typed::<(String,), (String,)>("memhost:test/text#upper").unwrap();
+        let upper = g
+            .typed::<(String,), (String,)>("memhost:test/text#upper")
+            .unwrap();
         assert_eq!(upper.call(&mut g, ("q".into(),)).unwrap().0, "Q");
         // Types that do not match are refused when the handle is made, naming what.
         let err = g.typed::<(u32,), (String,)>("transform").unwrap_err();
@@ -160,7 +216,9 @@ fn the_typed_api_calls_the_same_functions() {
         assert!(err.to_string().contains("u32"), "{err}");
         assert!(g.typed::<(), ()>("no-such").is_err());
         // And the result read straight from guest memory.
-        let n = g.transform_bytes("transform", b"zero copy", <[u8]>::len).unwrap();
+        let n = g
+            .transform_bytes("transform", b"zero copy", <[u8]>::len)
+            .unwrap();
         assert_eq!(n, "zero copy Wasm is cool!".len());
     }
 }
@@ -169,10 +227,22 @@ fn the_typed_api_calls_the_same_functions() {
 fn values_of_the_wrong_type_are_refused_before_any_call() {
     let mut g = guest(abi::CANONICAL_ARTIFACT);
     for (name, params, expected) in [
-        ("transform", vec![Val::U32(1)], "parameter `s`: a u32 for a value of type string"),
+        (
+            "transform",
+            vec![Val::U32(1)],
+            "parameter `s`: a u32 for a value of type string",
+        ),
         ("transform", vec![], "0 values"),
-        ("next-color", vec![Val::Enum("purple".into())], "no case `purple`"),
-        ("flip", vec![Val::Flags(vec!["fly".into()])], "no flag `fly`"),
+        (
+            "next-color",
+            vec![Val::Enum("purple".into())],
+            "no case `purple`",
+        ),
+        (
+            "flip",
+            vec![Val::Flags(vec!["fly".into()])],
+            "no flag `fly`",
+        ),
         ("no-such", vec![], "has no such function"),
     ] {
         let err = g.call(name, &params).unwrap_err();
@@ -181,7 +251,10 @@ fn values_of_the_wrong_type_are_refused_before_any_call() {
         assert_eq!(err.kind(), host::ErrorKind::Usage);
     }
     // Nothing was called: the instance works on.
-    assert_eq!(g.call("transform", &[s("ok")]).unwrap(), Some(s("ok Wasm is cool!")));
+    assert_eq!(
+        g.call("transform", &[s("ok")]).unwrap(),
+        Some(s("ok Wasm is cool!"))
+    );
 }
 
 /// A deterministic generator of values for WIT types (xorshift, fixed seed).
@@ -220,9 +293,9 @@ impl Gen {
             // Any bits, NaNs with payloads included: both sides must carry them as they are.
             Type::F32 => Val::F32(f32::from_bits(self.next() as u32)),
             Type::F64 => Val::F64(f64::from_bits(self.next())),
-            Type::Char => Val::Char(
-                char::from_u32(self.below(0x11_0000) as u32).unwrap_or('\u{FFFD}'),
-            ),
+            Type::Char => {
+                Val::Char(char::from_u32(self.below(0x11_0000) as u32).unwrap_or('\u{FFFD}'))
+            }
             Type::String => Val::String(self.string()),
             Type::ErrorContext => unreachable!(),
             Type::Id(id) => {
@@ -238,19 +311,26 @@ impl Gen {
                             .map(|f| (f.name.clone(), self.val(resolve, &f.ty, depth + 1)))
                             .collect(),
                     ),
-                    TypeDefKind::Tuple(t) => {
-                        Val::Tuple(t.types.iter().map(|t| self.val(resolve, t, depth + 1)).collect())
-                    }
+                    TypeDefKind::Tuple(t) => Val::Tuple(
+                        t.types
+                            .iter()
+                            .map(|t| self.val(resolve, t, depth + 1))
+                            .collect(),
+                    ),
                     TypeDefKind::Variant(v) => {
                         let case = &v.cases[self.below(v.cases.len() as u64) as usize];
                         Val::Variant(
                             case.name.clone(),
-                            case.ty.as_ref().map(|t| Box::new(self.val(resolve, t, depth + 1))),
+                            case.ty
+                                .as_ref()
+                                .map(|t| Box::new(self.val(resolve, t, depth + 1))),
                         )
                     }
-                    TypeDefKind::Enum(e) => {
-                        Val::Enum(e.cases[self.below(e.cases.len() as u64) as usize].name.clone())
-                    }
+                    TypeDefKind::Enum(e) => Val::Enum(
+                        e.cases[self.below(e.cases.len() as u64) as usize]
+                            .name
+                            .clone(),
+                    ),
                     TypeDefKind::Flags(f) => Val::Flags(
                         f.flags
                             .iter()
@@ -264,7 +344,9 @@ impl Gen {
                     TypeDefKind::Result(r) => {
                         let ok = self.next() & 1 == 1;
                         let side = if ok { &r.ok } else { &r.err };
-                        let payload = side.as_ref().map(|t| Box::new(self.val(resolve, t, depth + 1)));
+                        let payload = side
+                            .as_ref()
+                            .map(|t| Box::new(self.val(resolve, t, depth + 1)));
                         Val::Result(if ok { Ok(payload) } else { Err(payload) })
                     }
                     other => unreachable!("{other:?}"),
@@ -298,7 +380,9 @@ mod oracle {
             let engine = Engine::new(&config).unwrap();
             let component = Component::new(&engine, component).unwrap();
             let mut store = Store::new(&engine, ());
-            let instance = Linker::new(&engine).instantiate(&mut store, &component).unwrap();
+            let instance = Linker::new(&engine)
+                .instantiate(&mut store, &component)
+                .unwrap();
             Oracle { store, instance }
         }
 
@@ -383,9 +467,11 @@ mod oracle {
             WVal::Char(v) => Val::Char(*v),
             WVal::String(v) => Val::String(v.clone()),
             WVal::List(v) => Val::List(v.iter().map(from_wasmtime).collect()),
-            WVal::Record(v) => {
-                Val::Record(v.iter().map(|(n, v)| (n.clone(), from_wasmtime(v))).collect())
-            }
+            WVal::Record(v) => Val::Record(
+                v.iter()
+                    .map(|(n, v)| (n.clone(), from_wasmtime(v)))
+                    .collect(),
+            ),
             WVal::Tuple(v) => Val::Tuple(v.iter().map(from_wasmtime).collect()),
             WVal::Variant(n, v) => Val::Variant(n.clone(), unboxed(v)),
             WVal::Enum(n) => Val::Enum(n.clone()),
@@ -411,7 +497,10 @@ fn same(a: &Val, b: &Val) -> bool {
         (Val::F64(a), Val::F64(b)) => a.to_bits() == b.to_bits(),
         (Val::List(a), Val::List(b)) | (Val::Tuple(a), Val::Tuple(b)) => all(a, b),
         (Val::Record(a), Val::Record(b)) => {
-            a.len() == b.len() && a.iter().zip(b).all(|((na, a), (nb, b))| na == nb && same(a, b))
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|((na, a), (nb, b))| na == nb && same(a, b))
         }
         (Val::Variant(na, a), Val::Variant(nb, b)) => na == nb && opt(a, b),
         (Val::Option(a), Val::Option(b)) => opt(a, b),
@@ -466,7 +555,10 @@ fn results_are_wasmtimes_for_drawn_values() {
                     (None, None) => true,
                     _ => false,
                 };
-                assert!(agree, "{artifact}: {name}({params:?}): {ours:?} != wasmtime's {theirs:?}");
+                assert!(
+                    agree,
+                    "{artifact}: {name}({params:?}): {ours:?} != wasmtime's {theirs:?}"
+                );
                 calls += 1;
             }
         }

@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Context, Result};
 use wasm_encoder::{Module, RawSection};
@@ -28,6 +29,128 @@ pub fn rust() -> Result<PathBuf> {
         .join("release")
         .join("canonical_guest.wasm");
     write_artifact(&linked, &project_root().join(abi::CANONICAL_ARTIFACT))
+}
+
+/// The wit-bindgen CLI whose C generator the C guest uses (the version of the Rust guest's
+/// `wit-bindgen` crate).
+const WIT_BINDGEN_CLI: &str = "0.46.0";
+/// The `ziglang` package (PyPI) whose clang compiles the C guest: clang, lld and wasi-libc in
+/// one download, no system packages.
+const ZIGLANG: &str = "0.17.1";
+
+/// Where the tools the C guest needs are installed: `target/tools`.
+fn tools() -> PathBuf {
+    target_dir().join("tools")
+}
+
+/// The wit-bindgen CLI, installed into `target/tools` when missing.
+fn wit_bindgen() -> Result<PathBuf> {
+    let bin = tools().join("bin").join("wit-bindgen");
+    let installed = Command::new(&bin)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(WIT_BINDGEN_CLI));
+    if !installed {
+        eprintln!(
+            "xtask: installing wit-bindgen-cli {WIT_BINDGEN_CLI} into {} (once; a few minutes)",
+            tools().display()
+        );
+        run_cmd(
+            cargo()
+                .args([
+                    "install",
+                    "wit-bindgen-cli",
+                    "--version",
+                    WIT_BINDGEN_CLI,
+                    "--locked",
+                    "--root",
+                ])
+                .arg(tools()),
+        )
+        .context("cannot install wit-bindgen-cli")?;
+    }
+    Ok(bin)
+}
+
+/// A Python with the `ziglang` package, in a virtual environment in `target/tools`, made
+/// when missing.
+fn zig_python() -> Result<PathBuf> {
+    let venv = tools().join("venv");
+    let python = venv.join("bin").join("python");
+    let has_zig = |python: &Path| {
+        Command::new(python)
+            .args(["-m", "ziglang", "version"])
+            .output()
+            .is_ok_and(|out| {
+                out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == ZIGLANG
+            })
+    };
+    if has_zig(&python) {
+        return Ok(python);
+    }
+    eprintln!(
+        "xtask: installing ziglang {ZIGLANG} (clang for wasm32) into {} (once; about 100 MB)",
+        venv.display()
+    );
+    if !python.exists() {
+        run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv)).context(
+            "cannot make a Python virtual environment (is python3 with venv installed?)",
+        )?;
+    }
+    run_cmd(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet"])
+            .arg(format!("ziglang=={ZIGLANG}")),
+    )
+    .context("cannot install ziglang from PyPI")?;
+    Ok(python)
+}
+
+/// Builds the C guest: wit-bindgen's C bindings of `wit/guest.wit` and
+/// `guests/canonical-c/guest.c`, compiled by zig's clang for `wasm32-wasi` as a library
+/// (no entry point; a 64 KiB stack, so that its memory starts small). Returns where it was
+/// written.
+pub fn c() -> Result<PathBuf> {
+    let gen_dir = target_dir().join("guest-c");
+    fs::create_dir_all(&gen_dir)?;
+    run_cmd(
+        Command::new(wit_bindgen()?)
+            .args(["c", "--world", "guest", "--out-dir"])
+            .arg(&gen_dir)
+            .arg(project_root().join("wit")),
+    )?;
+    let linked = gen_dir.join("canonical-c.wasm");
+    run_cmd(
+        Command::new(zig_python()?)
+            .args([
+                "-m",
+                "ziglang",
+                "cc",
+                "-target",
+                "wasm32-wasi",
+                "-O2",
+                "-Wall",
+                "-Werror",
+            ])
+            .args([
+                "-mexec-model=reactor",
+                "-Wl,--no-entry",
+                "-Wl,-z,stack-size=65536",
+            ])
+            .arg("-I")
+            .arg(&gen_dir)
+            .arg(
+                project_root()
+                    .join("guests")
+                    .join("canonical-c")
+                    .join("guest.c"),
+            )
+            .arg(gen_dir.join("guest.c"))
+            .arg(gen_dir.join("guest_component_type.o"))
+            .arg("-o")
+            .arg(&linked),
+    )?;
+    write_artifact(&linked, &project_root().join(abi::CANONICAL_C_ARTIFACT))
 }
 
 /// Copies the module at `from` to `to` without its custom sections but `component-type*`
@@ -57,9 +180,10 @@ pub fn strip(wasm: &[u8]) -> Result<Vec<u8>> {
         if let Some((id, range)) = payload.as_section()
             && keep
         {
+            let (start, end) = (usize::try_from(range.start)?, usize::try_from(range.end)?);
             module.section(&RawSection {
                 id,
-                data: &wasm[range],
+                data: &wasm[start..end],
             });
         }
     }

@@ -71,6 +71,7 @@ pub fn run() -> Result<PathBuf> {
     }
     println!("{} ({} bytes)", display_relative(&out), final_wasm.len());
     crate::build_canonical::rust()?;
+    crate::build_canonical::c()?;
     Ok(out)
 }
 

@@ -120,10 +120,7 @@ mod exports {
         }
 
         fn find(haystack: Vec<String>, needle: String) -> Option<u32> {
-            haystack
-                .iter()
-                .position(|s| *s == needle)
-                .map(|i| i as u32)
+            haystack.iter().position(|s| *s == needle).map(|i| i as u32)
         }
 
         fn parse(s: String) -> Result<i64, String> {

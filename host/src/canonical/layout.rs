@@ -87,9 +87,12 @@ pub(crate) fn unsupported(resolve: &Resolve, ty: &Type) -> Option<String> {
     match kind {
         TypeDefKind::Record(r) => first(&r.fields.iter().map(|f| &f.ty).collect::<Vec<_>>()),
         TypeDefKind::Tuple(t) => first(&t.types.iter().collect::<Vec<_>>()),
-        TypeDefKind::Variant(v) => {
-            first(&v.cases.iter().filter_map(|c| c.ty.as_ref()).collect::<Vec<_>>())
-        }
+        TypeDefKind::Variant(v) => first(
+            &v.cases
+                .iter()
+                .filter_map(|c| c.ty.as_ref())
+                .collect::<Vec<_>>(),
+        ),
         TypeDefKind::Option(t) | TypeDefKind::List(t) => unsupported(resolve, t),
         TypeDefKind::Result(r) => first(&r.ok.iter().chain(r.err.iter()).collect::<Vec<_>>()),
         TypeDefKind::Enum(_) => None,
@@ -103,7 +106,9 @@ pub(crate) fn unsupported(resolve: &Resolve, ty: &Type) -> Option<String> {
         ),
         TypeDefKind::Future(_) => Some("`future` (async, which this host does not run)".into()),
         TypeDefKind::Stream(_) => Some("`stream` (async, which this host does not run)".into()),
-        TypeDefKind::Map(..) => Some("`map` (not yet in the canonical ABI this host follows)".into()),
+        TypeDefKind::Map(..) => {
+            Some("`map` (not yet in the canonical ABI this host follows)".into())
+        }
         TypeDefKind::FixedLengthList(..) => {
             Some("a fixed-length list (a gated feature this host does not follow)".into())
         }
@@ -126,7 +131,9 @@ pub(crate) fn uses_memory(resolve: &Resolve, ty: &Type) -> bool {
                 .any(|t| uses_memory(resolve, t)),
             Some(TypeDefKind::Option(t)) => uses_memory(resolve, t),
             Some(TypeDefKind::Result(r)) => {
-                r.ok.iter().chain(r.err.iter()).any(|t| uses_memory(resolve, t))
+                r.ok.iter()
+                    .chain(r.err.iter())
+                    .any(|t| uses_memory(resolve, t))
             }
             _ => false,
         },

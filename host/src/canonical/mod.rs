@@ -25,9 +25,9 @@ use ::abi::check::Summary;
 use ::abi::check::wasmparser::{ExternalKind, ValType};
 use wit_parser::{FunctionKind, Resolve, Type, WorldId, WorldItem};
 
-pub use self::values::{ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx};
 pub(crate) use self::layout::{Flat, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS, record_layout, size_align};
 pub use self::val::Val;
+pub use self::values::{ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx};
 use crate::Error;
 
 /// The name of the memory canonical-ABI modules export.
@@ -71,8 +71,7 @@ impl Wit {
         if !has_component_type(bytes) {
             return Ok(None);
         }
-        let (_, bindgen) =
-            wit_component::metadata::decode(bytes).map_err(|e| format!("{e:#}"))?;
+        let (_, bindgen) = wit_component::metadata::decode(bytes).map_err(|e| format!("{e:#}"))?;
         Ok(Some(Wit {
             resolve: bindgen.resolve,
             world: bindgen.world,
@@ -108,6 +107,8 @@ pub(crate) struct FuncDef {
     pub(crate) flat_results: Vec<Flat>,
     /// Whether the module exports `cabi_post_NAME` for it.
     pub(crate) post_return: bool,
+    /// Its WIT definition.
+    pub(crate) func: wit_parser::Function,
 }
 
 impl FuncDef {
@@ -157,6 +158,21 @@ impl FuncDef {
             .map(|t| format!(" -> {}", val::type_name(resolve, t)))
             .unwrap_or_default();
         format!("{}: func({}){result}", self.name, params.join(", "))
+    }
+}
+
+/// Whether `def` is `func(string) -> string` (`Some(true)`) or `func(list<u8>) ->
+/// list<u8>` (`Some(false)`).
+pub(crate) fn transforms_bytes(resolve: &Resolve, def: &FuncDef) -> Option<bool> {
+    let ([(_, p)], Some(r)) = (def.params.as_slice(), &def.result) else {
+        return None;
+    };
+    if String::typecheck(resolve, p).is_ok() && String::typecheck(resolve, r).is_ok() {
+        Some(true)
+    } else if Vec::<u8>::typecheck(resolve, p).is_ok() && Vec::<u8>::typecheck(resolve, r).is_ok() {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -273,6 +289,7 @@ pub(crate) fn admit(wit: Wit, summary: &Summary) -> Result<World, Vec<String>> {
             flat_params: Vec::new(),
             flat_results: Vec::new(),
             post_return: false,
+            func: f.clone(),
         };
         for (_, ty) in &def.params {
             layout::flatten(resolve, ty, &mut def.flat_params);
@@ -301,7 +318,10 @@ pub(crate) fn admit(wit: Wit, summary: &Summary) -> Result<World, Vec<String>> {
             Some(Some((p, r))) if p == want_params && r == want_results => {}
             Some(found) => problems.push(format!(
                 "export `{name}` is {}, expected {wanted} for `{}`",
-                found.map_or_else(|| "not a function of numbers".into(), |(p, r)| show_flat(&p, &r)),
+                found.map_or_else(
+                    || "not a function of numbers".into(),
+                    |(p, r)| show_flat(&p, &r)
+                ),
                 def.signature(resolve)
             )),
         }
@@ -311,7 +331,10 @@ pub(crate) fn admit(wit: Wit, summary: &Summary) -> Result<World, Vec<String>> {
             Some(Some((p, r))) if p == want_results && r.is_empty() => def.post_return = true,
             Some(found) => problems.push(format!(
                 "export `{post}` is {}, expected {}",
-                found.map_or_else(|| "not a function of numbers".into(), |(p, r)| show_flat(&p, &r)),
+                found.map_or_else(
+                    || "not a function of numbers".into(),
+                    |(p, r)| show_flat(&p, &r)
+                ),
                 show_flat(&want_results, &[])
             )),
         }
@@ -332,7 +355,10 @@ pub(crate) fn admit(wit: Wit, summary: &Summary) -> Result<World, Vec<String>> {
         Some(found) => {
             problems.push(format!(
                 "export `{REALLOC}` is {}, expected {}",
-                found.map_or_else(|| "not a function of numbers".into(), |(p, r)| show_flat(&p, &r)),
+                found.map_or_else(
+                    || "not a function of numbers".into(),
+                    |(p, r)| show_flat(&p, &r)
+                ),
                 show_flat(&realloc_type.0, &realloc_type.1)
             ));
             false

@@ -7,11 +7,11 @@ use std::borrow::Cow;
 use wasm_wave::wasm::{WasmType as _, WasmTypeKind, WasmValue, WasmValueError};
 use wit_parser::{Resolve, Type, TypeDefKind};
 
+use super::layout;
 use super::values::{
     ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, lift_case_flat, load_case,
     lower_case_flat, store_case,
 };
-use super::layout;
 use crate::Error;
 
 /// A value of a WIT type, as the canonical ABI carries it: what [`Guest::call`]
@@ -109,7 +109,13 @@ impl Val {
     /// Whether `self` is a value of `ty`; what is wrong otherwise.
     pub(crate) fn check(&self, resolve: &Resolve, ty: &Type) -> Result<(), String> {
         let ty = layout::unalias(resolve, ty);
-        let wrong = || Err(format!("{} for a value of type {}", self.describe(), type_name(resolve, &ty)));
+        let wrong = || {
+            Err(format!(
+                "{} for a value of type {}",
+                self.describe(),
+                type_name(resolve, &ty)
+            ))
+        };
         let scalar = match (&ty, self) {
             (Type::Bool, Val::Bool(_))
             | (Type::S8, Val::S8(_))
@@ -130,7 +136,10 @@ impl Val {
         let payload = |want: Option<&Type>, have: &Option<Box<Val>>| match (want, have) {
             (Some(t), Some(v)) => v.check(resolve, t),
             (None, None) => Ok(()),
-            (Some(t), None) => Err(format!("no payload where {} is expected", type_name(resolve, t))),
+            (Some(t), None) => Err(format!(
+                "no payload where {} is expected",
+                type_name(resolve, t)
+            )),
             (None, Some(_)) => Err("a payload where the case has none".into()),
         };
         match (scalar, self) {
@@ -139,19 +148,35 @@ impl Val {
             }
             (TypeDefKind::Record(r), Val::Record(fields)) => {
                 if r.fields.len() != fields.len()
-                    || r.fields.iter().zip(fields).any(|(f, (name, _))| f.name != *name)
+                    || r.fields
+                        .iter()
+                        .zip(fields)
+                        .any(|(f, (name, _))| f.name != *name)
                 {
                     return Err(format!(
                         "a record with fields {} for one with fields {}",
-                        fields.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
-                        r.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")
+                        fields
+                            .iter()
+                            .map(|(n, _)| n.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        r.fields
+                            .iter()
+                            .map(|f| f.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ));
                 }
-                r.fields.iter().zip(fields).try_for_each(|(f, (_, v))| v.check(resolve, &f.ty))
+                r.fields
+                    .iter()
+                    .zip(fields)
+                    .try_for_each(|(f, (_, v))| v.check(resolve, &f.ty))
             }
-            (TypeDefKind::Tuple(t), Val::Tuple(items)) if t.types.len() == items.len() => {
-                t.types.iter().zip(items).try_for_each(|(t, v)| v.check(resolve, t))
-            }
+            (TypeDefKind::Tuple(t), Val::Tuple(items)) if t.types.len() == items.len() => t
+                .types
+                .iter()
+                .zip(items)
+                .try_for_each(|(t, v)| v.check(resolve, t)),
             (TypeDefKind::Variant(v), Val::Variant(name, value)) => {
                 match v.cases.iter().find(|c| c.name == *name) {
                     Some(case) => payload(case.ty.as_ref(), value),
@@ -174,7 +199,10 @@ impl Val {
                 Err(v) => payload(r.err.as_ref(), v),
             },
             (TypeDefKind::Flags(f), Val::Flags(names)) => {
-                match names.iter().find(|n| !f.flags.iter().any(|flag| flag.name == **n)) {
+                match names
+                    .iter()
+                    .find(|n| !f.flags.iter().any(|flag| flag.name == **n))
+                {
                     Some(n) => Err(format!("no flag `{n}` in {}", type_name(resolve, &ty))),
                     None => Ok(()),
                 }
@@ -228,9 +256,10 @@ fn case_of<'v>(kind: &TypeDefKind, val: &'v Val) -> (usize, Option<&'v Val>) {
         names.position(|n| n == name).unwrap_or(0)
     }
     match (kind, val) {
-        (TypeDefKind::Variant(v), Val::Variant(name, p)) => {
-            (by_name(v.cases.iter().map(|c| c.name.as_str()), name), p.as_deref())
-        }
+        (TypeDefKind::Variant(v), Val::Variant(name, p)) => (
+            by_name(v.cases.iter().map(|c| c.name.as_str()), name),
+            p.as_deref(),
+        ),
         (TypeDefKind::Enum(e), Val::Enum(name)) => {
             (by_name(e.cases.iter().map(|c| c.name.as_str()), name), None)
         }
@@ -398,9 +427,7 @@ fn scalar_from_bits(cx: &LiftCx<'_>, ty: &Type, b: u64) -> Option<Result<Val, Er
         Type::F32 => Val::F32(f32::from_bits(b as u32)),
         Type::F64 => Val::F64(f64::from_bits(b)),
         Type::Char => {
-            return Some(
-                char::lift_flat(cx, ty, &mut FlatSrc::new(&[b])).map(Val::Char),
-            );
+            return Some(char::lift_flat(cx, ty, &mut FlatSrc::new(&[b])).map(Val::Char));
         }
         _ => return None,
     }))
@@ -499,7 +526,8 @@ impl Lift for Val {
             TypeDefKind::List(elem) => {
                 let mut pair = [0u8; 8];
                 cx.core.read_into(ptr, &mut pair)?;
-                let word = |i: usize| u32::from_le_bytes([pair[i], pair[i + 1], pair[i + 2], pair[i + 3]]);
+                let word =
+                    |i: usize| u32::from_le_bytes([pair[i], pair[i + 1], pair[i + 2], pair[i + 3]]);
                 let (p, l) = (word(0), word(4));
                 cx.list_range(p, l, elem)?;
                 Val::load_list(cx, elem, p, l).map(Val::List)
@@ -507,7 +535,11 @@ impl Lift for Val {
             TypeDefKind::Record(r) => {
                 cx.spend((r.fields.len() * size_of::<(String, Val)>()) as u64)?;
                 let mut offsets = Vec::new();
-                layout::record_layout(cx.resolve, r.fields.iter().map(|f| &f.ty), Some(&mut offsets));
+                layout::record_layout(
+                    cx.resolve,
+                    r.fields.iter().map(|f| &f.ty),
+                    Some(&mut offsets),
+                );
                 r.fields
                     .iter()
                     .zip(offsets)
@@ -716,7 +748,11 @@ impl WasmValue for Val {
         if let Val::Char(v) = self { *v } else { '\0' }
     }
     fn unwrap_string(&self) -> Cow<'_, str> {
-        if let Val::String(v) = self { Cow::Borrowed(v) } else { Cow::Borrowed("") }
+        if let Val::String(v) = self {
+            Cow::Borrowed(v)
+        } else {
+            Cow::Borrowed("")
+        }
     }
     fn unwrap_list(&self) -> Box<dyn Iterator<Item = Cow<'_, Self>> + '_> {
         match self {

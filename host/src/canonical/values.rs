@@ -224,7 +224,12 @@ impl LiftCx<'_> {
     }
 
     /// A discriminant in range, or the spec's trap.
-    pub(crate) fn case(&self, what: &'static str, value: u32, cases: usize) -> Result<usize, Error> {
+    pub(crate) fn case(
+        &self,
+        what: &'static str,
+        value: u32,
+        cases: usize,
+    ) -> Result<usize, Error> {
         let case = value as usize;
         if case >= cases {
             return Err(self.violation(Violation::Discriminant { what, value, cases }));
@@ -269,8 +274,7 @@ pub trait ComponentType {
 pub trait Lower: ComponentType {
     /// Appends the flat form of `self` as `ty`.
     #[doc(hidden)]
-    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>)
-    -> Result<(), Error>;
+    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error>;
 
     /// Writes `self` as `ty` at `ptr`.
     #[doc(hidden)]
@@ -378,7 +382,9 @@ macro_rules! scalar {
     };
 }
 
-scalar!(bool, Bool, 1, |v| u64::from(v), |_cx, b| Ok((b & 0xFFFF_FFFF) != 0));
+scalar!(bool, Bool, 1, |v| u64::from(v), |_cx, b| Ok((b
+    & 0xFFFF_FFFF)
+    != 0));
 // Bytes move in one copy each way.
 scalar!(u8, U8, 1, |v| u64::from(v), |_cx, b| Ok(b as u8),
     lists:
@@ -390,16 +396,27 @@ scalar!(u8, U8, 1, |v| u64::from(v), |_cx, b| Ok(b as u8),
         Ok(cx.core.bytes(Region { offset: ptr, len })?.into_owned())
     }
 );
-scalar!(i8, S8, 1, |v| u64::from(v.cast_unsigned()), |_cx, b| Ok(b as u8 as i8));
+scalar!(i8, S8, 1, |v| u64::from(v.cast_unsigned()), |_cx, b| Ok(
+    b as u8 as i8
+));
 scalar!(u16, U16, 2, |v| u64::from(v), |_cx, b| Ok(b as u16));
-scalar!(i16, S16, 2, |v| u64::from(v.cast_unsigned()), |_cx, b| Ok(b as u16 as i16));
+scalar!(i16, S16, 2, |v| u64::from(v.cast_unsigned()), |_cx, b| Ok(
+    b as u16 as i16
+));
 scalar!(u32, U32, 4, |v| u64::from(v), |_cx, b| Ok(b as u32));
-scalar!(i32, S32, 4, |v| u64::from(v.cast_unsigned()), |_cx, b| Ok(b as u32 as i32));
+scalar!(i32, S32, 4, |v| u64::from(v.cast_unsigned()), |_cx, b| Ok(
+    b as u32 as i32
+));
 scalar!(u64, U64, 8, |v| v, |_cx, b| Ok(b));
-scalar!(i64, S64, 8, |v| v.cast_unsigned(), |_cx, b| Ok(b.cast_signed()));
-scalar!(f32, F32, 4, |v| u64::from(v.to_bits()), |_cx, b| Ok(f32::from_bits(b as u32)));
+scalar!(i64, S64, 8, |v| v.cast_unsigned(), |_cx, b| Ok(
+    b.cast_signed()
+));
+scalar!(f32, F32, 4, |v| u64::from(v.to_bits()), |_cx, b| Ok(
+    f32::from_bits(b as u32)
+));
 scalar!(f64, F64, 8, |v| v.to_bits(), |_cx, b| Ok(f64::from_bits(b)));
-scalar!(char, Char, 4, |v| u64::from(u32::from(v)), |cx, b| cx.char(b as u32));
+scalar!(char, Char, 4, |v| u64::from(u32::from(v)), |cx, b| cx
+    .char(b as u32));
 
 /// The pair of a string or list, flat.
 fn push_pair(out: &mut Vec<u64>, (ptr, len): (u32, u32)) {
@@ -633,7 +650,10 @@ pub(crate) fn store_case(
 ) -> Result<(), Error> {
     let l = layout::variant_layout(cx.resolve, payloads.iter().copied());
     let disc = (case as u32).to_le_bytes();
-    cx.write(ptr, &disc[..layout::discriminant_size(payloads.len()) as usize])?;
+    cx.write(
+        ptr,
+        &disc[..layout::discriminant_size(payloads.len()) as usize],
+    )?;
     match payloads[case] {
         Some(ty) => payload(cx, ty, ptr + l.payload),
         None => Ok(()),

@@ -10,9 +10,7 @@ use std::sync::Arc;
 use wasmer::Value;
 use wit_parser::{Resolve, Type};
 
-use crate::canonical::{
-    ComponentType, Flat, FlatSrc, FuncDef, Lift, LiftCx, Lower, LowerCx, Val, World,
-};
+use crate::canonical::{Flat, FlatSrc, FuncDef, Lift, LiftCx, Lower, LowerCx, Val, World};
 use crate::instance::{Core, DynFunc};
 use crate::{Error, Guest, Violation};
 
@@ -28,7 +26,11 @@ pub(crate) struct Canonical {
 
 impl Canonical {
     /// The functions of `world` bound in `core`.
-    pub(crate) fn bind(core: &Core, world: Arc<World>, max_value_bytes: u64) -> Result<Self, Error> {
+    pub(crate) fn bind(
+        core: &Core,
+        world: Arc<World>,
+        max_value_bytes: u64,
+    ) -> Result<Self, Error> {
         let funcs = world
             .funcs
             .iter()
@@ -174,7 +176,7 @@ impl<P: ComponentParams, R: ComponentResults> TypedFunc<P, R> {
     /// # Errors
     /// As [`Guest::call`].
     pub fn call(&self, guest: &mut Guest, params: P) -> Result<R, Error> {
-        guest.invoke(
+        guest.enter(
             self.index,
             |cx, _, types, out, offsets| match offsets {
                 Some((offsets, ptr)) => params.store_params(cx, types, offsets, ptr),
@@ -182,7 +184,11 @@ impl<P: ComponentParams, R: ComponentResults> TypedFunc<P, R> {
             },
             |cx, def, src| match src {
                 Ok(src) => R::lift_results(cx, def.result.as_ref(), src),
-                Err(ptr) => R::load_results(cx, def.result.as_ref().expect("a return area holds a result"), ptr),
+                Err(ptr) => R::load_results(
+                    cx,
+                    def.result.as_ref().expect("a return area holds a result"),
+                    ptr,
+                ),
             },
         )
     }
@@ -319,7 +325,7 @@ impl Guest {
             val.check(c.world.resolve(), ty)
                 .map_err(|e| call_err(format!("parameter `{pname}`: {e}")))?;
         }
-        self.invoke(
+        self.enter(
             index,
             |cx, _, types, out, stored| {
                 for (i, (val, ty)) in params.iter().zip(types).enumerate() {
@@ -340,6 +346,61 @@ impl Guest {
                 }
             },
         )
+    }
+
+    /// Calls a function of the module's world written as WAVE, the notation of `wasmtime run
+    /// --invoke`: `name(arg, ...)`, for example `join(["a", "b"], "-")` or
+    /// `memhost:test/text#upper("x")`. Returns the result as WAVE, or `None` for a function
+    /// without one.
+    ///
+    /// # Errors
+    /// [`Error::Call`] when the text is not a call, names no function of the world, or its
+    /// values are not WAVE of the parameters' types (nothing is called); else as
+    /// [`Guest::call`].
+    pub fn invoke(&mut self, call: &str) -> Result<Option<String>, Error> {
+        let call = call.trim();
+        let Some(open) = call.find('(') else {
+            return Err(Error::Call {
+                export: call.to_string().into(),
+                problem: "expected a call, `name(args)`".into(),
+            });
+        };
+        let name = call[..open].trim();
+        let c = self.canonical(name)?;
+        let call_err = |problem: String| Error::Call {
+            export: name.to_string().into(),
+            problem,
+        };
+        let (_, def) = c
+            .world
+            .func(name)
+            .ok_or_else(|| call_err(no_such_function(&c.world)))?;
+        let ty = wasm_wave::value::resolve_wit_func_type(c.world.resolve(), &def.func)
+            .map_err(|e| call_err(e.to_string()))?;
+        // The name goes its own way (WAVE's labels cannot hold `ns:pkg/iface#name`); the
+        // arguments parse as a call of a stand-in name.
+        let stand_in = format!("f{}", &call[open..]);
+        let args = wasm_wave::untyped::UntypedFuncCall::parse(&stand_in)
+            .map_err(|e| call_err(format!("not WAVE: {e}")))?;
+        let params: Vec<Val> = args
+            .to_wasm_params(
+                wasm_wave::wasm::WasmFunc::params(&ty)
+                    .collect::<Vec<_>>()
+                    .iter(),
+            )
+            .map_err(|e| {
+                call_err(format!(
+                    "expected arguments of `{}`: {e}",
+                    def.signature(c.world.resolve())
+                ))
+            })?;
+        let result = self.call(name, &params)?;
+        result
+            .map(|v| {
+                wasm_wave::to_string(&v)
+                    .map_err(|e| call_err(format!("cannot write the result: {e}")))
+            })
+            .transpose()
     }
 
     /// Calls the function of a `func(string) -> string` or `func(list<u8>) -> list<u8>`
@@ -364,24 +425,21 @@ impl Guest {
             .func(name)
             .ok_or_else(|| call_err(no_such_function(&c.world)))?;
         let resolve = c.world.resolve();
-        let string = match (def.params.as_slice(), &def.result) {
-            ([(_, p)], Some(r)) if String::typecheck(resolve, p).is_ok() && String::typecheck(resolve, r).is_ok() => true,
-            ([(_, p)], Some(r)) if Vec::<u8>::typecheck(resolve, p).is_ok() && Vec::<u8>::typecheck(resolve, r).is_ok() => false,
-            _ => {
-                return Err(call_err(format!(
-                    "`{}` is not func(string) -> string nor func(list<u8>) -> list<u8>",
-                    def.signature(resolve)
-                )));
-            }
+        let Some(string) = crate::canonical::transforms_bytes(resolve, def) else {
+            return Err(call_err(format!(
+                "`{}` is not func(string) -> string nor func(list<u8>) -> list<u8>",
+                def.signature(resolve)
+            )));
         };
         if string {
-            // Checked here, so that a bad input is the caller's error, not a trap.
-            std::str::from_utf8(input).map_err(|e| {
-                call_err(format!("the input is not UTF-8 (at byte {})", e.valid_up_to()))
+            // Checked here, so that a bad input is refused before any call, not a trap.
+            std::str::from_utf8(input).map_err(|e| Error::InputNotUtf8 {
+                export: name.to_string().into(),
+                valid_up_to: e.valid_up_to(),
             })?;
         }
         let mut sink = Some(sink);
-        self.invoke(
+        self.enter(
             index,
             |cx, _, _, out, _| {
                 let len = input.len() as u64;
@@ -423,10 +481,16 @@ impl Guest {
     /// The one way into a canonical function: checks, lowers (flat or through memory),
     /// calls, lifts (flat or from the return area), post-returns; a failure past the
     /// first guest call poisons the instance.
-    fn invoke<R>(
+    fn enter<R>(
         &mut self,
         index: usize,
-        lower: impl FnOnce(&mut LowerCx<'_>, &FuncDef, &[Type], &mut Vec<u64>, Stored<'_>) -> Result<(), Error>,
+        lower: impl FnOnce(
+            &mut LowerCx<'_>,
+            &FuncDef,
+            &[Type],
+            &mut Vec<u64>,
+            Stored<'_>,
+        ) -> Result<(), Error>,
         lift: impl FnOnce(&LiftCx<'_>, &FuncDef, Result<&mut FlatSrc<'_>, u32>) -> Result<R, Error>,
     ) -> Result<R, Error> {
         let c = self.canonical.as_ref().expect("checked by the caller");
@@ -442,7 +506,8 @@ impl Guest {
         let result = (|| {
             let resolve = world.resolve();
             let types: Vec<Type> = def.params.iter().map(|(_, t)| *t).collect();
-            let mut flat = Vec::with_capacity(def.flat_params.len().min(crate::canonical::MAX_FLAT_PARAMS));
+            let mut flat =
+                Vec::with_capacity(def.flat_params.len().min(crate::canonical::MAX_FLAT_PARAMS));
             let mut cx = LowerCx {
                 core: &mut self.core,
                 resolve,
@@ -450,14 +515,17 @@ impl Guest {
             };
             if def.indirect_params() {
                 let mut offsets = Vec::new();
-                let (size, align) = crate::canonical::record_layout(resolve, types.iter(), Some(&mut offsets));
+                let (size, align) =
+                    crate::canonical::record_layout(resolve, types.iter(), Some(&mut offsets));
                 let ptr = cx.alloc(u64::from(size), align)?;
                 lower(&mut cx, def, &types, &mut flat, Some((&offsets, ptr)))?;
                 flat = vec![u64::from(ptr)];
             } else {
                 lower(&mut cx, def, &types, &mut flat, None)?;
             }
-            let out = self.core.call_dyn(&func, &core_values(&flat, &def.core_params()))?;
+            let out = self
+                .core
+                .call_dyn(&func, &core_values(&flat, &def.core_params()))?;
             let bits = flat_bits(&out);
             let cx = LiftCx {
                 core: &self.core,
@@ -494,6 +562,10 @@ fn no_such_function(world: &World) -> String {
     format!(
         "the world `{}` has no such function (it has: {})",
         world.wit.world_name(),
-        if names.is_empty() { "none".into() } else { names.join(", ") }
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
     )
 }

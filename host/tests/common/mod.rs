@@ -188,7 +188,9 @@ pub fn run_with_stdin(args: &[&std::ffi::OsStr], input: &[u8]) -> std::process::
 /// `target/guest/canonical-c.wasm` (the C one), written by `cargo xtask build-guest`. Fails
 /// the test, naming the command, when it was not built.
 pub fn canonical_wasm(artifact: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(artifact);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(artifact);
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
             "the canonical guest {} is missing ({e}).\n\
@@ -204,6 +206,8 @@ pub fn test_world() -> (wit_parser::Resolve, wit_parser::WorldId) {
     let (pkg, _) = resolve
         .push_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit"))
         .expect("wit/ parses");
-    let world = resolve.select_world(&[pkg], Some("guest")).expect("the world");
+    let world = resolve
+        .select_world(&[pkg], Some("guest"))
+        .expect("the world");
     (resolve, world)
 }
