@@ -17,7 +17,7 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use host::{ErrorKind, GuestModule, Limits, ModuleCache};
+use host::{ErrorKind, GuestModule, Limits, ModuleCache, Transformer};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,8 +41,22 @@ enum Command {
     Demo(Run),
     /// Puts all of standard input into the guest (through its allocator when it has one,
     /// else its static buffer), calls `transform`, and writes the result to standard
-    /// output, byte for byte.
+    /// output, byte for byte. A canonical-ABI module's `transform` (or --export) is a
+    /// `func(string) -> string` or `func(list<u8>) -> list<u8>`.
     Transform(Transform),
+    /// Calls a function of a canonical-ABI module's WIT world, its arguments and result in
+    /// WAVE (as `wasmtime run --invoke`): the result on one line of standard output.
+    Call(Call),
+}
+
+#[derive(Debug, Args)]
+struct Call {
+    #[command(flatten)]
+    run: Run,
+    /// The call, in WAVE: `name(arg, ...)`, e.g. 'join(["a", "b"], "-")' or
+    /// 'memhost:test/text#upper("x")'.
+    #[arg(long, value_name = "CALL")]
+    invoke: String,
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +75,10 @@ struct Transform {
     /// it stops with an error.
     #[arg(long, value_name = "SIZE", requires = "lines", default_value_t = Size(Limits::default().max_batch_bytes))]
     max_input: Size,
+    /// The canonical-ABI function to transform with (default: `transform`, the guide's or
+    /// the world's).
+    #[arg(long, value_name = "NAME")]
+    export: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +107,13 @@ struct Run {
     /// Compile the module without reading or writing the cache.
     #[arg(long, conflicts_with = "cache_dir")]
     no_cache: bool,
+    /// The WIT world of a canonical-ABI module that carries none (no `component-type`
+    /// section): a .wit file, or a directory of them.
+    #[arg(long, value_name = "PATH")]
+    wit: Option<PathBuf>,
+    /// Which world of --wit (default: its only one).
+    #[arg(long, value_name = "NAME", requires = "wit")]
+    world: Option<String>,
 }
 
 /// A size in bytes on the command line: a number, with a unit or without (`65536`, `64KiB`,
@@ -155,10 +180,16 @@ impl Run {
                 .inspect_err(|e| eprintln!("warning: {}", one_line(e)))
                 .ok()
         });
-        let Some(cache) = cache else {
-            return Ok(GuestModule::from_file(path, &limits)?);
+        let wit = self
+            .wit
+            .as_ref()
+            .map(|path| host::Wit::from_path(path, self.world.as_deref()))
+            .transpose()?;
+        let (module, outcome) =
+            GuestModule::from_file_with(path, &limits, wit.as_ref(), cache.as_ref())?;
+        let Some(outcome) = outcome else {
+            return Ok(module);
         };
-        let (module, outcome) = GuestModule::from_file_cached(path, &limits, &cache)?;
         for warning in &outcome.warnings {
             eprintln!("warning: {}", one_line(warning));
         }
@@ -288,9 +319,13 @@ fn main() -> ExitCode {
             let jobs = t.jobs.unwrap_or_else(|| {
                 std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
             });
-            (&t.run, pipe_lines(&t.run, jobs, t.max_input.0))
+            (
+                &t.run,
+                pipe_lines(&t.run, jobs, t.max_input.0, t.export.as_deref()),
+            )
         }
-        Command::Transform(t) => (&t.run, pipe(&t.run)),
+        Command::Transform(t) => (&t.run, pipe(&t.run, t.export.as_deref())),
+        Command::Call(c) => (&c.run, call(&c.run, &c.invoke)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -309,10 +344,26 @@ fn main() -> ExitCode {
 
 /// `memhost transform`: standard input through the guest's `transform` to standard output.
 /// Nothing but the result goes to standard output.
-fn pipe(run: &Run) -> Result<()> {
+fn pipe(run: &Run, export: Option<&str>) -> Result<()> {
     let module = run.module(&run.module_path()?)?;
+    let transformer = module.transformer(export)?;
     let mut guest = module.instantiate()?;
     let cap = run.max_memory.0;
+    if let Transformer::Canonical(name) = &transformer {
+        // The canonical ABI lowers its argument itself: standard input is read into a
+        // buffer, up to one byte past the cap, and the result written straight from guest
+        // memory.
+        let mut input = Vec::new();
+        io::stdin()
+            .lock()
+            .take(cap.saturating_add(1))
+            .read_to_end(&mut input)
+            .map_err(CliError::stdin)?;
+        if input.len() as u64 > cap {
+            return Err(CliError::InputTooLarge { len: None, cap }.into());
+        }
+        return guest.transform_bytes(name, &input, write_stdout)?;
+    }
     let stdin = io::stdin().lock();
     // A regular file says its size: read it straight into guest memory. A pipe is read
     // into a buffer first, up to one byte past the cap.
@@ -359,12 +410,13 @@ fn pipe(run: &Run) -> Result<()> {
 /// `memhost transform --lines`: each line of standard input through the guest's `transform`,
 /// on `jobs` threads, the results in input order on standard output. Standard input is held
 /// in memory, up to `max_input` bytes.
-fn pipe_lines(run: &Run, jobs: NonZeroUsize, max_input: u64) -> Result<()> {
+fn pipe_lines(run: &Run, jobs: NonZeroUsize, max_input: u64, export: Option<&str>) -> Result<()> {
     let mut limits = run.limits();
     limits.max_batch_bytes = max_input;
     let module = run.module_with(&run.module_path()?, &limits)?;
+    let transformer = module.transformer(export)?;
     let input = read_lines(&mut io::stdin().lock(), max_input, run.max_memory.0)?;
-    let output = module.transform_lines(&input, jobs)?;
+    let output = module.transform_lines_with(&input, jobs, &transformer)?;
     write_stdout(&output)
 }
 
@@ -402,6 +454,17 @@ fn read_lines(input: &mut impl io::Read, max_input: u64, max_line: u64) -> Resul
             })
             .context("standard input is held in memory by --lines (raise it with --max-input)");
         }
+    }
+}
+
+/// `memhost call --invoke CALL`: one function of the module's WIT world, its result in WAVE
+/// on one line of standard output (nothing for a function without one).
+fn call(run: &Run, invoke: &str) -> Result<()> {
+    let module = run.module(&run.module_path()?)?;
+    let mut guest = module.instantiate()?;
+    match guest.invoke(invoke)? {
+        Some(result) => write_stdout(format!("{result}\n").as_bytes()),
+        None => Ok(()),
     }
 }
 

@@ -148,3 +148,38 @@ fn module_size_is_capped_before_reading() {
         "{bytes} bytes for {len}"
     );
 }
+
+/// A canonical-ABI guest that claims a list of 10^8 empty records (0 bytes of memory each,
+/// so within bounds) costs the host nothing like 10^8 values: it is refused before anything
+/// is allocated for them.
+#[test]
+fn a_huge_list_of_nothing_is_refused_before_allocating() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let path = dir.join("empty-records.wit");
+    std::fs::write(
+        &path,
+        "package t:e; world w { record empty {} export le: func() -> list<empty>; }",
+    )
+    .unwrap();
+    let wit = host::Wit::from_path(&path, None).unwrap();
+    let bytes = wasm(
+        r#"(module (memory (export "memory") 1)
+            (data (i32.const 104) "\00\00\00\00\00\e1\f5\05")
+            (func (export "le") (result i32) i32.const 104))"#,
+    );
+    let (module, _) =
+        GuestModule::from_bytes_with(&bytes, &Limits::default(), Some(&wit), None).unwrap();
+    let mut guest = module.instantiate().unwrap();
+    let (err, bytes) = allocated_by(|| guest.call("le", &[]).unwrap_err());
+    assert!(
+        matches!(
+            err,
+            Error::Canonical {
+                violation: host::Violation::ValueTooLarge,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(bytes < 64 * KIB, "the host allocated {bytes} bytes for it");
+}

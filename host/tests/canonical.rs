@@ -4,6 +4,11 @@
 //! implementation, wasmtime's Component Model calling the same core module componentized
 //! by wit-component's encoder.
 
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "the value generator takes the low bits of random words on purpose"
+)]
+
 mod common;
 
 use host::{Error, GuestModule, Limits, Val};
@@ -398,7 +403,7 @@ mod oracle {
                         .instance
                         .get_export_index(&mut self.store, Some(&iface), f)
                         .unwrap();
-                    self.instance.get_func(&mut self.store, &f).unwrap()
+                    self.instance.get_func(&mut self.store, f).unwrap()
                 }
             }
         }

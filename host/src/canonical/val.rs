@@ -2,6 +2,11 @@
 //! lifted and lowered by the same rules as Rust types, and written and read as WAVE (the
 //! notation of `wasmtime run --invoke`) through the `wasm-wave` crate.
 
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "flat values are raw bits: the spec takes the low bits of a wider place (its `wrap_i64_to_i32`, `lift_flat_unsigned`)"
+)]
+
 use std::borrow::Cow;
 
 use wasm_wave::wasm::{WasmType as _, WasmTypeKind, WasmValue, WasmValueError};
@@ -20,6 +25,7 @@ use crate::Error;
 /// Records, variants, enums and flags carry their labels, so that a value prints as WAVE
 /// and is checked against its type by name.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Val {
     /// `bool`
     Bool(bool),
@@ -240,7 +246,7 @@ impl Val {
 }
 
 /// The payload types of a variant-shaped kind, and what it is called in messages.
-fn payloads<'r>(kind: &'r TypeDefKind) -> (&'static str, Vec<Option<&'r Type>>) {
+fn payloads(kind: &TypeDefKind) -> (&'static str, Vec<Option<&Type>>) {
     match kind {
         TypeDefKind::Variant(v) => ("a variant", v.cases.iter().map(|c| c.ty.as_ref()).collect()),
         TypeDefKind::Enum(e) => ("an enum", e.cases.iter().map(|_| None).collect()),

@@ -9,6 +9,11 @@
 //! `f32` in an `i64` place is its bits, an `i32` its zero-extended bits, and reading takes
 //! the low 32 bits back.
 
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "flat values are raw bits: the spec takes the low bits of a wider place (its `wrap_i64_to_i32`, `lift_flat_unsigned`)"
+)]
+
 use std::borrow::Cow;
 use std::cell::Cell;
 
@@ -67,10 +72,30 @@ impl<'a> FlatSrc<'a> {
 }
 
 impl LowerCx<'_> {
-    /// A block of `len` bytes aligned to `align` from the guest's `cabi_realloc`.
+    /// A block of `len` bytes aligned to `align` from the guest's `cabi_realloc`, checked as
+    /// the spec checks it (aligned, within memory).
     pub(crate) fn alloc(&mut self, len: u64, align: u32) -> Result<u32, Error> {
+        const WHAT: &str = "the block `cabi_realloc` returned";
         let len = u32::try_from(len).map_err(|_| self.violation(Violation::TooLong { len }))?;
-        Ok(self.core.alloc(len, align)?.region().offset)
+        match self.core.alloc(len, align) {
+            Ok(block) => Ok(block.region().offset),
+            Err(Error::Misaligned { offset, align, .. }) => {
+                Err(self.violation(Violation::Misaligned {
+                    what: WHAT,
+                    ptr: offset,
+                    align,
+                }))
+            }
+            Err(Error::OutOfBounds { offset, .. } | Error::RangeOverflow { offset, .. }) => {
+                Err(self.violation(Violation::OutOfBounds {
+                    what: WHAT,
+                    ptr: offset,
+                    len: u64::from(len),
+                    memory_size: self.core.memory_size(),
+                }))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Writes `bytes` at `ptr` (within a block this lowering allocated).
@@ -150,7 +175,7 @@ impl LiftCx<'_> {
         len: u64,
         align: u32,
     ) -> Result<(), Error> {
-        if ptr % align != 0 {
+        if !ptr.is_multiple_of(align) {
             return Err(self.violation(Violation::Misaligned { what, ptr, align }));
         }
         let memory_size = self.core.memory_size();
@@ -188,12 +213,12 @@ impl LiftCx<'_> {
 
     /// A string at `(ptr, len)`, copied out (and counted).
     pub(crate) fn string(&self, ptr: u32, len: u32) -> Result<String, Error> {
+        if len > MAX_STRING_BYTES {
+            return Err(self.violation(Violation::StringTooLong { len }));
+        }
+        self.check_range("a string", ptr, u64::from(len), 1)?;
         self.spend(u64::from(len))?;
         if self.core.memory_is_shared() {
-            if len > MAX_STRING_BYTES {
-                return Err(self.violation(Violation::StringTooLong { len }));
-            }
-            self.check_range("a string", ptr, u64::from(len), 1)?;
             let bytes = self.core.bytes(Region { offset: ptr, len })?.into_owned();
             return String::from_utf8(bytes).map_err(|e| {
                 self.violation(Violation::InvalidUtf8 {

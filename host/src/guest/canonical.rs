@@ -4,6 +4,11 @@
 //! are one step here; any failure after the first guest code ran is the spec's trap, which
 //! leaves the instance unfit for further canonical calls ([`Error::Poisoned`]).
 
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "flat values are raw bits: the spec takes the low bits of a wider place (its `wrap_i64_to_i32`, `lift_flat_unsigned`)"
+)]
+
 use std::marker::PhantomData;
 use std::sync::Arc;
 
