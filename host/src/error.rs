@@ -305,6 +305,32 @@ pub enum Error {
         export: Cow<'static, str>,
     },
 
+    /// A line of a stream is longer than the guest's memory cap: no guest could take it.
+    /// The results of every line before it were written.
+    #[error("line {line} of the input is longer than the guest's memory cap of {cap} bytes")]
+    LineTooLong {
+        /// The line, counting from 1.
+        line: u64,
+        /// The cap.
+        cap: u64,
+    },
+
+    /// Reading a stream's input failed.
+    #[error("cannot read the input")]
+    Input {
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Writing a stream's results failed.
+    #[error("cannot write the results")]
+    Output {
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+
     /// An operation needs an export that this module does not have.
     #[error("module {module} has no export `{export}`")]
     MissingExport {
@@ -339,7 +365,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Line { source, .. } => source.kind(),
-            Error::Fill { .. } => ErrorKind::Io,
+            Error::Fill { .. } | Error::Input { .. } | Error::Output { .. } => ErrorKind::Io,
             Error::Call { .. } | Error::Wit { .. } => ErrorKind::Usage,
             Error::Read { .. }
             | Error::ModuleTooLarge { .. }
@@ -362,6 +388,7 @@ impl Error {
             | Error::Overlap { .. }
             | Error::TooLong { .. }
             | Error::BatchTooLarge { .. }
+            | Error::LineTooLong { .. }
             | Error::Canonical { .. }
             | Error::InputNotUtf8 { .. }
             | Error::Poisoned { .. }

@@ -68,6 +68,7 @@ mod metering;
 mod module;
 mod prepare;
 mod region;
+mod stream;
 mod transform;
 
 pub use crate::cache::{CacheOutcome, CacheWarning, DEFAULT_CACHE_BYTES, ModuleCache};
@@ -80,6 +81,7 @@ pub use crate::metering::{BYTES_PER_UNIT, RUNTIME_CALL, UNITS_PER_ELEMENT, UNITS
 pub use crate::module::GuestModule;
 pub use crate::prepare::{Extras, MAX_TABLES};
 pub use crate::region::Region;
+pub use crate::stream::{CHUNK_BYTES, PIECE_BYTES, StreamStats};
 pub use crate::transform::Transformer;
 
 /// One compiled `GuestModule` serves instances on many threads: each thread instantiates

@@ -15,9 +15,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 
+use std::io::IsTerminal as _;
+use std::time::Instant;
+
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use host::{ErrorKind, GuestModule, Limits, ModuleCache, Transformer};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,17 +68,18 @@ struct Transform {
     #[command(flatten)]
     run: Run,
     /// Transform each line of standard input on its own (each result keeps its newline),
-    /// on --jobs threads, and write the results in input order.
+    /// on --jobs threads, and write the results in input order as they come: any size of
+    /// input, in bounded memory.
     #[arg(long)]
     lines: bool,
     /// Worker threads for --lines, each with its own instance (default: one a core; at
     /// most 256, and no more than there are lines).
     #[arg(long, value_name = "N", requires = "lines")]
     jobs: Option<NonZeroUsize>,
-    /// The most standard input --lines holds in memory, and the most results; past either
-    /// it stops with an error.
-    #[arg(long, value_name = "SIZE", requires = "lines", default_value_t = Size(Limits::default().max_batch_bytes))]
-    max_input: Size,
+    /// With --lines: say on standard error, at the end, what the run cost (lines, bytes,
+    /// wall time, and the CPU time of the reader, the writer and the workers).
+    #[arg(long, requires = "lines")]
+    stats: bool,
     /// The canonical-ABI function to transform with (default: `transform`, the guide's or
     /// the world's).
     #[arg(long, value_name = "NAME")]
@@ -111,6 +116,13 @@ struct Run {
     /// section): a .wit file, or a directory of them.
     #[arg(long, value_name = "PATH")]
     wit: Option<PathBuf>,
+    /// Show progress on standard error even when it is not a terminal (one plain line a
+    /// second); on a terminal it is shown anyway.
+    #[arg(long, conflicts_with = "quiet")]
+    progress: bool,
+    /// No warnings and no progress on standard error: only errors.
+    #[arg(short, long)]
+    quiet: bool,
     /// Which world of --wit (default: its only one).
     #[arg(long, value_name = "NAME", requires = "wit")]
     world: Option<String>,
@@ -175,11 +187,7 @@ impl Run {
             (false, Some(dir)) => Some(dir.clone()),
             (false, None) => ModuleCache::default_dir(),
         };
-        let cache = dir.and_then(|dir| {
-            ModuleCache::open(dir)
-                .inspect_err(|e| eprintln!("warning: {}", one_line(e)))
-                .ok()
-        });
+        let cache = dir.and_then(|dir| ModuleCache::open(dir).inspect_err(|e| self.warn(e)).ok());
         let wit = self
             .wit
             .as_ref()
@@ -191,7 +199,7 @@ impl Run {
             return Ok(module);
         };
         for warning in &outcome.warnings {
-            eprintln!("warning: {}", one_line(warning));
+            self.warn(warning);
         }
         if self.verbose {
             let how = if outcome.hit {
@@ -202,6 +210,47 @@ impl Run {
             eprintln!("module {how} {}", outcome.entry.display());
         }
         Ok(module)
+    }
+
+    /// A warning on standard error, unless --quiet.
+    fn warn(&self, e: &dyn std::error::Error) {
+        if !self.quiet {
+            eprintln!("warning: {}", one_line(e));
+        }
+    }
+
+    /// How progress is shown: a bar on a terminal (with a percentage and the time left
+    /// when the input's `size` is known), plain lines with --progress, nothing with
+    /// --quiet or on a pipe.
+    fn progress(&self, size: Option<u64>) -> Progress {
+        if self.quiet {
+            return Progress::Off;
+        }
+        if io::stderr().is_terminal() {
+            let bar = match size {
+                Some(len) => ProgressBar::new(len).with_style(
+                    ProgressStyle::with_template(
+                        "{spinner} {bytes}/{total_bytes} ({percent}%) {msg} {bytes_per_sec}, {eta} left",
+                    )
+                    .expect("a valid template"),
+                ),
+                None => ProgressBar::new_spinner().with_style(
+                    ProgressStyle::with_template("{spinner} {bytes} {msg} {bytes_per_sec}")
+                        .expect("a valid template"),
+                ),
+            };
+            bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            return Progress::Bar(bar);
+        }
+        if self.progress {
+            return Progress::Plain {
+                start: Instant::now(),
+                last: Instant::now(),
+                size,
+            };
+        }
+        Progress::Off
     }
 
     fn limits(&self) -> Limits {
@@ -238,7 +287,7 @@ enum CliError {
         "line {line} of standard input is longer than the guest's memory cap of {cap} bytes \
          (raise it with --max-memory)"
     )]
-    LineTooLong { line: usize, cap: u64 },
+    LineTooLong { line: u64, cap: u64 },
     /// No MODULE was given and no built guest was found.
     #[error(
         "no MODULE given, and no {artifact} in {} or a directory above it; \
@@ -275,6 +324,69 @@ impl CliError {
             CliError::InputTooLarge { .. } | CliError::LineTooLong { .. } => ErrorKind::Guest,
         }
     }
+}
+
+/// Progress of a long run on standard error.
+enum Progress {
+    Off,
+    Bar(ProgressBar),
+    /// A plain line a second, for a standard error that is not a terminal.
+    Plain {
+        start: Instant,
+        last: Instant,
+        size: Option<u64>,
+    },
+}
+
+impl Progress {
+    fn update(&mut self, stats: &host::StreamStats) {
+        match self {
+            Progress::Off => {}
+            Progress::Bar(bar) => {
+                bar.set_position(stats.bytes_in);
+                bar.set_message(format!("{} lines", stats.lines));
+            }
+            Progress::Plain { start, last, size } => {
+                if last.elapsed().as_secs() >= 1 {
+                    *last = Instant::now();
+                    eprintln!("{}", plain_line(stats, start.elapsed(), *size));
+                }
+            }
+        }
+    }
+
+    /// Clears the bar; plain progress ends with the final figures.
+    fn finish(self, stats: Option<&host::StreamStats>) {
+        match self {
+            Progress::Off => {}
+            Progress::Bar(bar) => bar.finish_and_clear(),
+            Progress::Plain { start, size, .. } => {
+                if let Some(stats) = stats {
+                    eprintln!("{}", plain_line(stats, start.elapsed(), size));
+                }
+            }
+        }
+    }
+}
+
+/// One line of plain progress: lines, bytes, rate, and the share done when the size is
+/// known.
+fn plain_line(
+    stats: &host::StreamStats,
+    elapsed: std::time::Duration,
+    size: Option<u64>,
+) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    let mb = stats.bytes_in as f64 / 1e6;
+    let share = size
+        .filter(|&s| s > 0)
+        .map(|s| format!(" ({:.0}%)", stats.bytes_in as f64 * 100.0 / s as f64))
+        .unwrap_or_default();
+    format!(
+        "progress: {} lines, {mb:.1} MB{share}, {:.1} MB/s",
+        stats.lines,
+        mb / secs
+    )
 }
 
 /// `e` and its sources, `: `-separated, on one line (wasmer's validation errors can span
@@ -321,7 +433,7 @@ fn main() -> ExitCode {
             });
             (
                 &t.run,
-                pipe_lines(&t.run, jobs, t.max_input.0, t.export.as_deref()),
+                pipe_lines(&t.run, jobs, t.export.as_deref(), t.stats),
             )
         }
         Command::Transform(t) => (&t.run, pipe(&t.run, t.export.as_deref())),
@@ -410,51 +522,49 @@ fn pipe(run: &Run, export: Option<&str>) -> Result<()> {
 /// `memhost transform --lines`: each line of standard input through the guest's `transform`,
 /// on `jobs` threads, the results in input order on standard output. Standard input is held
 /// in memory, up to `max_input` bytes.
-fn pipe_lines(run: &Run, jobs: NonZeroUsize, max_input: u64, export: Option<&str>) -> Result<()> {
-    let mut limits = run.limits();
-    limits.max_batch_bytes = max_input;
-    let module = run.module_with(&run.module_path()?, &limits)?;
+fn pipe_lines(run: &Run, jobs: NonZeroUsize, export: Option<&str>, stats: bool) -> Result<()> {
+    let start = Instant::now();
+    let module = run.module(&run.module_path()?)?;
     let transformer = module.transformer(export)?;
-    let input = read_lines(&mut io::stdin().lock(), max_input, run.max_memory.0)?;
-    let output = module.transform_lines_with(&input, jobs, &transformer)?;
-    write_stdout(&output)
-}
-
-/// All of `input`, refused as soon as it passes `max_input` bytes, or as soon as one line
-/// passes `max_line` bytes (so endless input without a newline stops early).
-fn read_lines(input: &mut impl io::Read, max_input: u64, max_line: u64) -> Result<Vec<u8>> {
-    const CHUNK: u64 = 1 << 20;
-    let mut held = Vec::new();
-    // Where the line being read starts.
-    let mut line_start = 0;
-    loop {
-        let old = held.len();
-        let n = (&mut *input)
-            .take(CHUNK)
-            .read_to_end(&mut held)
-            .map_err(CliError::stdin)?;
-        if n == 0 {
-            return Ok(held);
-        }
-        if let Some(last) = memchr::memrchr(b'\n', &held[old..]) {
-            line_start = old + last + 1;
-        }
-        if (held.len() - line_start) as u64 > max_line {
-            let line = memchr::memchr_iter(b'\n', &held[..line_start]).count() + 1;
-            return Err(CliError::LineTooLong {
-                line,
-                cap: max_line,
-            }
-            .into());
-        }
-        if held.len() as u64 > max_input {
-            return Err(host::Error::BatchTooLarge {
-                what: "input",
-                limit: max_input,
-            })
-            .context("standard input is held in memory by --lines (raise it with --max-input)");
-        }
+    // Standard input as a file of its own (`Stdin`'s lock cannot go to the reader thread);
+    // a regular file says its size, for the percentage and the time left.
+    let input = io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(File::from)
+        .map_err(CliError::stdin)?;
+    let size = input
+        .metadata()
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| m.len());
+    let mut progress = run.progress(size);
+    let stdout = io::stdout().lock();
+    let done = module.transform_lines_stream(
+        input,
+        io::BufWriter::with_capacity(1 << 16, stdout),
+        jobs,
+        &transformer,
+        &mut |stats| progress.update(stats),
+    );
+    progress.finish(done.as_ref().ok());
+    if stats && let Ok(s) = &done {
+        eprintln!(
+            "stats: {} lines, {} bytes in, {} bytes out, wall {:.3} s, cpu: reader {:.3} s, \
+             writer {:.3} s, workers {:.3} s",
+            s.lines,
+            s.bytes_in,
+            s.bytes_out,
+            start.elapsed().as_secs_f64(),
+            s.reader_cpu.as_secs_f64(),
+            s.writer_cpu.as_secs_f64(),
+            s.worker_cpu.as_secs_f64()
+        );
     }
+    done.map(|_| ()).map_err(|e| match e {
+        host::Error::LineTooLong { line, cap } => CliError::LineTooLong { line, cap }.into(),
+        e => anyhow::Error::new(e),
+    })
 }
 
 /// `memhost call --invoke CALL`: one function of the module's WIT world, its result in WAVE

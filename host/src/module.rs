@@ -34,6 +34,8 @@ pub struct GuestModule {
     pub(crate) max_batch_bytes: u64,
     /// What one lifted canonical value may take.
     max_value_bytes: u64,
+    /// The longest line a stream takes: the memory cap.
+    pub(crate) max_line_bytes: u64,
     /// The start function was moved to an export, to be called by `instantiate`.
     deferred_start: bool,
 }
@@ -229,6 +231,7 @@ impl GuestModule {
             fuel: limits.fuel,
             max_batch_bytes: limits.max_batch_bytes,
             max_value_bytes: limits.max_value_bytes,
+            max_line_bytes: limits.max_memory_bytes,
             deferred_start: prepared.deferred_start,
         };
         Ok((module, outcome))

@@ -72,11 +72,21 @@ fn wit_bindgen() -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// A Python with the `ziglang` package, in a virtual environment in `target/tools`, made
-/// when missing.
-fn zig_python() -> Result<PathBuf> {
+/// The Python of the virtual environment in `target/tools/venv`, made when missing.
+pub fn venv_python() -> Result<PathBuf> {
     let venv = tools().join("venv");
     let python = venv.join("bin").join("python");
+    if !python.exists() {
+        run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv)).context(
+            "cannot make a Python virtual environment (is python3 with venv installed?)",
+        )?;
+    }
+    Ok(python)
+}
+
+/// A Python with the `ziglang` package, in the virtual environment of `target/tools`.
+fn zig_python() -> Result<PathBuf> {
+    let python = venv_python()?;
     let has_zig = |python: &Path| {
         Command::new(python)
             .args(["-m", "ziglang", "version"])
@@ -88,15 +98,7 @@ fn zig_python() -> Result<PathBuf> {
     if has_zig(&python) {
         return Ok(python);
     }
-    eprintln!(
-        "xtask: installing ziglang {ZIGLANG} (clang for wasm32) into {} (once; about 100 MB)",
-        venv.display()
-    );
-    if !python.exists() {
-        run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&venv)).context(
-            "cannot make a Python virtual environment (is python3 with venv installed?)",
-        )?;
-    }
+    eprintln!("xtask: installing ziglang {ZIGLANG} (clang for wasm32; once, about 100 MB)");
     run_cmd(
         Command::new(&python)
             .args(["-m", "pip", "install", "--quiet"])

@@ -13,6 +13,7 @@ mod build_canonical;
 mod build_guest;
 mod callgrind;
 mod rewrite;
+mod spark;
 mod test;
 
 use std::env;
@@ -29,7 +30,9 @@ tasks:
                 export, check the ABI, and write target/guest/guest.wasm; build the
                 canonical ABI's test guests from wit/guest.wit (Rust with wit-bindgen, C
                 with wit-bindgen-cli and clang) into target/guest/canonical*.wasm
-  test [ARGS]   build-guest, then `cargo test --workspace [ARGS]`
+  test [ARGS]   build-guest, then `cargo test --workspace [ARGS]`, then `spark`
+  spark         Apache Spark's RDD.pipe through `memhost transform --lines` in local mode
+                (installs pyspark under target/tools; needs Java 17)
   bench [ARGS]  build-guest, then the host's criterion benchmarks (ARGS go to criterion,
                 e.g. a filter), the large-module warm start, and instruction counts under
                 callgrind (installs valgrind and gungraun-runner when missing); writes
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("build-guest") if args.len() == 1 => build_guest::run().map(|_| ()),
         Some("test") => test::run(&args[1..]),
+        Some("spark") if args.len() == 1 => spark::run(),
         Some("bench") => bench::run(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");

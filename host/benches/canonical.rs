@@ -1,0 +1,169 @@
+//! The canonical ABI, side by side in one run: a wit-bindgen guest's `transform: func(s:
+//! string) -> string` called (a) through the library's typed API, (b) with the same steps
+//! on raw wasmer (no checks, no fuel), (c) through wasmtime's Component Model on the same
+//! core module componentized; and `--lines` through the canonical path against the guide's
+//! 4-call path.
+//!
+//! Needs `cargo xtask build-guest` (`cargo xtask bench canonical` runs it).
+
+use std::hint::black_box;
+use std::num::NonZeroUsize;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use host::{GuestModule, Limits, Transformer};
+use wasmer::{Instance, Memory, Module, Store, TypedFunction, imports};
+
+fn artifact(path: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path);
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{} ({e}): run `cargo xtask build-guest`", path.display()))
+}
+
+/// The same steps as the library's, on plain wasmer: allocate, write, call, read the
+/// return area and the string, post-return. No checks, no fuel.
+struct Raw {
+    store: Store,
+    memory: Memory,
+    realloc: TypedFunction<(i32, i32, i32, i32), i32>,
+    transform: TypedFunction<(i32, i32), i32>,
+    post: TypedFunction<i32, ()>,
+}
+
+impl Raw {
+    fn new(bytes: &[u8]) -> Raw {
+        let mut store = Store::default();
+        let module = Module::new(&store, bytes).unwrap();
+        let instance = Instance::new(&mut store, &module, &imports! {}).unwrap();
+        let e = &instance.exports;
+        Raw {
+            memory: e.get_memory("memory").unwrap().clone(),
+            realloc: e.get_typed_function(&store, "cabi_realloc").unwrap(),
+            transform: e.get_typed_function(&store, "transform").unwrap(),
+            post: e.get_typed_function(&store, "cabi_post_transform").unwrap(),
+            store,
+        }
+    }
+
+    fn call(&mut self, input: &str) -> usize {
+        let len = i32::try_from(input.len()).unwrap();
+        let ptr = self.realloc.call(&mut self.store, 0, 0, 1, len).unwrap();
+        let view = self.memory.view(&self.store);
+        view.write(u64::try_from(ptr).unwrap(), input.as_bytes())
+            .unwrap();
+        let ret = self.transform.call(&mut self.store, ptr, len).unwrap();
+        let view = self.memory.view(&self.store);
+        let mut pair = [0u8; 8];
+        view.read(u64::try_from(ret).unwrap(), &mut pair).unwrap();
+        let p = u32::from_le_bytes(pair[..4].try_into().unwrap());
+        let l = u32::from_le_bytes(pair[4..].try_into().unwrap());
+        let mut out = vec![0; l as usize];
+        view.read(u64::from(p), &mut out).unwrap();
+        let n = String::from_utf8(out).unwrap().len();
+        self.post.call(&mut self.store, ret).unwrap();
+        n
+    }
+}
+
+/// wasmtime's Component Model over the same core module.
+struct Wasmtime {
+    store: wasmtime::Store<()>,
+    func: wasmtime::component::TypedFunc<(&'static str,), (String,)>,
+}
+
+impl Wasmtime {
+    fn new(core: &[u8]) -> Wasmtime {
+        let component = wit_component::ComponentEncoder::default()
+            .module(core)
+            .unwrap()
+            .encode()
+            .unwrap();
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        let engine = wasmtime::Engine::new(&config).unwrap();
+        let component = wasmtime::component::Component::new(&engine, component).unwrap();
+        let mut store = wasmtime::Store::new(&engine, ());
+        let instance = wasmtime::component::Linker::new(&engine)
+            .instantiate(&mut store, &component)
+            .unwrap();
+        let func = instance.get_typed_func(&mut store, "transform").unwrap();
+        Wasmtime { store, func }
+    }
+
+    fn call(&mut self, input: &'static str) -> usize {
+        self.func.call(&mut self.store, (input,)).unwrap().0.len()
+    }
+}
+
+fn transform(c: &mut Criterion) {
+    let core = artifact(abi::CANONICAL_ARTIFACT);
+    let module = GuestModule::from_bytes(&core, &Limits::default()).unwrap();
+    for (name, len) in [("1KiB", 1 << 10), ("1MiB", 1 << 20)] {
+        let input: &'static str = Box::leak("x".repeat(len).into_boxed_str());
+        let mut g = c.benchmark_group(format!("canonical/transform/{name}"));
+        g.throughput(Throughput::Bytes(len as u64));
+        let mut guest = module.instantiate().unwrap();
+        let typed = guest.typed::<(&str,), (String,)>("transform").unwrap();
+        g.bench_function("library", |b| {
+            b.iter(|| typed.call(&mut guest, (black_box(input),)).unwrap().0.len());
+        });
+        let mut raw = Raw::new(&core);
+        g.bench_function("raw", |b| b.iter(|| raw.call(black_box(input))));
+        let mut wasmtime = Wasmtime::new(&core);
+        g.bench_function("wasmtime", |b| b.iter(|| wasmtime.call(black_box(input))));
+        g.finish();
+    }
+}
+
+/// The bench input of `throughput/lines`: 100 000 lines of 90 to 110 bytes.
+fn lines_input() -> Vec<u8> {
+    let mut input = Vec::new();
+    for i in 0..100_000usize {
+        input.extend((0..90 + i % 21).map(|j| b'a' + u8::try_from((i + j) % 26).unwrap()));
+        input.push(b'\n');
+    }
+    input
+}
+
+fn lines(c: &mut Criterion) {
+    let input = lines_input();
+    let all = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+    let canonical =
+        GuestModule::from_bytes(&artifact(abi::CANONICAL_ARTIFACT), &Limits::default()).unwrap();
+    let guide =
+        GuestModule::from_bytes(&artifact(abi::GUEST_ARTIFACT), &Limits::default()).unwrap();
+    let through = Transformer::Canonical("transform".into());
+    let mut g = c.benchmark_group("throughput/lines/canonical");
+    g.throughput(Throughput::Bytes(input.len() as u64));
+    g.sample_size(10);
+    g.bench_function("1threads", |b| {
+        b.iter(|| {
+            canonical
+                .transform_lines_with(&input, NonZeroUsize::MIN, &through)
+                .unwrap()
+                .len()
+        });
+    });
+    g.bench_function("Nthreads", |b| {
+        b.iter(|| {
+            canonical
+                .transform_lines_with(&input, all, &through)
+                .unwrap()
+                .len()
+        });
+    });
+    // The guide's 4-call path, in the same run, for the ratio.
+    g.bench_function("guide_1threads", |b| {
+        b.iter(|| {
+            guide
+                .transform_lines(&input, NonZeroUsize::MIN)
+                .unwrap()
+                .len()
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, transform, lines);
+criterion_main!(benches);

@@ -1,0 +1,64 @@
+//! `cargo xtask spark`: Apache Spark's `RDD.pipe` through `memhost transform --lines`, in
+//! local mode (`local[2]`) with the machine's Java, from `pyspark` installed into the
+//! virtual environment under `target/tools` when missing. Checks the collected result
+//! (`host/tests/spark/pipe.py`).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::build_guest::target_dir;
+use crate::{cargo, project_root, run as run_cmd};
+
+/// The pyspark of the test: Spark 3.5, which runs on Java 17.
+const PYSPARK: &str = "3.5.9";
+
+/// A Python with pyspark, in `target/tools/venv`.
+fn python() -> Result<PathBuf> {
+    let python = crate::build_canonical::venv_python()?;
+    let has = Command::new(&python)
+        .args(["-c", "import pyspark; print(pyspark.__version__)"])
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == PYSPARK);
+    if !has {
+        eprintln!("xtask: installing pyspark {PYSPARK} (once; about 320 MB)");
+        run_cmd(
+            Command::new(&python)
+                .args(["-m", "pip", "install", "--quiet"])
+                .arg(format!("pyspark=={PYSPARK}")),
+        )
+        .context("cannot install pyspark from PyPI")?;
+    }
+    Ok(python)
+}
+
+pub fn run() -> Result<()> {
+    let java = Command::new("java").arg("-version").output();
+    if !java.is_ok_and(|out| out.status.success()) {
+        bail!(
+            "Spark needs Java (17): install a JDK, e.g. `apt-get install openjdk-17-jre-headless`"
+        );
+    }
+    let python = python()?;
+    run_cmd(cargo().args(["build", "--package", "host", "--bin", "memhost"]))?;
+    let memhost = target_dir().join("debug").join("memhost");
+    let cache = target_dir().join("spark").join("cache");
+    std::fs::create_dir_all(&cache)?;
+    run_cmd(
+        Command::new(python)
+            .arg(
+                project_root()
+                    .join("host")
+                    .join("tests")
+                    .join("spark")
+                    .join("pipe.py"),
+            )
+            .arg(memhost)
+            .arg(project_root().join(abi::GUEST_ARTIFACT))
+            .arg(cache)
+            .env("PYSPARK_PYTHON", "python3")
+            .env("SPARK_LOCAL_IP", "127.0.0.1"),
+    )
+    .context("the Spark test failed")
+}
