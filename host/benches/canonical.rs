@@ -108,6 +108,21 @@ fn transform(c: &mut Criterion) {
         g.bench_function("library", |b| {
             b.iter(|| typed.call(&mut guest, (black_box(input),)).unwrap().0.len());
         });
+        // The same, compiled without fuel: what the metering of the guest's code costs.
+        let mut unmetered_limits = Limits::default();
+        unmetered_limits.fuel = None;
+        let unmetered = GuestModule::from_bytes(&core, &unmetered_limits).unwrap();
+        let mut plain = unmetered.instantiate().unwrap();
+        let typed_plain = plain.typed::<(&str,), (String,)>("transform").unwrap();
+        g.bench_function("library_unmetered", |b| {
+            b.iter(|| {
+                typed_plain
+                    .call(&mut plain, (black_box(input),))
+                    .unwrap()
+                    .0
+                    .len()
+            });
+        });
         let mut raw = Raw::new(&core);
         g.bench_function("raw", |b| b.iter(|| raw.call(black_box(input))));
         let mut wasmtime = Wasmtime::new(&core);

@@ -125,6 +125,16 @@ impl Params for (i32, i32) {
     }
 }
 
+impl Params for (i32, i32, i32) {
+    fn invoke<R: WasmTypeList>(
+        self,
+        func: &TypedFunction<(i32, i32, i32), R>,
+        store: &mut Store,
+    ) -> Result<R, RuntimeError> {
+        func.call(store, self.0, self.1, self.2)
+    }
+}
+
 impl Params for (i32, i32, i32, i32) {
     fn invoke<R: WasmTypeList>(
         self,

@@ -520,8 +520,8 @@ fn pipe(run: &Run, export: Option<&str>) -> Result<()> {
 }
 
 /// `memhost transform --lines`: each line of standard input through the guest's `transform`,
-/// on `jobs` threads, the results in input order on standard output. Standard input is held
-/// in memory, up to `max_input` bytes.
+/// on `jobs` threads, the results in input order on standard output as they come, in
+/// bounded memory (`GuestModule::transform_lines_stream`).
 fn pipe_lines(run: &Run, jobs: NonZeroUsize, export: Option<&str>, stats: bool) -> Result<()> {
     let start = Instant::now();
     let module = run.module(&run.module_path()?)?;

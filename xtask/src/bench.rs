@@ -69,6 +69,11 @@ fn target_dir() -> PathBuf {
 }
 
 pub fn run(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("canonical") => return canonical(),
+        Some("stream") => return stream(),
+        _ => {}
+    }
     build_guest::run()?;
     let criterion = target_dir().join("criterion");
     // Results of an earlier run must not pass for this run's.
@@ -486,4 +491,94 @@ fn table(
         verdict(large.map(|x| x < 0.05))
     );
     t
+}
+
+/// The canonical ABI's cases, in the order of the table.
+const CANONICAL_CASES: [&str; 9] = [
+    "canonical/transform/1KiB/library",
+    "canonical/transform/1KiB/raw",
+    "canonical/transform/1KiB/wasmtime",
+    "canonical/transform/1MiB/library",
+    "canonical/transform/1MiB/raw",
+    "canonical/transform/1MiB/wasmtime",
+    "throughput/lines/canonical/1threads",
+    "throughput/lines/canonical/Nthreads",
+    "throughput/lines/canonical/guide_1threads",
+];
+
+/// `cargo xtask bench canonical`: a wit-bindgen guest's `transform` through the library's
+/// typed API, the same steps on raw wasmer, and wasmtime's Component Model, in one run; and
+/// `--lines` through the canonical path against the guide's 4-call path. Writes
+/// `target/bench/canonical.md`.
+fn canonical() -> Result<()> {
+    build_guest::run()?;
+    let criterion = target_dir().join("criterion");
+    if criterion.exists() {
+        fs::remove_dir_all(&criterion)?;
+    }
+    crate::run(cargo().args(["bench", "--package", "host", "--bench", "canonical"]))?;
+    let medians = collect(&criterion)?;
+    let get = |case: &str| {
+        medians
+            .get(case)
+            .copied()
+            .with_context(|| format!("criterion reported no result for {case}"))
+    };
+    let mut table = String::from("| case | median | ratio |\n|---|---|---|\n");
+    for case in CANONICAL_CASES {
+        let ns = get(case)?;
+        let ratio = match case.rsplit_once('/') {
+            Some((group, "library")) => format!(
+                "{} raw, {} wasmtime",
+                times(ns / get(&format!("{group}/raw"))?),
+                times(ns / get(&format!("{group}/wasmtime"))?)
+            ),
+            Some((group, "1threads")) => format!(
+                "{} the guide's path",
+                times(ns / get(&format!("{group}/guide_1threads"))?)
+            ),
+            Some((group, "Nthreads")) => format!(
+                "{} one thread",
+                times(get(&format!("{group}/1threads"))? / ns)
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(table, "| `{case}` | {} | {ratio} |", show_ns(ns));
+    }
+    let out = target_dir().join("bench").join("canonical.md");
+    fs::create_dir_all(out.parent().expect("has a parent"))?;
+    fs::write(&out, &table)?;
+    println!("{table}");
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+/// `cargo xtask bench stream`: 1 GiB of lines through the release binary on one thread and
+/// on every core, and through `cat`, interleaved; the peak RSS; one Spark partition's
+/// process (the `stream` example). Writes `target/bench/stream.json`.
+fn stream() -> Result<()> {
+    build_guest::run()?;
+    crate::run(cargo().args([
+        "build",
+        "--release",
+        "--package",
+        "host",
+        "--bin",
+        "memhost",
+    ]))?;
+    let json = target_dir().join("bench").join("stream.json");
+    fs::create_dir_all(json.parent().expect("has a parent"))?;
+    crate::run(
+        cargo()
+            .args([
+                "run",
+                "--release",
+                "--package",
+                "host",
+                "--example",
+                "stream",
+                "--",
+            ])
+            .args(["3".as_ref(), json.as_os_str()]),
+    )
 }

@@ -37,6 +37,11 @@ tasks:
                 e.g. a filter), the large-module warm start, and instruction counts under
                 callgrind (installs valgrind and gungraun-runner when missing); writes
                 target/bench/summary.json and table.md
+  bench canonical
+                the canonical ABI side by side: the library's typed API, raw wasmer,
+                wasmtime's Component Model; --lines through a wit-bindgen guest
+  bench stream  1 GiB of lines through the release binary on 1 and N threads and through
+                `cat`, interleaved, with peak RSS; one Spark partition's process
   help          this text";
 
 fn main() -> ExitCode {

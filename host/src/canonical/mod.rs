@@ -25,7 +25,7 @@ use ::abi::check::Summary;
 use ::abi::check::wasmparser::{ExternalKind, ValType};
 use wit_parser::{FunctionKind, Resolve, Type, WorldId, WorldItem};
 
-pub(crate) use self::layout::{Flat, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS, record_layout, size_align};
+pub(crate) use self::layout::{Flat, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS};
 pub use self::val::Val;
 pub use self::values::{ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx};
 use crate::Error;
@@ -109,6 +109,16 @@ pub(crate) struct FuncDef {
     pub(crate) post_return: bool,
     /// Its WIT definition.
     pub(crate) func: wit_parser::Function,
+    /// The parameters' types, their offsets when they go through memory, and the size
+    /// and alignment of that tuple: worked out once, not at every call.
+    pub(crate) param_types: Vec<Type>,
+    pub(crate) param_offsets: Vec<u32>,
+    pub(crate) params_layout: (u32, u32),
+    /// The result's size and alignment, for its return area.
+    pub(crate) result_layout: (u32, u32),
+    /// The core export's types.
+    pub(crate) core_params: Vec<Flat>,
+    pub(crate) core_results: Vec<Flat>,
 }
 
 impl FuncDef {
@@ -122,22 +132,29 @@ impl FuncDef {
         self.flat_results.len() > MAX_FLAT_RESULTS
     }
 
-    /// Its core export's parameter types.
-    pub(crate) fn core_params(&self) -> Vec<Flat> {
-        if self.indirect_params() {
+    /// Works out what every call needs: the core export's types, the layouts.
+    fn complete(&mut self, resolve: &Resolve) {
+        self.param_types = self.params.iter().map(|(_, t)| *t).collect();
+        self.param_offsets.clear();
+        self.params_layout = layout::record_layout(
+            resolve,
+            self.param_types.iter(),
+            Some(&mut self.param_offsets),
+        );
+        self.result_layout = self
+            .result
+            .as_ref()
+            .map_or((0, 1), |t| layout::size_align(resolve, t));
+        self.core_params = if self.indirect_params() {
             vec![Flat::I32]
         } else {
             self.flat_params.clone()
-        }
-    }
-
-    /// Its core export's result types.
-    pub(crate) fn core_results(&self) -> Vec<Flat> {
-        if self.retptr() {
+        };
+        self.core_results = if self.retptr() {
             vec![Flat::I32]
         } else {
             self.flat_results.clone()
-        }
+        };
     }
 
     /// Its post-return export's name.
@@ -290,6 +307,12 @@ pub(crate) fn admit(wit: Wit, summary: &Summary) -> Result<World, Vec<String>> {
             flat_results: Vec::new(),
             post_return: false,
             func: f.clone(),
+            param_types: Vec::new(),
+            param_offsets: Vec::new(),
+            params_layout: (0, 1),
+            result_layout: (0, 1),
+            core_params: Vec::new(),
+            core_results: Vec::new(),
         };
         for (_, ty) in &def.params {
             layout::flatten(resolve, ty, &mut def.flat_params);
@@ -308,7 +331,8 @@ pub(crate) fn admit(wit: Wit, summary: &Summary) -> Result<World, Vec<String>> {
         {
             needs_realloc = Some(name.clone());
         }
-        let (want_params, want_results) = (def.core_params(), def.core_results());
+        def.complete(resolve);
+        let (want_params, want_results) = (def.core_params.clone(), def.core_results.clone());
         let wanted = show_flat(&want_params, &want_results);
         match func_type(&name) {
             None => problems.push(format!(

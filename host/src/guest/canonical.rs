@@ -16,17 +16,95 @@ use wasmer::Value;
 use wit_parser::{Resolve, Type};
 
 use crate::canonical::{Flat, FlatSrc, FuncDef, Lift, LiftCx, Lower, LowerCx, Val, World};
-use crate::instance::{Core, DynFunc};
+use crate::instance::{Core, DynFunc, Effect, Func};
 use crate::{Error, Guest, Violation};
+
+/// A core export of the canonical ABI, bound for calls: with wasmer's typed calls when its
+/// core type is up to four `i32` parameters and at most one `i32` result (strings, lists,
+/// pointers and small numbers: most functions, and every post-return), else dynamically.
+/// A typed call skips wasmer's `Value` conversions and allocations.
+#[derive(Debug)]
+enum Bound {
+    P0R0(Func<(), ()>),
+    P0R1(Func<(), i32>),
+    P1R0(Func<i32, ()>),
+    P1R1(Func<i32, i32>),
+    P2R0(Func<(i32, i32), ()>),
+    P2R1(Func<(i32, i32), i32>),
+    P3R0(Func<(i32, i32, i32), ()>),
+    P3R1(Func<(i32, i32, i32), i32>),
+    P4R0(Func<(i32, i32, i32, i32), ()>),
+    P4R1(Func<(i32, i32, i32, i32), i32>),
+    Dyn(DynFunc),
+}
+
+impl Bound {
+    /// `name`, of core type `params -> results`, in `core`.
+    fn bind(core: &Core, name: String, params: &[Flat], results: &[Flat]) -> Result<Bound, Error> {
+        let all_i32 = params.iter().chain(results).all(|f| *f == Flat::I32);
+        let m = Effect::Mutates;
+        Ok(match (all_i32, params.len(), results.len()) {
+            (true, 0, 0) => Bound::P0R0(core.func(name, m)?),
+            (true, 0, 1) => Bound::P0R1(core.func(name, m)?),
+            (true, 1, 0) => Bound::P1R0(core.func(name, m)?),
+            (true, 1, 1) => Bound::P1R1(core.func(name, m)?),
+            (true, 2, 0) => Bound::P2R0(core.func(name, m)?),
+            (true, 2, 1) => Bound::P2R1(core.func(name, m)?),
+            (true, 3, 0) => Bound::P3R0(core.func(name, m)?),
+            (true, 3, 1) => Bound::P3R1(core.func(name, m)?),
+            (true, 4, 0) => Bound::P4R0(core.func(name, m)?),
+            (true, 4, 1) => Bound::P4R1(core.func(name, m)?),
+            _ => Bound::Dyn(core.dyn_func(name)?),
+        })
+    }
+
+    /// Calls it with the flat values `args` (of its core types); its results' bits go to
+    /// `out`.
+    fn call(
+        &self,
+        core: &mut Core,
+        args: &[u64],
+        types: &[Flat],
+        values: &mut Vec<Value>,
+        out: &mut Vec<u64>,
+    ) -> Result<(), Error> {
+        let a = |i: usize| args.get(i).map_or(0, |&b| (b as u32).cast_signed());
+        let one = |r: i32| u64::from(r.cast_unsigned());
+        out.clear();
+        match self {
+            Bound::P0R0(f) => core.call(f, ())?,
+            Bound::P0R1(f) => out.push(one(core.call(f, ())?)),
+            Bound::P1R0(f) => core.call(f, a(0))?,
+            Bound::P1R1(f) => out.push(one(core.call(f, a(0))?)),
+            Bound::P2R0(f) => core.call(f, (a(0), a(1)))?,
+            Bound::P2R1(f) => out.push(one(core.call(f, (a(0), a(1)))?)),
+            Bound::P3R0(f) => core.call(f, (a(0), a(1), a(2)))?,
+            Bound::P3R1(f) => out.push(one(core.call(f, (a(0), a(1), a(2)))?)),
+            Bound::P4R0(f) => core.call(f, (a(0), a(1), a(2), a(3)))?,
+            Bound::P4R1(f) => out.push(one(core.call(f, (a(0), a(1), a(2), a(3)))?)),
+            Bound::Dyn(f) => {
+                core_values(args, types, values);
+                let results = core.call_dyn(f, values)?;
+                flat_bits(&results, out);
+            }
+        }
+        Ok(())
+    }
+}
 
 /// A module's canonical-ABI side in one instance: its world, each function bound to its
 /// core export (and post-return), and whether a call has trapped.
 #[derive(Debug)]
 pub(crate) struct Canonical {
     world: Arc<World>,
-    funcs: Vec<(DynFunc, Option<DynFunc>)>,
+    funcs: Vec<(Bound, Option<Bound>)>,
     poisoned: bool,
     max_value_bytes: u64,
+    /// Reused from call to call: the flat values of a call, its results, and core values
+    /// for a dynamic call.
+    flat: Vec<u64>,
+    out: Vec<u64>,
+    values: Vec<Value>,
 }
 
 impl Canonical {
@@ -42,9 +120,11 @@ impl Canonical {
             .map(|def| {
                 let post = def
                     .post_return
-                    .then(|| core.dyn_func(def.post_return_name()))
+                    .then(|| Bound::bind(core, def.post_return_name(), &def.core_results, &[]))
                     .transpose()?;
-                Ok((core.dyn_func(def.name.clone())?, post))
+                let func =
+                    Bound::bind(core, def.name.clone(), &def.core_params, &def.core_results)?;
+                Ok((func, post))
             })
             .collect::<Result<_, Error>>()?;
         Ok(Canonical {
@@ -52,6 +132,9 @@ impl Canonical {
             funcs,
             poisoned: false,
             max_value_bytes,
+            flat: Vec::new(),
+            out: Vec::new(),
+            values: Vec::new(),
         })
     }
 }
@@ -204,31 +287,27 @@ impl<P: ComponentParams, R: ComponentResults> TypedFunc<P, R> {
     }
 }
 
-/// Core values from flat bits, as the core export's types say.
-fn core_values(bits: &[u64], types: &[Flat]) -> Vec<Value> {
-    bits.iter()
-        .zip(types)
-        .map(|(&b, ty)| match ty {
-            Flat::I32 => Value::I32((b as u32).cast_signed()),
-            Flat::I64 => Value::I64(b.cast_signed()),
-            Flat::F32 => Value::F32(f32::from_bits(b as u32)),
-            Flat::F64 => Value::F64(f64::from_bits(b)),
-        })
-        .collect()
+/// Core values from flat bits, as the core export's types say, into `out`.
+fn core_values(bits: &[u64], types: &[Flat], out: &mut Vec<Value>) {
+    out.clear();
+    out.extend(bits.iter().zip(types).map(|(&b, ty)| match ty {
+        Flat::I32 => Value::I32((b as u32).cast_signed()),
+        Flat::I64 => Value::I64(b.cast_signed()),
+        Flat::F32 => Value::F32(f32::from_bits(b as u32)),
+        Flat::F64 => Value::F64(f64::from_bits(b)),
+    }));
 }
 
-/// Flat bits from core values.
-fn flat_bits(values: &[Value]) -> Vec<u64> {
-    values
-        .iter()
-        .map(|v| match *v {
-            Value::I32(v) => u64::from(v.cast_unsigned()),
-            Value::I64(v) => v.cast_unsigned(),
-            Value::F32(v) => u64::from(v.to_bits()),
-            Value::F64(v) => v.to_bits(),
-            _ => 0,
-        })
-        .collect()
+/// Flat bits from core values, into `out`.
+fn flat_bits(values: &[Value], out: &mut Vec<u64>) {
+    out.clear();
+    out.extend(values.iter().map(|v| match *v {
+        Value::I32(v) => u64::from(v.cast_unsigned()),
+        Value::I64(v) => v.cast_unsigned(),
+        Value::F32(v) => u64::from(v.to_bits()),
+        Value::F64(v) => v.to_bits(),
+        _ => 0,
+    }));
 }
 
 /// Where the lowered parameters go: flat (`None`), or stored from a pointer at offsets.
@@ -498,66 +577,73 @@ impl Guest {
         ) -> Result<(), Error>,
         lift: impl FnOnce(&LiftCx<'_>, &FuncDef, Result<&mut FlatSrc<'_>, u32>) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        let c = self.canonical.as_ref().expect("checked by the caller");
-        let world = Arc::clone(&c.world);
-        let (func, post) = c.funcs[index].clone();
-        let max_value_bytes = c.max_value_bytes;
-        let def = &world.funcs[index];
+        // Taken out for the call, so that its parts and the core can be borrowed side by
+        // side without clones; put back whatever happens.
+        let mut c = self.canonical.take().expect("checked by the caller");
+        let result = Self::enter_with(&mut self.core, &mut c, index, lower, lift);
+        c.poisoned |= result.is_err();
+        self.canonical = Some(c);
+        result
+    }
+
+    /// [`Guest::enter`] with the canonical side taken out.
+    fn enter_with<R>(
+        core: &mut Core,
+        c: &mut Canonical,
+        index: usize,
+        lower: impl FnOnce(
+            &mut LowerCx<'_>,
+            &FuncDef,
+            &[Type],
+            &mut Vec<u64>,
+            Stored<'_>,
+        ) -> Result<(), Error>,
+        lift: impl FnOnce(&LiftCx<'_>, &FuncDef, Result<&mut FlatSrc<'_>, u32>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let def = &c.world.funcs[index];
         if c.poisoned {
             return Err(Error::Poisoned {
                 export: def.name.clone().into(),
             });
         }
-        let result = (|| {
-            let resolve = world.resolve();
-            let types: Vec<Type> = def.params.iter().map(|(_, t)| *t).collect();
-            let mut flat =
-                Vec::with_capacity(def.flat_params.len().min(crate::canonical::MAX_FLAT_PARAMS));
-            let mut cx = LowerCx {
-                core: &mut self.core,
-                resolve,
-                export: &def.name,
-            };
-            if def.indirect_params() {
-                let mut offsets = Vec::new();
-                let (size, align) =
-                    crate::canonical::record_layout(resolve, types.iter(), Some(&mut offsets));
-                let ptr = cx.alloc(u64::from(size), align)?;
-                lower(&mut cx, def, &types, &mut flat, Some((&offsets, ptr)))?;
-                flat = vec![u64::from(ptr)];
-            } else {
-                lower(&mut cx, def, &types, &mut flat, None)?;
-            }
-            let out = self
-                .core
-                .call_dyn(&func, &core_values(&flat, &def.core_params()))?;
-            let bits = flat_bits(&out);
-            let cx = LiftCx {
-                core: &self.core,
-                resolve,
-                export: &def.name,
-                budget: std::cell::Cell::new(max_value_bytes),
-            };
-            let value = if def.retptr() {
-                let ptr = bits.first().map_or(0, |&b| b as u32);
-                let ty = def.result.as_ref().expect("a return area holds a result");
-                let (size, align) = crate::canonical::size_align(resolve, ty);
-                cx.check_range("the return area", ptr, u64::from(size), align)?;
-                lift(&cx, def, Err(ptr))?
-            } else {
-                lift(&cx, def, Ok(&mut FlatSrc::new(&bits)))?
-            };
-            if let Some(post) = &post {
-                self.core.call_dyn(post, &out)?;
-            }
-            Ok(value)
-        })();
-        if result.is_err()
-            && let Some(c) = &mut self.canonical
-        {
-            c.poisoned = true;
+        let (func, post) = &c.funcs[index];
+        let resolve = c.world.resolve();
+        let (flat, out, values) = (&mut c.flat, &mut c.out, &mut c.values);
+        flat.clear();
+        let types = &def.param_types;
+        let mut cx = LowerCx {
+            core,
+            resolve,
+            export: &def.name,
+        };
+        if def.indirect_params() {
+            let (size, align) = def.params_layout;
+            let ptr = cx.alloc(u64::from(size), align)?;
+            lower(&mut cx, def, types, flat, Some((&def.param_offsets, ptr)))?;
+            flat.clear();
+            flat.push(u64::from(ptr));
+        } else {
+            lower(&mut cx, def, types, flat, None)?;
         }
-        result
+        func.call(core, flat, &def.core_params, values, out)?;
+        let cx = LiftCx {
+            core,
+            resolve,
+            export: &def.name,
+            budget: std::cell::Cell::new(c.max_value_bytes),
+        };
+        let value = if def.retptr() {
+            let ptr = out.first().map_or(0, |&b| b as u32);
+            let (size, align) = def.result_layout;
+            cx.check_range("the return area", ptr, u64::from(size), align)?;
+            lift(&cx, def, Err(ptr))?
+        } else {
+            lift(&cx, def, Ok(&mut FlatSrc::new(out)))?
+        };
+        if let Some(post) = post {
+            post.call(core, out, &def.core_results, values, flat)?;
+        }
+        Ok(value)
     }
 }
 
