@@ -1,6 +1,7 @@
-//! `throughput/stream/1GiB/*` and `startup/spark_partition`: 1 GiB of lines, generated on
-//! the fly, piped through the release `memhost transform --lines` on one thread and on every
-//! core, and through `cat` (the same bytes, the I/O floor), alternating round after round
+//! `throughput/stream/1GiB/*` and `startup/spark_partition`: 1 GiB of lines (a file made
+//! once under `target/bench`) through the release `memhost transform --lines` on one thread
+//! and on every core, to `/dev/null`, and through `cat` (the same bytes, the I/O floor),
+//! alternating round after round
 //! so that the machine's drift cancels out; the host's peak RSS of each run (`wait4`); the
 //! CPU time of the reader, the writer and the workers (`--stats`), from which the share
 //! of the work that does not scale with the workers follows; and one Spark partition's
@@ -32,61 +33,47 @@ struct Run {
     stats: String,
 }
 
-/// 32 MiB of whole lines, written again and again to make the input (so that making it
-/// costs the machine no more than the copy into the pipe).
-fn block() -> &'static [u8] {
-    static BLOCK: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    BLOCK.get_or_init(|| {
-        let mut buf = Vec::with_capacity(33 << 20);
-        let mut i = 0;
-        while buf.len() < 32 << 20 {
+/// The input: 1 GiB of lines in a file under `target/bench` (made once, then reused), so
+/// that the runs compare the host with `cat` on the same bytes without a generator
+/// competing for the cores.
+fn input_file(dir: &Path) -> PathBuf {
+    let path = dir.join("lines-1GiB.txt");
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() >= TOTAL) {
+        return path;
+    }
+    std::fs::create_dir_all(dir).expect("makes the directory");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).expect("creates it"));
+    let (mut written, mut i, mut buf) = (0u64, 0, Vec::with_capacity(1 << 20));
+    while written < TOTAL {
+        buf.clear();
+        while buf.len() < 1 << 20 {
             line(i, &mut buf);
             i += 1;
         }
-        buf
-    })
+        out.write_all(&buf).expect("writes");
+        written += buf.len() as u64;
+    }
+    out.flush().expect("writes");
+    path
 }
 
-/// Runs `cmd` with 1 GiB of lines on standard input, standard output counted and thrown
-/// away.
-fn run(cmd: &mut Command) -> Run {
-    let _ = block();
+/// Runs `cmd` with the input file on standard input and standard output to `/dev/null`.
+fn run(cmd: &mut Command, input: &Path) -> Run {
     let start = Instant::now();
-    #[allow(
-        clippy::zombie_processes,
-        reason = "reaped by `wait4` below, which also gives its usage"
-    )]
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+    let out = cmd
+        .stdin(std::fs::File::open(input).expect("the input"))
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the command starts");
-    let mut stdin = child.stdin.take().expect("piped");
-    let feeder = std::thread::spawn(move || {
-        let mut sent = 0u64;
-        while sent < TOTAL {
-            stdin.write_all(block()).expect("the command reads");
-            sent += block().len() as u64;
-        }
-    });
-    let mut stdout = child.stdout.take().expect("piped");
-    let drain = std::thread::spawn(move || {
-        let mut buf = vec![0; 1 << 20];
-        let mut n = 0u64;
-        loop {
-            match stdout.read(&mut buf) {
-                Ok(0) | Err(_) => return n,
-                Ok(k) => n += k as u64,
-            }
-        }
-    });
-    let mut stderr = child.stderr.take().expect("piped");
-    feeder.join().expect("no panic");
-    let out = drain.join().expect("no panic");
+    let pid = libc::pid_t::try_from(out.id()).expect("a pid");
+    let mut child = out;
     let mut stats = String::new();
-    let _ = stderr.read_to_string(&mut stats);
-    let pid = libc::pid_t::try_from(child.id()).expect("a pid");
+    let _ = child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stats);
     let mut status = 0;
     // SAFETY: `rusage` is plain data that `wait4` fills in; zeroed is a valid value of it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -97,7 +84,6 @@ fn run(cmd: &mut Command) -> Run {
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "{stats}"
     );
-    assert!(out >= TOTAL, "short output: {out}");
     Run {
         wall: start.elapsed(),
         peak_rss: u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,
@@ -144,10 +130,11 @@ fn main() {
     let (mut one, mut all, mut cat) = (Vec::new(), Vec::new(), Vec::new());
     let mut peaks = Vec::new();
     let mut shares = Vec::new();
+    let input = input_file(&root.join("target").join("bench"));
     for round in 0..rounds {
-        let a = run(&mut lines(1));
-        let b = run(&mut lines(cores));
-        let c = run(&mut Command::new("cat"));
+        let a = run(&mut lines(1), &input);
+        let b = run(&mut lines(cores), &input);
+        let c = run(&mut Command::new("cat"), &input);
         eprintln!(
             "round {round}: 1 thread {:.2} s, {cores} threads {:.2} s, cat {:.2} s; peak {} / {} MiB",
             a.wall.as_secs_f64(),
