@@ -219,6 +219,19 @@ impl Run {
         }
     }
 
+    /// A spinner with `message` on standard error, when it is a terminal and not --quiet;
+    /// cleared when dropped.
+    fn spinner(&self, message: &'static str) -> Option<Spinner> {
+        if self.quiet || !io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = ProgressBar::new_spinner().with_message(message);
+        bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+        bar.tick();
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        Some(Spinner(bar))
+    }
+
     /// How progress is shown: a bar on a terminal (with a percentage and the time left
     /// when the input's `size` is known), plain lines with --progress, nothing with
     /// --quiet or on a pipe.
@@ -323,6 +336,15 @@ impl CliError {
             CliError::NoModule { .. } => ErrorKind::Module,
             CliError::InputTooLarge { .. } | CliError::LineTooLong { .. } => ErrorKind::Guest,
         }
+    }
+}
+
+/// A spinner that clears itself when dropped.
+struct Spinner(ProgressBar);
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
     }
 }
 
@@ -461,6 +483,9 @@ fn pipe(run: &Run, export: Option<&str>) -> Result<()> {
     let transformer = module.transformer(export)?;
     let mut guest = module.instantiate()?;
     let cap = run.max_memory.0;
+    // A long transform shows a spinner on a terminal (nothing on a pipe, nothing with
+    // --quiet); it clears itself when the run ends, whatever the outcome.
+    let _spinner = run.spinner("transforming standard input");
     if let Transformer::Canonical(name) = &transformer {
         // The canonical ABI lowers its argument itself: standard input is read into a
         // buffer, up to one byte past the cap, and the result written straight from guest

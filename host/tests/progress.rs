@@ -91,6 +91,34 @@ fn a_terminal_shows_a_bar_and_quiet_shows_nothing() {
     assert_eq!(shown, "", "--quiet showed something");
 }
 
+/// A single transform of a large input shows a spinner on a terminal, and its result is
+/// all standard output holds.
+#[test]
+fn a_long_single_transform_spins_on_a_terminal() {
+    let (mut master, slave) = pty();
+    let input = temp_file("progress-single.txt", &vec![b'x'; 12 << 20]);
+    let out = std::env::temp_dir().join(format!("memhost-spin-{}", std::process::id()));
+    let mut child = memhost()
+        .args(["transform", "--no-cache"])
+        .arg(guest_path())
+        .stdin(File::open(&input).unwrap())
+        .stdout(File::create(&out).unwrap())
+        .stderr(Stdio::from(slave))
+        .spawn()
+        .unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut shown = Vec::new();
+        let _ = master.read_to_end(&mut shown);
+        shown
+    });
+    assert!(child.wait().unwrap().success());
+    let shown = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    let result = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    assert_eq!(result.len(), (12 << 20) + abi::SUFFIX.len());
+    assert!(shown.contains("transforming standard input"), "{shown:?}");
+}
+
 #[test]
 fn a_pipe_shows_nothing_unless_asked() {
     let input = input();
