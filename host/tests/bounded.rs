@@ -104,10 +104,6 @@ fn a_gigabyte_streams_through_in_bounded_memory() {
         l[..8].copy_from_slice(format!("{:08}", i % 100_000_000).as_bytes());
         l
     };
-    #[allow(
-        clippy::zombie_processes,
-        reason = "reaped by `wait4` below, which also gives its usage"
-    )]
     let mut child = common::memhost()
         .args(["transform", "--lines", "--jobs=2", "--no-cache"])
         .arg(guest_path())
@@ -139,15 +135,9 @@ fn a_gigabyte_streams_through_in_bounded_memory() {
         "output past the last line"
     );
     feeder.join().unwrap();
-    let pid = libc::pid_t::try_from(child.id()).unwrap();
-    let mut status = 0;
-    // SAFETY: `rusage` is plain data that `wait4` fills in; zeroed is a valid value of it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, not yet waited for; the pointers are to live locals.
-    let waited = unsafe { libc::wait4(pid, &raw mut status, 0, &raw mut usage) };
-    assert_eq!(waited, pid);
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
-    let peak = usage.ru_maxrss * 1024;
+    let usage = common::reap(child, "");
+    assert_eq!(usage.code, 0);
+    let peak = usage.peak_rss;
     println!(
         "{} MiB of lines through, peak {} MiB",
         (LINE * LINES) >> 20,

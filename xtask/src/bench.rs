@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::{build_guest, callgrind, cargo, project_root};
+use crate::{build_guest, callgrind, cargo};
 
 const SIZES: [&str; 3] = ["13B", "1KiB", "60KiB"];
 const WAYS: [&str; 4] = ["library", "wasmer_safe", "per_element", "memcpy"];
@@ -63,10 +63,7 @@ fn case_names() -> Vec<String> {
     names
 }
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| project_root().join("target"), PathBuf::from)
-}
+use crate::build_guest::target_dir;
 
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {

@@ -579,71 +579,58 @@ impl Guest {
     ) -> Result<R, Error> {
         // Taken out for the call, so that its parts and the core can be borrowed side by
         // side without clones; put back whatever happens.
-        let mut c = self.canonical.take().expect("checked by the caller");
-        let result = Self::enter_with(&mut self.core, &mut c, index, lower, lift);
-        c.poisoned |= result.is_err();
-        self.canonical = Some(c);
-        result
-    }
-
-    /// [`Guest::enter`] with the canonical side taken out.
-    fn enter_with<R>(
-        core: &mut Core,
-        c: &mut Canonical,
-        index: usize,
-        lower: impl FnOnce(
-            &mut LowerCx<'_>,
-            &FuncDef,
-            &[Type],
-            &mut Vec<u64>,
-            Stored<'_>,
-        ) -> Result<(), Error>,
-        lift: impl FnOnce(&LiftCx<'_>, &FuncDef, Result<&mut FlatSrc<'_>, u32>) -> Result<R, Error>,
-    ) -> Result<R, Error> {
-        let def = &c.world.funcs[index];
-        if c.poisoned {
-            return Err(Error::Poisoned {
-                export: def.name.clone().into(),
-            });
-        }
-        let (func, post) = &c.funcs[index];
-        let resolve = c.world.resolve();
-        let (flat, out, values) = (&mut c.flat, &mut c.out, &mut c.values);
-        flat.clear();
-        let types = &def.param_types;
-        let mut cx = LowerCx {
-            core,
-            resolve,
-            export: &def.name,
-        };
-        if def.indirect_params() {
-            let (size, align) = def.params_layout;
-            let ptr = cx.alloc(u64::from(size), align)?;
-            lower(&mut cx, def, types, flat, Some((&def.param_offsets, ptr)))?;
+        let mut taken = self.canonical.take().expect("checked by the caller");
+        let c = &mut taken;
+        let core = &mut self.core;
+        let result = (move || {
+            let def = &c.world.funcs[index];
+            if c.poisoned {
+                return Err(Error::Poisoned {
+                    export: def.name.clone().into(),
+                });
+            }
+            let (func, post) = &c.funcs[index];
+            let resolve = c.world.resolve();
+            let (flat, out, values) = (&mut c.flat, &mut c.out, &mut c.values);
             flat.clear();
-            flat.push(u64::from(ptr));
-        } else {
-            lower(&mut cx, def, types, flat, None)?;
-        }
-        func.call(core, flat, &def.core_params, values, out)?;
-        let cx = LiftCx {
-            core,
-            resolve,
-            export: &def.name,
-            budget: std::cell::Cell::new(c.max_value_bytes),
-        };
-        let value = if def.retptr() {
-            let ptr = out.first().map_or(0, |&b| b as u32);
-            let (size, align) = def.result_layout;
-            cx.check_range("the return area", ptr, u64::from(size), align)?;
-            lift(&cx, def, Err(ptr))?
-        } else {
-            lift(&cx, def, Ok(&mut FlatSrc::new(out)))?
-        };
-        if let Some(post) = post {
-            post.call(core, out, &def.core_results, values, flat)?;
-        }
-        Ok(value)
+            let types = &def.param_types;
+            let mut cx = LowerCx {
+                core,
+                resolve,
+                export: &def.name,
+            };
+            if def.indirect_params() {
+                let (size, align) = def.params_layout;
+                let ptr = cx.alloc(u64::from(size), align)?;
+                lower(&mut cx, def, types, flat, Some((&def.param_offsets, ptr)))?;
+                flat.clear();
+                flat.push(u64::from(ptr));
+            } else {
+                lower(&mut cx, def, types, flat, None)?;
+            }
+            func.call(core, flat, &def.core_params, values, out)?;
+            let cx = LiftCx {
+                core,
+                resolve,
+                export: &def.name,
+                budget: std::cell::Cell::new(c.max_value_bytes),
+            };
+            let value = if def.retptr() {
+                let ptr = out.first().map_or(0, |&b| b as u32);
+                let (size, align) = def.result_layout;
+                cx.check_range("the return area", ptr, u64::from(size), align)?;
+                lift(&cx, def, Err(ptr))?
+            } else {
+                lift(&cx, def, Ok(&mut FlatSrc::new(out)))?
+            };
+            if let Some(post) = post {
+                post.call(core, out, &def.core_results, values, flat)?;
+            }
+            Ok(value)
+        })();
+        taken.poisoned |= result.is_err();
+        self.canonical = Some(taken);
+        result
     }
 }
 

@@ -131,6 +131,12 @@ pub fn run_measured_with(
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
+    (reap(child, &stderr), stderr)
+}
+
+/// Waits for `child` (not yet waited for) and returns what it cost; fails the test if a
+/// signal killed it.
+pub fn reap(child: std::process::Child, stderr: &str) -> Usage {
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     let mut status = 0;
     // SAFETY: `rusage` is plain data that `wait4` fills in; zeroed is a valid value of it.
@@ -146,13 +152,12 @@ pub fn run_measured_with(
         std::time::Duration::from_secs(u64::try_from(t.tv_sec).unwrap())
             + std::time::Duration::from_micros(u64::try_from(t.tv_usec).unwrap())
     };
-    let usage = Usage {
+    Usage {
         code: libc::WEXITSTATUS(status),
         // ru_maxrss is in KiB on Linux.
         peak_rss: usage.ru_maxrss * 1024,
         cpu: time(usage.ru_utime) + time(usage.ru_stime),
-    };
-    (usage, stderr)
+    }
 }
 
 /// Runs the binary with `args`: its exit code and peak resident set in bytes.
