@@ -49,7 +49,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("build-guest") if args.len() == 1 => build_guest::run().map(|_| ()),
         Some("test") => test::run(&args[1..]),
-        Some("spark") if args.len() == 1 => spark::run(),
+        Some("spark") if args.len() == 1 => spark::run(true),
         Some("bench") => bench::run(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");

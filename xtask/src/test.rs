@@ -12,7 +12,7 @@ pub fn run(args: &[String]) -> Result<()> {
     crate::run(cargo().args(["test", "--workspace"]).args(args))?;
     // Spark runs the binary as a cluster would; a filtered run of the tests skips it.
     if args.is_empty() {
-        crate::spark::run()?;
+        crate::spark::run(false)?;
     }
     Ok(())
 }
