@@ -301,3 +301,32 @@ fn the_demo_on_a_full_disk_or_a_closed_pipe_exits_1() {
         "{stderr}"
     );
 }
+
+/// Standard input or output failing under `--lines` is exit 1 and one line, not a hang or
+/// a panic: a directory for input, a full disk for output.
+#[test]
+fn lines_input_or_output_failing_is_exit_1() {
+    let run = |stdin: Stdio, stdout: Stdio| {
+        common::memhost()
+            .args(["transform", "--lines", "--no-cache"])
+            .arg(guest_path())
+            .stdin(stdin)
+            .stdout(stdout)
+            .output()
+            .unwrap()
+    };
+    let out = run(File::open("/tmp").unwrap().into(), Stdio::null());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: cannot read the input: Is a directory (os error 21)\n"
+    );
+    let input = temp_file("ten-lines.txt", &b"line\n".repeat(10));
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = run(File::open(&input).unwrap().into(), full.into());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: cannot write the results: No space left on device (os error 28)\n"
+    );
+}
