@@ -15,12 +15,15 @@ fn raw(calls: u64, bytes: &[u8], input: &str) {
     let instance = Instance::new(&mut store, &module, &imports! {}).expect("instantiates");
     let e = &instance.exports;
     let memory = e.get_memory("memory").expect("memory").clone();
-    let realloc: TypedFunction<(i32, i32, i32, i32), i32> =
-        e.get_typed_function(&store, "cabi_realloc").expect("realloc");
-    let transform: TypedFunction<(i32, i32), i32> =
-        e.get_typed_function(&store, "transform").expect("transform");
-    let post: TypedFunction<i32, ()> =
-        e.get_typed_function(&store, "cabi_post_transform").expect("post");
+    let realloc: TypedFunction<(i32, i32, i32, i32), i32> = e
+        .get_typed_function(&store, "cabi_realloc")
+        .expect("realloc");
+    let transform: TypedFunction<(i32, i32), i32> = e
+        .get_typed_function(&store, "transform")
+        .expect("transform");
+    let post: TypedFunction<i32, ()> = e
+        .get_typed_function(&store, "cabi_post_transform")
+        .expect("post");
     let len = i32::try_from(input.len()).expect("small");
     for _ in 0..calls {
         let ptr = realloc.call(&mut store, 0, 0, 1, len).expect("calls");
@@ -45,8 +48,14 @@ fn raw(calls: u64, bytes: &[u8], input: &str) {
 fn main() {
     let mut args = std::env::args().skip(1);
     let first = args.next().unwrap_or_else(|| "3".into());
-    let calls: Option<u64> = first.strip_prefix("n=").map(|n| n.parse().expect("a count"));
-    let secs: u64 = if calls.is_some() { 0 } else { first.parse().expect("seconds") };
+    let calls: Option<u64> = first
+        .strip_prefix("n=")
+        .map(|n| n.parse().expect("a count"));
+    let secs: u64 = if calls.is_some() {
+        0
+    } else {
+        first.parse().expect("seconds")
+    };
     let mode = args.next();
     let mut limits = host::Limits::default();
     if mode.as_deref() == Some("unmetered") {

@@ -322,7 +322,10 @@ fn lines_input_or_output_failing_is_exit_1() {
         "error: cannot read the input: Is a directory (os error 21)\n"
     );
     let input = temp_file("ten-lines.txt", &b"line\n".repeat(10));
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
     let out = run(File::open(&input).unwrap().into(), full.into());
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
