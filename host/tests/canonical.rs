@@ -570,3 +570,61 @@ fn results_are_wasmtimes_for_drawn_values() {
         eprintln!("{artifact}: {calls} calls agree with wasmtime");
     }
 }
+
+/// `--lines` through a canonical `func(string) -> string` and `func(list<u8>) -> list<u8>`,
+/// streamed, on 1 and 3 threads, through the library and the binary: each line's result,
+/// in order.
+#[test]
+fn lines_stream_through_canonical_functions() {
+    let input: Vec<u8> = (0..5000)
+        .flat_map(|i| format!("line {i} héllo\n").into_bytes())
+        .collect();
+    let expected: Vec<u8> = (0..5000)
+        .flat_map(|i| format!("line {i} héllo Wasm is cool!\n").into_bytes())
+        .collect();
+    for artifact in GUESTS {
+        let module =
+            GuestModule::from_bytes(&canonical_wasm(artifact), &Limits::default()).unwrap();
+        let transformer = module.transformer(None).unwrap();
+        assert_eq!(
+            transformer,
+            host::Transformer::Canonical("transform".into())
+        );
+        for jobs in [1, 3] {
+            let mut out = Vec::new();
+            let stats = module
+                .transform_lines_stream(
+                    &input[..],
+                    &mut out,
+                    std::num::NonZeroUsize::new(jobs).unwrap(),
+                    &transformer,
+                    &mut |_| {},
+                )
+                .unwrap();
+            assert_eq!(stats.lines, 5000);
+            assert!(
+                out == expected,
+                "{artifact}, {jobs} threads: the output differs"
+            );
+        }
+        // `reverse`, a func(list<u8>) -> list<u8>, through the binary.
+        let path = common::temp_file("canonical-lines.wasm", &canonical_wasm(artifact));
+        let out = common::run_with_stdin(
+            &[
+                "transform".as_ref(),
+                "--lines".as_ref(),
+                "--export".as_ref(),
+                "reverse".as_ref(),
+                "--no-cache".as_ref(),
+                path.as_os_str(),
+            ],
+            b"abc\nxyz",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, b"cba\nzyx");
+    }
+}
