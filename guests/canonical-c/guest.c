@@ -95,18 +95,8 @@ void exports_guest_join(guest_list_string_t *parts, guest_string_t *sep, guest_s
 void exports_guest_scalars(bool a, int8_t b, uint8_t c, int16_t d, uint16_t e, int32_t f,
                            uint32_t g, int64_t h, uint64_t i, float j, double k, uint32_t l,
                            guest_tuple12_bool_s8_u8_s16_u16_s32_u32_s64_u64_f32_f64_char32_t *ret) {
-  ret->f0 = a;
-  ret->f1 = b;
-  ret->f2 = c;
-  ret->f3 = d;
-  ret->f4 = e;
-  ret->f5 = f;
-  ret->f6 = g;
-  ret->f7 = h;
-  ret->f8 = i;
-  ret->f9 = j;
-  ret->f10 = k;
-  ret->f11 = l;
+  *ret = (guest_tuple12_bool_s8_u8_s16_u16_s32_u32_s64_u64_f32_f64_char32_t){
+      a, b, c, d, e, f, g, h, i, j, k, l};
 }
 
 uint64_t exports_guest_sum17(uint32_t a, uint32_t b, uint32_t c, uint32_t d, uint32_t e,

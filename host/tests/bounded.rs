@@ -104,14 +104,11 @@ fn a_gigabyte_streams_through_in_bounded_memory() {
         l[..8].copy_from_slice(format!("{:08}", i % 100_000_000).as_bytes());
         l
     };
-    let mut child = common::memhost()
-        .args(["transform", "--lines", "--jobs=2", "--no-cache"])
-        .arg(guest_path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn_piped(
+        common::memhost()
+            .args(["transform", "--lines", "--jobs=2", "--no-cache"])
+            .arg(guest_path()),
+    );
     let mut stdin = child.stdin.take().unwrap();
     let feeder = std::thread::spawn(move || {
         for i in 0..LINES {

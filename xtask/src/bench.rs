@@ -92,18 +92,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .iter()
             .any(|a| "startup/large_module".contains(a.as_str()))
     {
-        let json = target_dir().join("bench").join("warm_start.json");
-        fs::create_dir_all(json.parent().expect("has a parent"))?;
-        crate::run(
-            cargo()
-                .args(["run", "--release", "--package", "host", "--example"])
-                .args([
-                    "warm_start".as_ref(),
-                    "--".as_ref(),
-                    LARGE_MODULE_MB.as_ref(),
-                    json.as_os_str(),
-                ]),
-        )?;
+        let json = run_example("warm_start", LARGE_MODULE_MB)?;
         let found: Value = serde_json::from_slice(&fs::read(&json)?)?;
         for case in ["startup/large_module/compile", "startup/large_module/warm"] {
             let ns = found[case]
@@ -117,21 +106,7 @@ pub fn run(args: &[String]) -> Result<()> {
     // example alternates them round after round.
     let scaling = if args.is_empty() || args.iter().any(|a| "throughput/lines".contains(a.as_str()))
     {
-        let json = target_dir().join("bench").join("scaling.json");
-        fs::create_dir_all(json.parent().expect("has a parent"))?;
-        crate::run(
-            cargo()
-                .args([
-                    "run",
-                    "--release",
-                    "--package",
-                    "host",
-                    "--example",
-                    "scaling",
-                    "--",
-                ])
-                .args([SCALING_ROUNDS.as_ref(), json.as_os_str()]),
-        )?;
+        let json = run_example("scaling", SCALING_ROUNDS)?;
         serde_json::from_slice::<Value>(&fs::read(&json)?)?
     } else {
         Value::Null
@@ -563,7 +538,13 @@ fn stream() -> Result<()> {
         "--bin",
         "memhost",
     ]))?;
-    let json = target_dir().join("bench").join("stream.json");
+    run_example("stream", "3").map(|_| ())
+}
+
+/// Runs the release example `name` with `arg` and a JSON file to write its figures to,
+/// `target/bench/NAME.json`; returns that file's path.
+fn run_example(name: &str, arg: &str) -> Result<std::path::PathBuf> {
+    let json = target_dir().join("bench").join(format!("{name}.json"));
     fs::create_dir_all(json.parent().expect("has a parent"))?;
     crate::run(
         cargo()
@@ -573,9 +554,10 @@ fn stream() -> Result<()> {
                 "--package",
                 "host",
                 "--example",
-                "stream",
+                name,
                 "--",
             ])
-            .args(["3".as_ref(), json.as_os_str()]),
-    )
+            .args([arg.as_ref(), json.as_os_str()]),
+    )?;
+    Ok(json)
 }

@@ -84,28 +84,34 @@ pub fn venv_python() -> Result<PathBuf> {
     Ok(python)
 }
 
-/// A Python with the `ziglang` package, in the virtual environment of `target/tools`.
-fn zig_python() -> Result<PathBuf> {
+/// The Python of `target/tools/venv` with `package` at `version` installed from PyPI when
+/// `probe` (Python arguments that print the installed version) does not print it; `what`
+/// says what it is for, in the message shown while it installs.
+pub fn python_with(package: &str, version: &str, probe: &[&str], what: &str) -> Result<PathBuf> {
     let python = venv_python()?;
-    let has_zig = |python: &Path| {
-        Command::new(python)
-            .args(["-m", "ziglang", "version"])
-            .output()
-            .is_ok_and(|out| {
-                out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == ZIGLANG
-            })
-    };
-    if has_zig(&python) {
-        return Ok(python);
+    let installed = Command::new(&python).args(probe).output().is_ok_and(|out| {
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == version
+    });
+    if !installed {
+        eprintln!("xtask: installing {package} {version} ({what}; once)");
+        run_cmd(
+            Command::new(&python)
+                .args(["-m", "pip", "install", "--quiet"])
+                .arg(format!("{package}=={version}")),
+        )
+        .with_context(|| format!("cannot install {package} from PyPI"))?;
     }
-    eprintln!("xtask: installing ziglang {ZIGLANG} (clang for wasm32; once, about 100 MB)");
-    run_cmd(
-        Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet"])
-            .arg(format!("ziglang=={ZIGLANG}")),
-    )
-    .context("cannot install ziglang from PyPI")?;
     Ok(python)
+}
+
+/// A Python with the `ziglang` package.
+fn zig_python() -> Result<PathBuf> {
+    python_with(
+        "ziglang",
+        ZIGLANG,
+        &["-m", "ziglang", "version"],
+        "clang for wasm32, about 100 MB",
+    )
 }
 
 /// Builds the C guest: wit-bindgen's C bindings of `wit/guest.wit` and

@@ -16,21 +16,12 @@ const PYSPARK: &str = "3.5.9";
 
 /// A Python with pyspark, in `target/tools/venv`.
 fn python() -> Result<PathBuf> {
-    let python = crate::build_canonical::venv_python()?;
-    let has = Command::new(&python)
-        .args(["-c", "import pyspark; print(pyspark.__version__)"])
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == PYSPARK);
-    if !has {
-        eprintln!("xtask: installing pyspark {PYSPARK} (once; about 320 MB)");
-        run_cmd(
-            Command::new(&python)
-                .args(["-m", "pip", "install", "--quiet"])
-                .arg(format!("pyspark=={PYSPARK}")),
-        )
-        .context("cannot install pyspark from PyPI")?;
-    }
-    Ok(python)
+    crate::build_canonical::python_with(
+        "pyspark",
+        PYSPARK,
+        &["-c", "import pyspark; print(pyspark.__version__)"],
+        "Spark, about 320 MB",
+    )
 }
 
 /// Runs the test; `build` builds the binary first (`cargo xtask test` has built it with the

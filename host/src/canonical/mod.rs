@@ -17,7 +17,7 @@
 
 mod layout;
 mod val;
-mod values;
+pub(crate) mod values;
 
 use std::path::Path;
 

@@ -580,6 +580,38 @@ impl Lift for Val {
     }
 }
 
+/// The scalar `make_*` and `unwrap_*` methods of [`WasmValue`], one line a type. (An
+/// `unwrap_*` of another kind is a caller's mistake the trait documents; it gives the
+/// type's default here rather than panicking.)
+macro_rules! scalars {
+    (@each $what:ident) => {
+        scalars!(@$what make_bool unwrap_bool Bool bool);
+        scalars!(@$what make_s8 unwrap_s8 S8 i8);
+        scalars!(@$what make_s16 unwrap_s16 S16 i16);
+        scalars!(@$what make_s32 unwrap_s32 S32 i32);
+        scalars!(@$what make_s64 unwrap_s64 S64 i64);
+        scalars!(@$what make_u8 unwrap_u8 U8 u8);
+        scalars!(@$what make_u16 unwrap_u16 U16 u16);
+        scalars!(@$what make_u32 unwrap_u32 U32 u32);
+        scalars!(@$what make_u64 unwrap_u64 U64 u64);
+        scalars!(@$what make_f32 unwrap_f32 F32 f32);
+        scalars!(@$what make_f64 unwrap_f64 F64 f64);
+        scalars!(@$what make_char unwrap_char Char char);
+    };
+    (make) => { scalars!(@each make); };
+    (unwrap) => { scalars!(@each unwrap); };
+    (@make $make:ident $unwrap:ident $case:ident $ty:ty) => {
+        fn $make(val: $ty) -> Self {
+            Val::$case(val)
+        }
+    };
+    (@unwrap $make:ident $unwrap:ident $case:ident $ty:ty) => {
+        fn $unwrap(&self) -> $ty {
+            if let Val::$case(v) = self { *v } else { <$ty>::default() }
+        }
+    };
+}
+
 impl WasmValue for Val {
     type Type = wasm_wave::value::Type;
 
@@ -609,42 +641,7 @@ impl WasmValue for Val {
         }
     }
 
-    fn make_bool(val: bool) -> Self {
-        Val::Bool(val)
-    }
-    fn make_s8(val: i8) -> Self {
-        Val::S8(val)
-    }
-    fn make_s16(val: i16) -> Self {
-        Val::S16(val)
-    }
-    fn make_s32(val: i32) -> Self {
-        Val::S32(val)
-    }
-    fn make_s64(val: i64) -> Self {
-        Val::S64(val)
-    }
-    fn make_u8(val: u8) -> Self {
-        Val::U8(val)
-    }
-    fn make_u16(val: u16) -> Self {
-        Val::U16(val)
-    }
-    fn make_u32(val: u32) -> Self {
-        Val::U32(val)
-    }
-    fn make_u64(val: u64) -> Self {
-        Val::U64(val)
-    }
-    fn make_f32(val: f32) -> Self {
-        Val::F32(val)
-    }
-    fn make_f64(val: f64) -> Self {
-        Val::F64(val)
-    }
-    fn make_char(val: char) -> Self {
-        Val::Char(val)
-    }
+    scalars!(make);
     fn make_string(val: Cow<'_, str>) -> Self {
         Val::String(val.into_owned())
     }
@@ -717,42 +714,7 @@ impl WasmValue for Val {
         ))
     }
 
-    fn unwrap_bool(&self) -> bool {
-        matches!(self, Val::Bool(true))
-    }
-    fn unwrap_s8(&self) -> i8 {
-        if let Val::S8(v) = self { *v } else { 0 }
-    }
-    fn unwrap_s16(&self) -> i16 {
-        if let Val::S16(v) = self { *v } else { 0 }
-    }
-    fn unwrap_s32(&self) -> i32 {
-        if let Val::S32(v) = self { *v } else { 0 }
-    }
-    fn unwrap_s64(&self) -> i64 {
-        if let Val::S64(v) = self { *v } else { 0 }
-    }
-    fn unwrap_u8(&self) -> u8 {
-        if let Val::U8(v) = self { *v } else { 0 }
-    }
-    fn unwrap_u16(&self) -> u16 {
-        if let Val::U16(v) = self { *v } else { 0 }
-    }
-    fn unwrap_u32(&self) -> u32 {
-        if let Val::U32(v) = self { *v } else { 0 }
-    }
-    fn unwrap_u64(&self) -> u64 {
-        if let Val::U64(v) = self { *v } else { 0 }
-    }
-    fn unwrap_f32(&self) -> f32 {
-        if let Val::F32(v) = self { *v } else { 0.0 }
-    }
-    fn unwrap_f64(&self) -> f64 {
-        if let Val::F64(v) = self { *v } else { 0.0 }
-    }
-    fn unwrap_char(&self) -> char {
-        if let Val::Char(v) = self { *v } else { '\0' }
-    }
+    scalars!(unwrap);
     fn unwrap_string(&self) -> Cow<'_, str> {
         if let Val::String(v) = self {
             Cow::Borrowed(v)

@@ -642,6 +642,33 @@ fn cases<'r>(resolve: &'r Resolve, ty: &Type) -> Option<(&'static str, Vec<Optio
     }
 }
 
+/// Lowers case `case` of an option or result `ty`, flat, its payload through `payload`.
+fn lower_either_flat(
+    cx: &mut LowerCx<'_>,
+    ty: &Type,
+    case: usize,
+    out: &mut Vec<u64>,
+    payload: impl FnOnce(&mut LowerCx<'_>, &Type, &mut Vec<u64>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    // The types borrow the resolve, not the context, which the payload needs mutably.
+    let resolve = cx.resolve;
+    let (_, payloads) = cases(resolve, ty).expect("typechecked");
+    lower_case_flat(cx, &payloads, case, out, payload)
+}
+
+/// Stores case `case` of an option or result `ty` at `ptr`, its payload through `payload`.
+fn store_either(
+    cx: &mut LowerCx<'_>,
+    ty: &Type,
+    case: usize,
+    ptr: u32,
+    payload: impl FnOnce(&mut LowerCx<'_>, &Type, u32) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let resolve = cx.resolve;
+    let (_, payloads) = cases(resolve, ty).expect("typechecked");
+    store_case(cx, &payloads, case, ptr, payload)
+}
+
 /// Lowers case `case` with `payload` of a variant-shaped `ty`, flat.
 pub(crate) fn lower_case_flat(
     cx: &mut LowerCx<'_>,
@@ -729,25 +756,29 @@ impl<T: ComponentType> ComponentType for Option<T> {
 
 impl<T: Lower> Lower for Option<T> {
     fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
-        let (_, payloads) = cases(cx.resolve, ty).expect("typechecked");
-        let payloads: Vec<Option<Type>> = payloads.into_iter().map(|t| t.copied()).collect();
-        let payloads: Vec<Option<&Type>> = payloads.iter().map(Option::as_ref).collect();
-        let case = usize::from(self.is_some());
-        lower_case_flat(cx, &payloads, case, out, |cx, ty, out| match self {
-            Some(v) => v.lower_flat(cx, ty, out),
-            None => Ok(()),
-        })
+        lower_either_flat(
+            cx,
+            ty,
+            usize::from(self.is_some()),
+            out,
+            |cx, ty, out| match self {
+                Some(v) => v.lower_flat(cx, ty, out),
+                None => Ok(()),
+            },
+        )
     }
 
     fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
-        let (_, payloads) = cases(cx.resolve, ty).expect("typechecked");
-        let payloads: Vec<Option<Type>> = payloads.into_iter().map(|t| t.copied()).collect();
-        let payloads: Vec<Option<&Type>> = payloads.iter().map(Option::as_ref).collect();
-        let case = usize::from(self.is_some());
-        store_case(cx, &payloads, case, ptr, |cx, ty, at| match self {
-            Some(v) => v.store(cx, ty, at),
-            None => Ok(()),
-        })
+        store_either(
+            cx,
+            ty,
+            usize::from(self.is_some()),
+            ptr,
+            |cx, ty, at| match self {
+                Some(v) => v.store(cx, ty, at),
+                None => Ok(()),
+            },
+        )
     }
 }
 
@@ -783,25 +814,29 @@ impl<T: ComponentType, E: ComponentType> ComponentType for Result<T, E> {
 
 impl<T: Lower, E: Lower> Lower for Result<T, E> {
     fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
-        let (_, payloads) = cases(cx.resolve, ty).expect("typechecked");
-        let payloads: Vec<Option<Type>> = payloads.into_iter().map(|t| t.copied()).collect();
-        let payloads: Vec<Option<&Type>> = payloads.iter().map(Option::as_ref).collect();
-        let case = usize::from(self.is_err());
-        lower_case_flat(cx, &payloads, case, out, |cx, ty, out| match self {
-            Ok(v) => v.lower_flat(cx, ty, out),
-            Err(e) => e.lower_flat(cx, ty, out),
-        })
+        lower_either_flat(
+            cx,
+            ty,
+            usize::from(self.is_err()),
+            out,
+            |cx, ty, out| match self {
+                Ok(v) => v.lower_flat(cx, ty, out),
+                Err(e) => e.lower_flat(cx, ty, out),
+            },
+        )
     }
 
     fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
-        let (_, payloads) = cases(cx.resolve, ty).expect("typechecked");
-        let payloads: Vec<Option<Type>> = payloads.into_iter().map(|t| t.copied()).collect();
-        let payloads: Vec<Option<&Type>> = payloads.iter().map(Option::as_ref).collect();
-        let case = usize::from(self.is_err());
-        store_case(cx, &payloads, case, ptr, |cx, ty, at| match self {
-            Ok(v) => v.store(cx, ty, at),
-            Err(e) => e.store(cx, ty, at),
-        })
+        store_either(
+            cx,
+            ty,
+            usize::from(self.is_err()),
+            ptr,
+            |cx, ty, at| match self {
+                Ok(v) => v.store(cx, ty, at),
+                Err(e) => e.store(cx, ty, at),
+            },
+        )
     }
 }
 
@@ -900,9 +935,17 @@ macro_rules! tuple {
     };
 }
 
-tuple!(1: A 0);
-tuple!(2: A 0, B 1);
-tuple!(3: A 0, B 1, C 2);
-tuple!(4: A 0, B 1, C 2, D 3);
-tuple!(5: A 0, B 1, C 2, D 3, E 4);
-tuple!(6: A 0, B 1, C 2, D 3, E 4, F 5);
+/// Invokes `$m` for tuples of 1 to 6 elements (their type names and indexes).
+macro_rules! for_tuples {
+    ($m:ident) => {
+        $m!(1: A 0);
+        $m!(2: A 0, B 1);
+        $m!(3: A 0, B 1, C 2);
+        $m!(4: A 0, B 1, C 2, D 3);
+        $m!(5: A 0, B 1, C 2, D 3, E 4);
+        $m!(6: A 0, B 1, C 2, D 3, E 4, F 5);
+    };
+}
+pub(crate) use for_tuples;
+
+for_tuples!(tuple);

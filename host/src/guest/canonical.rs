@@ -242,12 +242,7 @@ macro_rules! params {
 }
 
 params!(0:);
-params!(1: A 0);
-params!(2: A 0, B 1);
-params!(3: A 0, B 1, C 2);
-params!(4: A 0, B 1, C 2, D 3);
-params!(5: A 0, B 1, C 2, D 3, E 4);
-params!(6: A 0, B 1, C 2, D 3, E 4, F 5);
+crate::canonical::values::for_tuples!(params);
 
 /// A function of the guest's world, its types checked once against `P` and `R`, to be
 /// called many times: the canonical ABI's `TypedFunc`.
@@ -314,14 +309,27 @@ fn flat_bits(values: &[Value], out: &mut Vec<u64>) {
 type Stored<'a> = Option<(&'a [u32], u32)>;
 
 impl Guest {
+    /// The canonical side, function `name` of its world and its index; or the error for
+    /// a module without a world or a world without the function.
+    fn lookup(&self, name: &str) -> Result<(&Canonical, usize, &FuncDef), Error> {
+        let c = self.canonical(name)?;
+        let (index, def) = c
+            .world
+            .func(name)
+            .ok_or_else(|| call_error(name, no_such_function(&c.world)))?;
+        Ok((c, index, def))
+    }
+
     /// The canonical side, or the error for a module without one.
     fn canonical(&self, export: &str) -> Result<&Canonical, Error> {
-        self.canonical.as_ref().ok_or_else(|| Error::Call {
-            export: export.to_string().into(),
-            problem: format!(
-                "module {} has no WIT world (no `component-type` section, and no --wit given)",
-                self.core.module_name()
-            ),
+        self.canonical.as_ref().ok_or_else(|| {
+            call_error(
+                export,
+                format!(
+                    "module {} has no WIT world (no `component-type` section, and no --wit given)",
+                    self.core.module_name()
+                ),
+            )
         })
     }
 
@@ -358,15 +366,8 @@ impl Guest {
         &self,
         name: &str,
     ) -> Result<TypedFunc<P, R>, Error> {
-        let c = self.canonical(name)?;
-        let call_err = |problem: String| Error::Call {
-            export: name.to_string().into(),
-            problem,
-        };
-        let (index, def) = c
-            .world
-            .func(name)
-            .ok_or_else(|| call_err(no_such_function(&c.world)))?;
+        let (c, index, def) = self.lookup(name)?;
+        let call_err = |problem| call_error(name, problem);
         P::typecheck_params(c.world.resolve(), &def.params).map_err(call_err)?;
         R::typecheck_results(c.world.resolve(), def.result.as_ref()).map_err(call_err)?;
         Ok(TypedFunc {
@@ -389,15 +390,8 @@ impl Guest {
     /// `cabi_realloc` ([`Error::AllocationFailed`], [`Error::Misaligned`],
     /// [`Error::OutOfBounds`]).
     pub fn call(&mut self, name: &str, params: &[Val]) -> Result<Option<Val>, Error> {
-        let c = self.canonical(name)?;
-        let call_err = |problem: String| Error::Call {
-            export: name.to_string().into(),
-            problem,
-        };
-        let (index, def) = c
-            .world
-            .func(name)
-            .ok_or_else(|| call_err(no_such_function(&c.world)))?;
+        let (c, index, def) = self.lookup(name)?;
+        let call_err = |problem| call_error(name, problem);
         if params.len() != def.params.len() {
             return Err(call_err(format!(
                 "{} values for `{}`",
@@ -450,15 +444,8 @@ impl Guest {
             });
         };
         let name = call[..open].trim();
-        let c = self.canonical(name)?;
-        let call_err = |problem: String| Error::Call {
-            export: name.to_string().into(),
-            problem,
-        };
-        let (_, def) = c
-            .world
-            .func(name)
-            .ok_or_else(|| call_err(no_such_function(&c.world)))?;
+        let (c, _, def) = self.lookup(name)?;
+        let call_err = |problem| call_error(name, problem);
         let ty = wasm_wave::value::resolve_wit_func_type(c.world.resolve(), &def.func)
             .map_err(|e| call_err(e.to_string()))?;
         // The name goes its own way (WAVE's labels cannot hold `ns:pkg/iface#name`); the
@@ -499,15 +486,8 @@ impl Guest {
         input: &[u8],
         sink: impl FnOnce(&[u8]) -> T,
     ) -> Result<T, Error> {
-        let c = self.canonical(name)?;
-        let call_err = |problem: String| Error::Call {
-            export: name.to_string().into(),
-            problem,
-        };
-        let (index, def) = c
-            .world
-            .func(name)
-            .ok_or_else(|| call_err(no_such_function(&c.world)))?;
+        let (c, index, def) = self.lookup(name)?;
+        let call_err = |problem| call_error(name, problem);
         let resolve = c.world.resolve();
         let Some(string) = crate::canonical::transforms_bytes(resolve, def) else {
             return Err(call_err(format!(
@@ -631,6 +611,14 @@ impl Guest {
         taken.poisoned |= result.is_err();
         self.canonical = Some(taken);
         result
+    }
+}
+
+/// The error for a call of `export` that cannot be made: `problem`.
+fn call_error(export: &str, problem: String) -> Error {
+    Error::Call {
+        export: export.to_string().into(),
+        problem,
     }
 }
 

@@ -166,18 +166,21 @@ pub fn peak_rss(args: &[&std::ffi::OsStr]) -> (i32, i64) {
     (usage.code, usage.peak_rss)
 }
 
+/// Starts `cmd` with its standard input, output and error all piped.
+pub fn spawn_piped(cmd: &mut std::process::Command) -> std::process::Child {
+    use std::process::Stdio;
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// Runs the binary with `args`, `input` written to its standard input from a thread of its
 /// own (so that neither side can block the other), and returns what it printed.
 pub fn run_with_stdin(args: &[&std::ffi::OsStr], input: &[u8]) -> std::process::Output {
     use std::io::Write as _;
-    use std::process::Stdio;
-    let mut child = memhost()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_piped(memhost().args(args));
     let mut stdin = child.stdin.take().unwrap();
     let input = input.to_vec();
     // The binary may stop reading early (past the memory cap): a broken pipe is fine here.
