@@ -48,6 +48,100 @@ void exports_guest_reverse(guest_list_u8_t *b, guest_list_u8_t *ret) {
   *ret = *b;
 }
 
+// A batch: each line through `transform`, the list handed back in place (each string is
+// replaced by its transform; the list's array is the result's, freed by the post-return).
+void exports_guest_transform_lines(guest_list_string_t *lines, guest_list_string_t *ret) {
+  for (size_t i = 0; i < lines->len; i++) {
+    guest_string_t out;
+    exports_guest_transform(&lines->ptr[i], &out);
+    lines->ptr[i] = out;
+  }
+  *ret = *lines;
+}
+
+void exports_guest_reverse_lines(guest_list_list_u8_t *lines, guest_list_list_u8_t *ret) {
+  for (size_t i = 0; i < lines->len; i++) {
+    guest_list_u8_t out;
+    exports_guest_reverse(&lines->ptr[i], &out);
+    lines->ptr[i] = out;
+  }
+  *ret = *lines;
+}
+
+// A chunk of whole lines: each line with the suffix before its newline (a last line
+// without one gets the suffix at the end).
+void exports_guest_transform_chunk(guest_string_t *chunk, guest_string_t *ret) {
+  size_t lines = 0;
+  for (size_t i = 0; i < chunk->len; i++) lines += chunk->ptr[i] == '\n';
+  if (chunk->len > 0 && chunk->ptr[chunk->len - 1] != '\n') lines++;
+  size_t n = chunk->len + lines * (sizeof(SUFFIX) - 1);
+  uint8_t *out = n > 0 ? malloc(n) : NULL;
+  if (n > 0 && !out) abort();
+  size_t at = 0;
+  for (size_t i = 0; i < chunk->len;) {
+    size_t start = i;
+    while (i < chunk->len && chunk->ptr[i] != '\n') i++;
+    memcpy(out + at, chunk->ptr + start, i - start);
+    at += i - start;
+    memcpy(out + at, SUFFIX, sizeof(SUFFIX) - 1);
+    at += sizeof(SUFFIX) - 1;
+    if (i < chunk->len) {
+      out[at++] = '\n';
+      i++;
+    }
+  }
+  guest_string_free(chunk);
+  ret->ptr = out;
+  ret->len = n;
+}
+
+// A chunk of whole lines: each line's bytes reversed in place, newlines where they were.
+void exports_guest_reverse_chunk(guest_list_u8_t *chunk, guest_list_u8_t *ret) {
+  for (size_t i = 0; i < chunk->len;) {
+    size_t start = i;
+    while (i < chunk->len && chunk->ptr[i] != '\n') i++;
+    for (size_t a = start, b = i; a + 1 < b; a++, b--) {
+      uint8_t t = chunk->ptr[a];
+      chunk->ptr[a] = chunk->ptr[b - 1];
+      chunk->ptr[b - 1] = t;
+    }
+    i++;
+  }
+  *ret = *chunk;
+}
+
+// Whether the batch holds the line `word`.
+static bool holds(const guest_list_string_t *lines, const char *word) {
+  size_t n = strlen(word);
+  for (size_t i = 0; i < lines->len; i++) {
+    if (lines->ptr[i].len == n && memcmp(lines->ptr[i].ptr, word, n) == 0) return true;
+  }
+  return false;
+}
+
+// `transform-lines`, but a batch holding the line "drop" loses its last result.
+void exports_guest_drop_last(guest_list_string_t *lines, guest_list_string_t *ret) {
+  bool lose = holds(lines, "drop");
+  exports_guest_transform_lines(lines, ret);
+  if (lose && ret->len > 0) {
+    guest_string_free(&ret->ptr[ret->len - 1]);
+    ret->len--;
+  }
+}
+
+// `transform-lines`, but a batch holding the line "dup" repeats its last result.
+void exports_guest_dup_last(guest_list_string_t *lines, guest_list_string_t *ret) {
+  bool repeat = holds(lines, "dup");
+  exports_guest_transform_lines(lines, ret);
+  if (repeat && ret->len > 0) {
+    guest_string_t *grown = realloc(ret->ptr, (ret->len + 1) * sizeof(guest_string_t));
+    if (!grown) abort();
+    grown[ret->len] = copy(grown[ret->len - 1].ptr, grown[ret->len - 1].len);
+    ret->ptr = grown;
+    ret->len++;
+  }
+}
+
 void exports_guest_words(guest_string_t *s, guest_list_string_t *ret) {
   size_t count = 0;
   for (size_t i = 0; i < s->len; i++) {

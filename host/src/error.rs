@@ -248,6 +248,21 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// One call of a batch or a chunk of lines
+    /// ([`Transformer::Batch`](crate::Transformer::Batch),
+    /// [`Transformer::Chunks`](crate::Transformer::Chunks)) failed: which lines it took
+    /// (from 1), and why.
+    #[error("lines {first} to {last} (one call)")]
+    Lines {
+        /// The call's first line, counting from 1.
+        first: usize,
+        /// Its last line.
+        last: usize,
+        /// What failed.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// A batch of lines ([`GuestModule::transform_lines`](crate::GuestModule::transform_lines))
     /// would hold more than [`Limits::max_batch_bytes`](crate::Limits::max_batch_bytes) in
     /// memory: its input, or the results made so far.
@@ -257,6 +272,46 @@ pub enum Error {
         what: &'static str,
         /// The limit.
         limit: u64,
+    },
+
+    /// A batch function (`func(list<string>) -> list<string>`) returned a list whose
+    /// length is not its input's: its results cannot be matched to lines.
+    #[error(
+        "`{export}` returned {results} results for a batch of {lines} lines (one a line, in order, is its contract)"
+    )]
+    BatchCount {
+        /// The function.
+        export: Cow<'static, str>,
+        /// The lines it was given.
+        lines: u64,
+        /// The results it returned.
+        results: u64,
+    },
+
+    /// A stream of lines would need more host memory than it is allowed: `jobs` workers,
+    /// each with an instance of up to the guest's memory cap, and the chunks in flight.
+    #[error(
+        "{jobs} jobs need up to {} of host memory, more than the limit of {}: at most {fit} fit (fewer --jobs, a lower --max-memory, or a higher --max-host-memory)",
+        mib(*needed),
+        mib(*limit)
+    )]
+    HostMemory {
+        /// The jobs asked for.
+        jobs: usize,
+        /// What they would need at most.
+        needed: u64,
+        /// The limit.
+        limit: u64,
+        /// How many jobs fit under it.
+        fit: usize,
+    },
+
+    /// A stream was asked to stop (by SIGINT or SIGTERM, in `memhost`): every result before
+    /// the point it stopped at is written, whole, and nothing after.
+    #[error("stopped after {lines} lines, on request")]
+    Interrupted {
+        /// The lines whose results were written.
+        lines: u64,
     },
 
     /// A WIT file or world given for a module (`--wit`) cannot be read, parsed or found.
@@ -357,6 +412,8 @@ pub enum ErrorKind {
     /// The module is Wasm but does not follow the ABI or exceeds a limit, or the guest
     /// misbehaved at run time.
     Guest,
+    /// The run was asked to stop (SIGINT or SIGTERM).
+    Interrupted,
 }
 
 impl Error {
@@ -364,9 +421,10 @@ impl Error {
     /// choose.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Line { source, .. } => source.kind(),
+            Error::Line { source, .. } | Error::Lines { source, .. } => source.kind(),
             Error::Fill { .. } | Error::Input { .. } | Error::Output { .. } => ErrorKind::Io,
-            Error::Call { .. } | Error::Wit { .. } => ErrorKind::Usage,
+            Error::Call { .. } | Error::Wit { .. } | Error::HostMemory { .. } => ErrorKind::Usage,
+            Error::Interrupted { .. } => ErrorKind::Interrupted,
             Error::Read { .. }
             | Error::ModuleTooLarge { .. }
             | Error::Compile { .. }
@@ -388,6 +446,7 @@ impl Error {
             | Error::Overlap { .. }
             | Error::TooLong { .. }
             | Error::BatchTooLarge { .. }
+            | Error::BatchCount { .. }
             | Error::LineTooLong { .. }
             | Error::Canonical { .. }
             | Error::InputNotUtf8 { .. }
@@ -395,6 +454,11 @@ impl Error {
             | Error::MissingExport { .. } => ErrorKind::Guest,
         }
     }
+}
+
+/// `bytes` in MiB, to a tenth.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }
 
 /// The most characters of problems that an error's message lists: with the rest of the
@@ -529,6 +593,17 @@ pub enum Violation {
     /// [`Limits::max_value_bytes`](crate::Limits::max_value_bytes).
     #[error("the value would take more host memory than the limit for one value")]
     ValueTooLarge,
+    /// The results of a batch add up to more bytes than the guest's memory holds: they
+    /// cannot all be blocks of their own, as the canonical ABI hands them over.
+    #[error(
+        "results of {total} bytes in all, more than the guest's memory of {memory_size} bytes holds"
+    )]
+    ResultsTooLarge {
+        /// The results' lengths, added up.
+        total: u64,
+        /// The memory's size.
+        memory_size: u64,
+    },
     /// A string in a shared memory, which cannot be borrowed.
     #[error("a string in a shared memory cannot be borrowed")]
     SharedMemory,

@@ -41,8 +41,15 @@ pub const GUEST: Exit = Exit {
     meaning: "the module does not follow the ABI or exceeds a limit (the input too), or the guest failed at run time",
 };
 
+/// Stopped by SIGINT or SIGTERM (`transform --lines` and `--chunks`): what was written is
+/// every result before the point it stopped at, whole.
+pub const INTERRUPTED: Exit = Exit {
+    code: 130,
+    meaning: "stopped by SIGINT or SIGTERM: the output holds whole results of the lines before",
+};
+
 /// Every exit code, in order.
-pub const TABLE: [Exit; 5] = [SUCCESS, IO, USAGE, MODULE, GUEST];
+pub const TABLE: [Exit; 6] = [SUCCESS, IO, USAGE, MODULE, GUEST, INTERRUPTED];
 
 impl ErrorKind {
     /// The exit code of a failure of this kind.
@@ -52,6 +59,7 @@ impl ErrorKind {
             ErrorKind::Usage => USAGE.code,
             ErrorKind::Module => MODULE.code,
             ErrorKind::Guest => GUEST.code,
+            ErrorKind::Interrupted => INTERRUPTED.code,
         }
     }
 }
@@ -71,8 +79,9 @@ mod tests {
 
     #[test]
     fn codes_are_distinct_and_in_order() {
-        for (i, exit) in TABLE.iter().enumerate() {
-            assert_eq!(usize::from(exit.code), i);
+        for pair in TABLE.windows(2) {
+            assert!(pair[0].code < pair[1].code, "{pair:?}");
         }
+        assert_eq!(TABLE[0], SUCCESS);
     }
 }

@@ -212,6 +212,9 @@ pub(crate) struct Core {
     known: Known,
     /// Reused by [`Core::with_restore`] to keep the bytes it overwrites.
     scratch: Vec<u8>,
+    /// Whether a budget is being shared by several calls ([`Core::one_budget`]): they do
+    /// not refuel.
+    sharing: bool,
 }
 
 impl fmt::Debug for Core {
@@ -274,6 +277,7 @@ impl Core {
             name,
             known: Known::default(),
             scratch: Vec::new(),
+            sharing: false,
         };
         if realloc {
             core.realloc = Some(core.func(abi::CABI_REALLOC.name, Effect::Mutates)?);
@@ -330,7 +334,9 @@ impl Core {
         func: &DynFunc,
         params: &[Value],
     ) -> Result<Box<[Value]>, Error> {
-        self.refuel();
+        if !self.sharing {
+            self.refuel();
+        }
         let result = func.func.call(&mut self.store, params);
         self.known = Known::default();
         result.map_err(|e| self.fault(func.name.clone(), &e))
@@ -373,12 +379,25 @@ impl Core {
         func: &Func<P, R>,
         params: P,
     ) -> Result<R, Error> {
-        self.refuel();
+        if !self.sharing {
+            self.refuel();
+        }
         let result = params.invoke(&func.func, &mut self.store);
         if func.effect == Effect::Mutates {
             self.known = Known::default();
         }
         result.map_err(|e| self.fault(func.name(), &e))
+    }
+
+    /// Runs `f`, whose calls into the guest share one budget: a canonical call is the
+    /// function, every `cabi_realloc` that lowering makes and the post-return, and a guest
+    /// that spins in each of them gets one budget for all, not one each.
+    pub(crate) fn one_budget<T>(&mut self, f: impl FnOnce(&mut Core) -> T) -> T {
+        self.refuel();
+        let sharing = std::mem::replace(&mut self.sharing, true);
+        let result = f(self);
+        self.sharing = sharing;
+        result
     }
 
     /// Gives the next call into the guest its whole budget: one store into the metering

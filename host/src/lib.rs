@@ -81,7 +81,10 @@ pub use crate::metering::{BYTES_PER_UNIT, RUNTIME_CALL, UNITS_PER_ELEMENT, UNITS
 pub use crate::module::GuestModule;
 pub use crate::prepare::{Extras, MAX_TABLES};
 pub use crate::region::Region;
-pub use crate::stream::{CHUNK_BYTES, PIECE_BYTES, StreamStats};
+pub use crate::stream::{
+    BATCH_BYTES, BATCH_LINES, CHUNK_BYTES, INSTANCE_BYTES, PIECE_BYTES, StreamOptions, StreamStats,
+    input_budget, jobs_that_fit, stream_memory, window,
+};
 pub use crate::transform::Transformer;
 
 /// One compiled `GuestModule` serves instances on many threads: each thread instantiates

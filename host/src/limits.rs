@@ -51,6 +51,12 @@ pub struct Limits {
     /// 10^8 empty records is refused before the host allocates for them
     /// ([`Violation::ValueTooLarge`](crate::Violation::ValueTooLarge)).
     pub max_value_bytes: u64,
+    /// The most host memory a stream of lines
+    /// ([`GuestModule::transform_stream`](crate::GuestModule::transform_stream)) may take
+    /// for its instances and buffers, as [`stream_memory`](crate::stream_memory) counts it:
+    /// a stream whose jobs need more is refused before it starts
+    /// ([`Error::HostMemory`](crate::Error::HostMemory)).
+    pub max_host_memory_bytes: u64,
 }
 
 impl Default for Limits {
@@ -62,6 +68,7 @@ impl Default for Limits {
             fuel: Some(DEFAULT_FUEL),
             max_batch_bytes: 1 << 30,
             max_value_bytes: 256 << 20,
+            max_host_memory_bytes: 2 << 30,
         }
     }
 }

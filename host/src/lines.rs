@@ -10,7 +10,7 @@
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
 
-use crate::{Error, GuestModule, Transformer};
+use crate::{Error, GuestModule, StreamOptions, Transformer};
 
 /// The most threads [`GuestModule::transform_lines`] and
 /// [`GuestModule::transform_lines_stream`] start, whatever `jobs` says: each holds an
@@ -53,7 +53,7 @@ impl GuestModule {
             out: Vec::with_capacity(input.len() + input.len() / 4),
             limit,
         };
-        match self.transform_lines_stream(input, &mut out, jobs, transformer, &mut |_| {}) {
+        match self.transform_slice_stream(input, &mut out, StreamOptions::new(jobs, transformer)) {
             Ok(_) => Ok(out.out),
             Err(Error::Output { source })
                 if source.get_ref().is_some_and(|e| e.is::<OverLimit>()) =>

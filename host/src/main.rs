@@ -69,21 +69,41 @@ struct Transform {
     run: Run,
     /// Transform each line of standard input on its own (each result keeps its newline),
     /// on --jobs threads, and write the results in input order as they come: any size of
-    /// input, in bounded memory.
-    #[arg(long)]
+    /// input, in bounded memory. With a batch export (`func(list<string>) ->
+    /// list<string>` or `func(list<list<u8>>) -> list<list<u8>>`), many lines a call, one
+    /// result a line.
+    #[arg(long, conflicts_with = "chunks")]
     lines: bool,
-    /// Worker threads for --lines, each with its own instance (default: one a core; at
-    /// most 256, and no more than there are lines).
-    #[arg(long, value_name = "N", requires = "lines")]
+    /// As --lines, but --export takes whole chunks of complete lines (about 1 MiB,
+    /// newlines included) and returns their output, one call a chunk: a `func(string) ->
+    /// string` or `func(list<u8>) -> list<u8>` whose output for a chunk depends only on
+    /// that chunk's lines.
+    #[arg(long, requires = "export")]
+    chunks: bool,
+    /// Worker threads for --lines and --chunks, each with its own instance (default: one a
+    /// core, as many as fit --max-host-memory; at most 256).
+    #[arg(long, value_name = "N")]
     jobs: Option<NonZeroUsize>,
-    /// With --lines: say on standard error, at the end, what the run cost (lines, bytes,
-    /// wall time, and the CPU time of the reader, the writer and the workers).
-    #[arg(long, requires = "lines")]
+    /// With --lines or --chunks: the most host memory the run's instances and buffers may
+    /// take (a size); a run whose --jobs need more is refused before it starts.
+    #[arg(long, value_name = "SIZE", default_value_t = Size(Limits::default().max_host_memory_bytes))]
+    max_host_memory: Size,
+    /// With --lines or --chunks: say on standard error, at the end, what the run cost
+    /// (lines, calls, bytes, wall time, the CPU time of the reader, the writer and the
+    /// workers, and the peak memory against the run's bound).
+    #[arg(long)]
     stats: bool,
     /// The canonical-ABI function to transform with (default: `transform`, the guide's or
     /// the world's).
     #[arg(long, value_name = "NAME")]
     export: Option<String>,
+}
+
+impl Transform {
+    /// Whether standard input goes through as a stream of lines (`--lines`, `--chunks`).
+    fn streams(&self) -> bool {
+        self.lines || self.chunks
+    }
 }
 
 #[derive(Debug, Args)]
@@ -278,6 +298,9 @@ impl Run {
 /// The binary's own failures (the library's are [`host::Error`]).
 #[derive(Debug, thiserror::Error)]
 enum CliError {
+    /// Options that do not go together.
+    #[error("{0}")]
+    Usage(&'static str),
     /// Standard input or output failed.
     #[error("{what}")]
     StdIo {
@@ -335,6 +358,7 @@ impl CliError {
             CliError::StdIo { .. } => ErrorKind::Io,
             CliError::NoModule { .. } => ErrorKind::Module,
             CliError::InputTooLarge { .. } | CliError::LineTooLong { .. } => ErrorKind::Guest,
+            CliError::Usage(_) => ErrorKind::Usage,
         }
     }
 }
@@ -449,15 +473,11 @@ fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Demo(cli.run));
     let (run, result) = match &command {
         Command::Demo(run) => (run, demo(run)),
-        Command::Transform(t) if t.lines => {
-            let jobs = t.jobs.unwrap_or_else(|| {
-                std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
-            });
-            (
-                &t.run,
-                pipe_lines(&t.run, jobs, t.export.as_deref(), t.stats),
-            )
-        }
+        Command::Transform(t) if t.streams() => (&t.run, pipe_lines(t)),
+        Command::Transform(t) if t.jobs.is_some() || t.stats => (
+            &t.run,
+            Err(CliError::Usage("--jobs and --stats go with --lines or --chunks").into()),
+        ),
         Command::Transform(t) => (&t.run, pipe(&t.run, t.export.as_deref())),
         Command::Call(c) => (&c.run, call(&c.run, &c.invoke)),
     };
@@ -544,13 +564,29 @@ fn pipe(run: &Run, export: Option<&str>) -> Result<()> {
     write_stdout(&result)
 }
 
-/// `memhost transform --lines`: each line of standard input through the guest's `transform`,
-/// on `jobs` threads, the results in input order on standard output as they come, in
-/// bounded memory (`GuestModule::transform_lines_stream`).
-fn pipe_lines(run: &Run, jobs: NonZeroUsize, export: Option<&str>, stats: bool) -> Result<()> {
+/// `memhost transform --lines` or `--chunks`: standard input through the guest, a line, a
+/// batch of lines or a chunk a call, on --jobs threads, the results in input order on
+/// standard output as they come, in bounded memory (`GuestModule::transform_stream`).
+/// SIGINT and SIGTERM stop it at the next whole result.
+fn pipe_lines(t: &Transform) -> Result<()> {
     let start = Instant::now();
-    let module = run.module(&run.module_path()?)?;
-    let transformer = module.transformer(export)?;
+    let run = &t.run;
+    let mut limits = run.limits();
+    limits.max_host_memory_bytes = t.max_host_memory.0;
+    let module = run.module_with(&run.module_path()?, &limits)?;
+    let transformer = match (&t.export, t.chunks) {
+        (Some(export), true) => module.chunk_transformer(export)?,
+        (export, _) => module.transformer(export.as_deref())?,
+    };
+    let jobs = match t.jobs {
+        Some(jobs) => jobs,
+        // One a core, as many as fit the host memory limit (at least one: a limit that
+        // cannot hold one is said by the stream itself).
+        None => {
+            let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+            NonZeroUsize::new(cores.min(module.stream_jobs())).unwrap_or(NonZeroUsize::MIN)
+        }
+    };
     // Standard input as a file of its own (`Stdin`'s lock cannot go to the reader thread);
     // a regular file says its size, for the percentage and the time left.
     let input = io::stdin()
@@ -565,31 +601,44 @@ fn pipe_lines(run: &Run, jobs: NonZeroUsize, export: Option<&str>, stats: bool) 
         .map(|m| m.len());
     let mut progress = run.progress(size);
     let stdout = io::stdout().lock();
-    let done = module.transform_lines_stream(
+    let stop = signals::stop_on_sigint_and_sigterm();
+    let done = module.transform_stream(
         input,
         io::BufWriter::with_capacity(1 << 16, stdout),
-        jobs,
-        &transformer,
+        host::StreamOptions::new(jobs, &transformer).stop_on(stop),
         &mut |stats| progress.update(stats),
     );
     progress.finish(done.as_ref().ok());
-    if stats && let Ok(s) = &done {
+    if t.stats
+        && let Ok(s) = &done
+    {
         eprintln!(
-            "stats: {} lines, {} bytes in, {} bytes out, wall {:.3} s, cpu: reader {:.3} s, \
-             writer {:.3} s, workers {:.3} s",
+            "stats: {} lines, {} calls, {} bytes in, {} bytes out, wall {:.3} s, cpu: reader \
+             {:.3} s, writer {:.3} s, workers {:.3} s; {} jobs, peak memory {} (bound {} above \
+             the {} at start)",
             s.lines,
+            s.calls,
             s.bytes_in,
             s.bytes_out,
             start.elapsed().as_secs_f64(),
             s.reader_cpu.as_secs_f64(),
             s.writer_cpu.as_secs_f64(),
-            s.worker_cpu.as_secs_f64()
+            s.worker_cpu.as_secs_f64(),
+            jobs,
+            mib(signals::peak_rss()),
+            mib(module.stream_memory(jobs.get())),
+            mib(signals::start_rss()),
         );
     }
     done.map(|_| ()).map_err(|e| match e {
         host::Error::LineTooLong { line, cap } => CliError::LineTooLong { line, cap }.into(),
         e => anyhow::Error::new(e),
     })
+}
+
+/// `n` bytes in MiB, to a tenth.
+fn mib(n: u64) -> String {
+    format!("{:.1} MiB", n as f64 / f64::from(1 << 20))
 }
 
 /// `memhost call --invoke CALL`: one function of the module's WIT world, its result in WAVE
@@ -695,4 +744,69 @@ fn demo(run: &Run) -> Result<()> {
     }
     out.flush().map_err(CliError::stdout)?;
     Ok(())
+}
+
+/// What `transform --lines` needs of the process: SIGINT and SIGTERM turned into a request
+/// to stop at the next whole result, and the memory it holds (read by the process itself,
+/// from `/proc/self/status`).
+mod signals {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    /// Set by the first SIGINT or SIGTERM.
+    static STOP: AtomicBool = AtomicBool::new(false);
+    /// The resident memory when the handlers were installed, in bytes.
+    static START_RSS: AtomicU64 = AtomicU64::new(0);
+
+    extern "C" fn on_signal(_: libc::c_int) {
+        // An atomic store is async-signal-safe.
+        STOP.store(true, Ordering::Relaxed);
+    }
+
+    /// Installs the handlers and returns the flag they set. The first signal asks the
+    /// stream to stop; the handler is then reset, so that a second one ends the process
+    /// at once, as it would have without this.
+    pub(crate) fn stop_on_sigint_and_sigterm() -> &'static AtomicBool {
+        START_RSS.store(status_bytes("VmRSS:"), Ordering::Relaxed);
+        for signal in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: a zeroed `sigaction` is a valid value of the plain C struct (no
+            // handler, no flags, an empty mask), which the fields set below complete.
+            let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART | libc::SA_RESETHAND;
+            // SAFETY: a zeroed `sigaction` is a valid value, as above.
+            let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+            // SAFETY: `action` and `old` are live, initialized structs; `sa_mask` is
+            // `action`'s own field; `on_signal` only stores to an atomic, which is
+            // async-signal-safe. A signal the process was started ignoring (`nohup`, a
+            // background job of a script) is put back to ignored, as shells expect.
+            unsafe {
+                libc::sigemptyset(&raw mut action.sa_mask);
+                libc::sigaction(signal, &raw const action, &raw mut old);
+                if old.sa_sigaction == libc::SIG_IGN {
+                    libc::sigaction(signal, &raw const old, std::ptr::null_mut());
+                }
+            }
+        }
+        &STOP
+    }
+
+    /// The peak resident memory of the process so far, in bytes.
+    pub(crate) fn peak_rss() -> u64 {
+        status_bytes("VmHWM:")
+    }
+
+    /// The resident memory when the handlers were installed, just before the stream.
+    pub(crate) fn start_rss() -> u64 {
+        START_RSS.load(Ordering::Relaxed)
+    }
+
+    /// A `kB` figure of `/proc/self/status`, in bytes (0 where there is none).
+    fn status_bytes(field: &str) -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
 }

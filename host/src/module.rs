@@ -36,6 +36,8 @@ pub struct GuestModule {
     max_value_bytes: u64,
     /// The longest line a stream takes: the memory cap.
     pub(crate) max_line_bytes: u64,
+    /// What a stream's instances and buffers may take.
+    pub(crate) max_host_memory: u64,
     /// The start function was moved to an export, to be called by `instantiate`.
     deferred_start: bool,
 }
@@ -232,6 +234,7 @@ impl GuestModule {
             max_batch_bytes: limits.max_batch_bytes,
             max_value_bytes: limits.max_value_bytes,
             max_line_bytes: limits.max_memory_bytes,
+            max_host_memory: limits.max_host_memory_bytes,
             deferred_start: prepared.deferred_start,
         };
         Ok((module, outcome))
@@ -316,8 +319,9 @@ impl GuestModule {
         self.optional
     }
 
-    /// Checks that function `name` of the world transforms bytes.
-    pub(crate) fn check_transform(&self, name: &str) -> Result<(), Error> {
+    /// The shape of function `name` of the world, which must transform bytes: one string
+    /// or byte list to one, or a batch of them to a batch.
+    pub(crate) fn bytes_shape(&self, name: &str) -> Result<canonical::BytesShape, Error> {
         let call_err = |problem: String| Error::Call {
             export: name.to_string().into(),
             problem,
@@ -331,13 +335,13 @@ impl GuestModule {
         let (_, def) = world
             .func(name)
             .ok_or_else(|| call_err(format!("the world has no function `{name}`")))?;
-        if canonical::transforms_bytes(world.resolve(), def).is_none() {
-            return Err(call_err(format!(
-                "`{}` is not func(string) -> string nor func(list<u8>) -> list<u8>",
+        canonical::bytes_shape(world.resolve(), def).ok_or_else(|| {
+            call_err(format!(
+                "`{}` is none of func(string) -> string, func(list<u8>) -> list<u8>, \
+                 func(list<string>) -> list<string>, func(list<list<u8>>) -> list<list<u8>>",
                 def.signature(world.resolve())
-            )));
-        }
-        Ok(())
+            ))
+        })
     }
 
     /// Whether the module speaks the guide's ABI (`mem` and `load`).

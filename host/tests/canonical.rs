@@ -594,7 +594,7 @@ fn lines_stream_through_canonical_functions() {
             let mut out = Vec::new();
             let stats = module
                 .transform_lines_stream(
-                    &input[..],
+                    std::io::Cursor::new(input.clone()),
                     &mut out,
                     std::num::NonZeroUsize::new(jobs).unwrap(),
                     &transformer,

@@ -24,6 +24,53 @@ mod exports {
             b
         }
 
+        fn transform_lines(lines: Vec<String>) -> Vec<String> {
+            lines.into_iter().map(Self::transform).collect()
+        }
+
+        fn reverse_lines(lines: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+            lines.into_iter().map(Self::reverse).collect()
+        }
+
+        fn transform_chunk(chunk: String) -> String {
+            let mut out = String::with_capacity(chunk.len() + chunk.len() / 4);
+            for line in chunk.split_inclusive('\n') {
+                let (text, newline) = match line.strip_suffix('\n') {
+                    Some(text) => (text, "\n"),
+                    None => (line, ""),
+                };
+                out.push_str(text);
+                out.push_str(" Wasm is cool!");
+                out.push_str(newline);
+            }
+            out
+        }
+
+        fn reverse_chunk(mut chunk: Vec<u8>) -> Vec<u8> {
+            for line in chunk.split_mut(|&b| b == b'\n') {
+                line.reverse();
+            }
+            chunk
+        }
+
+        fn drop_last(lines: Vec<String>) -> Vec<String> {
+            let lose = lines.iter().any(|l| l == "drop");
+            let mut out = Self::transform_lines(lines);
+            if lose {
+                out.pop();
+            }
+            out
+        }
+
+        fn dup_last(lines: Vec<String>) -> Vec<String> {
+            let repeat = lines.iter().any(|l| l == "dup");
+            let mut out = Self::transform_lines(lines);
+            if repeat && let Some(last) = out.last().cloned() {
+                out.push(last);
+            }
+            out
+        }
+
         fn words(s: String) -> Vec<String> {
             s.split(' ')
                 .filter(|w| !w.is_empty())

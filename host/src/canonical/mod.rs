@@ -178,19 +178,38 @@ impl FuncDef {
     }
 }
 
-/// Whether `def` is `func(string) -> string` (`Some(true)`) or `func(list<u8>) ->
-/// list<u8>` (`Some(false)`).
-pub(crate) fn transforms_bytes(resolve: &Resolve, def: &FuncDef) -> Option<bool> {
+/// What a function that transforms bytes takes and gives: strings or bytes, one value or a
+/// batch of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BytesShape {
+    /// `string` (checked as UTF-8 both ways), else `list<u8>`.
+    pub(crate) text: bool,
+    /// A list of them (`func(list<string>) -> list<string>`), else one.
+    pub(crate) batch: bool,
+}
+
+/// The shape of `def` when it is one of `func(string) -> string`, `func(list<u8>) ->
+/// list<u8>`, `func(list<string>) -> list<string>` or `func(list<list<u8>>) ->
+/// list<list<u8>>` (aliases of those types included).
+pub(crate) fn bytes_shape(resolve: &Resolve, def: &FuncDef) -> Option<BytesShape> {
+    fn both<T: ComponentType + ?Sized>(resolve: &Resolve, p: &Type, r: &Type) -> bool {
+        T::typecheck(resolve, p).is_ok() && T::typecheck(resolve, r).is_ok()
+    }
     let ([(_, p)], Some(r)) = (def.params.as_slice(), &def.result) else {
         return None;
     };
-    if String::typecheck(resolve, p).is_ok() && String::typecheck(resolve, r).is_ok() {
-        Some(true)
-    } else if Vec::<u8>::typecheck(resolve, p).is_ok() && Vec::<u8>::typecheck(resolve, r).is_ok() {
-        Some(false)
+    let (text, batch) = if both::<String>(resolve, p, r) {
+        (true, false)
+    } else if both::<Vec<u8>>(resolve, p, r) {
+        (false, false)
+    } else if both::<Vec<String>>(resolve, p, r) {
+        (true, true)
+    } else if both::<Vec<Vec<u8>>>(resolve, p, r) {
+        (false, true)
     } else {
-        None
-    }
+        return None;
+    };
+    Some(BytesShape { text, batch })
 }
 
 /// A module's canonical-ABI side, admitted: its world and every function the host may call.

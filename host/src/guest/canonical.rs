@@ -489,11 +489,14 @@ impl Guest {
         let (c, index, def) = self.lookup(name)?;
         let call_err = |problem| call_error(name, problem);
         let resolve = c.world.resolve();
-        let Some(string) = crate::canonical::transforms_bytes(resolve, def) else {
-            return Err(call_err(format!(
-                "`{}` is not func(string) -> string nor func(list<u8>) -> list<u8>",
-                def.signature(resolve)
-            )));
+        let string = match crate::canonical::bytes_shape(resolve, def) {
+            Some(shape) if !shape.batch => shape.text,
+            _ => {
+                return Err(call_err(format!(
+                    "`{}` is not func(string) -> string nor func(list<u8>) -> list<u8>",
+                    def.signature(resolve)
+                )));
+            }
         };
         if string {
             // Checked here, so that a bad input is refused before any call, not a trap.
@@ -542,6 +545,134 @@ impl Guest {
         .map(|r| r.expect("the sink ran"))
     }
 
+    /// Calls the function of a `func(list<string>) -> list<string>` or
+    /// `func(list<list<u8>>) -> list<list<u8>>` export `name` with the batch `lines`, and
+    /// hands each result, with its index, to `sink` straight from guest memory, before the
+    /// post-return call frees them. Lowering is the spec's (a block from `cabi_realloc` for
+    /// the list, then one for each line), the list's elements written in one copy; nothing
+    /// is allocated on the host for a line or a result. Every result is checked before the
+    /// first goes to `sink`.
+    ///
+    /// # Errors
+    /// As [`Guest::call`]; [`Error::Call`] for a function of other types;
+    /// [`Error::InputNotUtf8`] for a line that is not UTF-8, for a function of strings
+    /// (nothing is called); [`Error::BatchCount`] when the function returns a list of
+    /// another length than `lines`; [`Error::Canonical`] with
+    /// [`Violation::ResultsTooLarge`] when the results add up to more than the guest's
+    /// memory.
+    pub fn transform_batch(
+        &mut self,
+        name: &str,
+        lines: &[&[u8]],
+        mut sink: impl FnMut(usize, &[u8]),
+    ) -> Result<(), Error> {
+        let (c, index, def) = self.lookup(name)?;
+        let resolve = c.world.resolve();
+        let string = match crate::canonical::bytes_shape(resolve, def) {
+            Some(shape) if shape.batch => shape.text,
+            _ => {
+                return Err(call_error(
+                    name,
+                    format!(
+                        "`{}` is not func(list<string>) -> list<string> nor \
+                         func(list<list<u8>>) -> list<list<u8>>",
+                        def.signature(resolve)
+                    ),
+                ));
+            }
+        };
+        if string {
+            for line in lines {
+                std::str::from_utf8(line).map_err(|e| Error::InputNotUtf8 {
+                    export: name.to_string().into(),
+                    valid_up_to: e.valid_up_to(),
+                })?;
+            }
+        }
+        let count = u32::try_from(lines.len()).map_err(|_| Error::TooLong { len: lines.len() })?;
+        self.enter(
+            index,
+            |cx, _, _, out, _| {
+                let array = cx.alloc(u64::from(count) * 8, 4)?;
+                let mut elements = Vec::with_capacity(lines.len() * 8);
+                for line in lines {
+                    let ptr = cx.alloc(line.len() as u64, 1)?;
+                    cx.write(ptr, line)?;
+                    elements.extend_from_slice(&ptr.to_le_bytes());
+                    // `alloc` refused a length past u32.
+                    elements.extend_from_slice(&(line.len() as u32).to_le_bytes());
+                }
+                cx.write(array, &elements)?;
+                out.extend([u64::from(array), u64::from(count)]);
+                Ok(())
+            },
+            |cx, def, src| {
+                let Err(ret) = src else {
+                    // Two flat values always come back through a return area.
+                    return Err(call_error(&def.name, "no return area".into()));
+                };
+                let mut pair = [0u8; 8];
+                cx.core.read_into(ret, &mut pair)?;
+                let [a0, a1, a2, a3, l0, l1, l2, l3] = pair;
+                let (array, len) = (
+                    u32::from_le_bytes([a0, a1, a2, a3]),
+                    u32::from_le_bytes([l0, l1, l2, l3]),
+                );
+                if len != count {
+                    return Err(Error::BatchCount {
+                        export: def.name.clone().into(),
+                        lines: u64::from(count),
+                        results: u64::from(len),
+                    });
+                }
+                cx.check_range("a list", array, u64::from(len) * 8, 4)?;
+                let elements = match cx.core.bytes(crate::Region {
+                    offset: array,
+                    len: len * 8,
+                })? {
+                    std::borrow::Cow::Borrowed(b) => b,
+                    std::borrow::Cow::Owned(_) => {
+                        return Err(cx.violation(Violation::SharedMemory));
+                    }
+                };
+                let element = |i: usize| {
+                    let e = &elements[i * 8..i * 8 + 8];
+                    (
+                        u32::from_le_bytes([e[0], e[1], e[2], e[3]]),
+                        u32::from_le_bytes([e[4], e[5], e[6], e[7]]),
+                    )
+                };
+                // Every result checked before any is handed on, and their sizes bounded
+                // by the memory they must each have a block of (a guest that points them
+                // all at one place cannot make the host copy its memory many times over).
+                let memory_size = cx.core.memory_size();
+                let mut total = 0u64;
+                for i in 0..lines.len() {
+                    let (ptr, len) = element(i);
+                    total += u64::from(len);
+                    if total > memory_size {
+                        return Err(cx.violation(Violation::ResultsTooLarge { total, memory_size }));
+                    }
+                    if string {
+                        cx.str(ptr, len)?;
+                    } else {
+                        cx.check_range("a list", ptr, u64::from(len), 1)?;
+                    }
+                }
+                for i in 0..lines.len() {
+                    let (ptr, len) = element(i);
+                    match cx.core.bytes(crate::Region { offset: ptr, len })? {
+                        std::borrow::Cow::Borrowed(bytes) => sink(i, bytes),
+                        std::borrow::Cow::Owned(_) => {
+                            return Err(cx.violation(Violation::SharedMemory));
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )
+    }
+
     /// The one way into a canonical function: checks, lowers (flat or through memory),
     /// calls, lifts (flat or from the return area), post-returns; a failure past the
     /// first guest call poisons the instance.
@@ -561,8 +692,9 @@ impl Guest {
         // side without clones; put back whatever happens.
         let mut taken = self.canonical.take().expect("checked by the caller");
         let c = &mut taken;
-        let core = &mut self.core;
-        let result = (move || {
+        // One fuel budget for the whole call: the function, every `cabi_realloc` of the
+        // lowering, and the post-return.
+        let result = self.core.one_budget(|core| {
             let def = &c.world.funcs[index];
             if c.poisoned {
                 return Err(Error::Poisoned {
@@ -607,7 +739,7 @@ impl Guest {
                 post.call(core, out, &def.core_results, values, flat)?;
             }
             Ok(value)
-        })();
+        });
         taken.poisoned |= result.is_err();
         self.canonical = Some(taken);
         result
