@@ -178,6 +178,48 @@ fn lines(c: &mut Criterion) {
         });
     });
     g.finish();
+    // Many lines a call, on the same guest and input: a batch export
+    // (`func(list<string>) -> list<string>`), and a whole-chunk export.
+    for (group, through) in [
+        (
+            "throughput/lines/batch",
+            Transformer::Batch("transform-lines".into()),
+        ),
+        (
+            "throughput/lines/chunk",
+            Transformer::Chunks("transform-chunk".into()),
+        ),
+    ] {
+        let mut g = c.benchmark_group(group);
+        g.throughput(Throughput::Bytes(input.len() as u64));
+        g.sample_size(10);
+        for (name, jobs) in [("1threads", NonZeroUsize::MIN), ("Nthreads", all)] {
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    canonical
+                        .transform_lines_with(&input, jobs, &through)
+                        .unwrap()
+                        .len()
+                });
+            });
+        }
+        g.finish();
+    }
+    // The same transform as a native loop: the physical limit.
+    let mut g = c.benchmark_group("throughput/lines");
+    g.throughput(Throughput::Bytes(input.len() as u64));
+    g.sample_size(10);
+    g.bench_function("native", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(input.len() + 100_000 * 14);
+            for line in black_box(&input).split_inclusive(|&b| b == b'\n') {
+                out.extend_from_slice(&line[..line.len() - 1]);
+                out.extend_from_slice(b" Wasm is cool!\n");
+            }
+            black_box(out).len()
+        });
+    });
+    g.finish();
 }
 
 criterion_group!(benches, transform, lines);

@@ -127,6 +127,24 @@ fn main() {
             .arg(&guest);
         cmd
     };
+    // Whole chunks a call, through the canonical guest's `transform-chunk`.
+    let canonical = root.join(abi::CANONICAL_ARTIFACT);
+    let chunks = |jobs: usize| {
+        let mut cmd = Command::new(&memhost);
+        cmd.args([
+            "transform",
+            "--chunks",
+            "--export",
+            "transform-chunk",
+            "--stats",
+            "--no-cache",
+            "--jobs",
+        ])
+        .arg(jobs.to_string())
+        .arg(&canonical);
+        cmd
+    };
+    let (mut chunk_one, mut chunk_all) = (Vec::new(), Vec::new());
     let (mut one, mut all, mut cat) = (Vec::new(), Vec::new(), Vec::new());
     let mut peaks = Vec::new();
     let mut shares = Vec::new();
@@ -135,6 +153,18 @@ fn main() {
         let a = run(&mut lines(1), &input);
         let b = run(&mut lines(cores), &input);
         let c = run(&mut Command::new("cat"), &input);
+        let d = run(&mut chunks(1), &input);
+        let e = run(&mut chunks(cores), &input);
+        eprintln!(
+            "round {round}: chunks on 1 thread {:.2} s, on {cores} threads {:.2} s; peak {} / {} MiB",
+            d.wall.as_secs_f64(),
+            e.wall.as_secs_f64(),
+            d.peak_rss >> 20,
+            e.peak_rss >> 20
+        );
+        peaks.push(d.peak_rss.max(e.peak_rss));
+        chunk_one.push(d.wall);
+        chunk_all.push(e.wall);
         eprintln!(
             "round {round}: 1 thread {:.2} s, {cores} threads {:.2} s, cat {:.2} s; peak {} / {} MiB",
             a.wall.as_secs_f64(),
@@ -154,6 +184,7 @@ fn main() {
     }
     let mbs = |d: Duration| TOTAL as f64 / 1e6 / d.as_secs_f64();
     let (one, all, cat) = (median(one), median(all), median(cat));
+    let (chunk_one, chunk_all) = (median(chunk_one), median(chunk_all));
     let peak = peaks.into_iter().max().unwrap_or(0);
     // The workers' CPU per byte against the busiest other thread's: each worker runs on a
     // core of its own, so N threads go at most N times as fast, and at most (workers' CPU /
@@ -214,6 +245,17 @@ fn main() {
         mbs(cat),
         cat.as_secs_f64()
     );
+    println!(
+        "throughput/stream/1GiB/chunk/1threads {:>8.2} GB/s  ({:.2} s)",
+        mbs(chunk_one) / 1e3,
+        chunk_one.as_secs_f64()
+    );
+    println!(
+        "throughput/stream/1GiB/chunk/Nthreads {:>8.2} GB/s  ({:.2} s, {cores} threads: {:.2}x one)",
+        mbs(chunk_all) / 1e3,
+        chunk_all.as_secs_f64(),
+        chunk_one.as_secs_f64() / chunk_all.as_secs_f64()
+    );
     println!("peak RSS of the host, 1 GiB through: {} MiB", peak >> 20);
     println!(
         "share of the work that does not scale with the workers: {:.2}% (at most {ceiling:.0}x from workers alone)",
@@ -228,6 +270,8 @@ fn main() {
             "{{\"throughput/stream/1GiB/1threads\": {{\"median_ns\": {}, \"mb_per_s\": {:.1}}}, \
              \"throughput/stream/1GiB/Nthreads\": {{\"median_ns\": {}, \"mb_per_s\": {:.1}, \"threads\": {cores}}}, \
              \"throughput/stream/1GiB/cat\": {{\"median_ns\": {}, \"mb_per_s\": {:.1}}}, \
+             \"throughput/stream/1GiB/chunk/1threads\": {{\"median_ns\": {}, \"mb_per_s\": {:.1}}}, \
+             \"throughput/stream/1GiB/chunk/Nthreads\": {{\"median_ns\": {}, \"mb_per_s\": {:.1}}}, \
              \"peak_rss_bytes\": {peak}, \"serial_share\": {share:.5}, \
              \"startup/spark_partition\": {{\"median_ns\": {}}}, \"rounds\": {rounds}}}\n",
             one.as_nanos(),
@@ -236,6 +280,10 @@ fn main() {
             mbs(all),
             cat.as_nanos(),
             mbs(cat),
+            chunk_one.as_nanos(),
+            mbs(chunk_one),
+            chunk_all.as_nanos(),
+            mbs(chunk_all),
             spark.as_nanos()
         );
         std::fs::write(&json, body).expect("writes the summary");

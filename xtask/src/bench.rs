@@ -466,7 +466,7 @@ fn table(
 }
 
 /// The canonical ABI's cases, in the order of the table.
-const CANONICAL_CASES: [&str; 9] = [
+const CANONICAL_CASES: [&str; 14] = [
     "canonical/transform/1KiB/library",
     "canonical/transform/1KiB/raw",
     "canonical/transform/1KiB/wasmtime",
@@ -476,6 +476,11 @@ const CANONICAL_CASES: [&str; 9] = [
     "throughput/lines/canonical/1threads",
     "throughput/lines/canonical/Nthreads",
     "throughput/lines/canonical/guide_1threads",
+    "throughput/lines/batch/1threads",
+    "throughput/lines/batch/Nthreads",
+    "throughput/lines/chunk/1threads",
+    "throughput/lines/chunk/Nthreads",
+    "throughput/lines/native",
 ];
 
 /// `cargo xtask bench canonical`: a wit-bindgen guest's `transform` through the library's
@@ -505,9 +510,19 @@ fn canonical() -> Result<()> {
                 times(ns / get(&format!("{group}/raw"))?),
                 times(ns / get(&format!("{group}/wasmtime"))?)
             ),
-            Some((group, "1threads")) => format!(
+            Some(("throughput/lines/canonical", "1threads")) => format!(
                 "{} the guide's path",
-                times(ns / get(&format!("{group}/guide_1threads"))?)
+                times(ns / get("throughput/lines/canonical/guide_1threads")?)
+            ),
+            // The targets: a batch at most 0.5x one call a line; a chunk within 1.5x the
+            // native loop.
+            Some(("throughput/lines/batch", "1threads")) => format!(
+                "{} one call a line (target ≤ 0.5x)",
+                times(ns / get("throughput/lines/canonical/1threads")?)
+            ),
+            Some(("throughput/lines/chunk", "1threads")) => format!(
+                "{} the native loop (target ≤ 1.5x)",
+                times(ns / get("throughput/lines/native")?)
             ),
             Some((group, "Nthreads")) => format!(
                 "{} one thread",
@@ -516,6 +531,21 @@ fn canonical() -> Result<()> {
             _ => String::new(),
         };
         let _ = writeln!(table, "| `{case}` | {} | {ratio} |", show_ns(ns));
+    }
+    // Where a line's time goes: instructions per line of each mode, the same from run to
+    // run.
+    let per_line = callgrind::line_modes()?;
+    let _ = writeln!(
+        table,
+        "\n| instructions per line (callgrind, 1000 lines) | count | ratio to native |\n|---|---|---|"
+    );
+    for mode in callgrind::LINE_MODES {
+        let count = per_line[mode];
+        let _ = writeln!(
+            table,
+            "| `instructions/lines/{mode}` | {count:.0} | {} |",
+            times(count / per_line["native"])
+        );
     }
     let out = target_dir().join("bench").join("canonical.md");
     fs::create_dir_all(out.parent().expect("has a parent"))?;

@@ -40,50 +40,16 @@ const CASES: [(&str, &str, &[&str]); 8] = [
 /// Instructions per operation for each case the bench measures, keyed by the summary's
 /// case names.
 pub fn instructions() -> Result<BTreeMap<String, f64>> {
-    ensure_valgrind()?;
-    ensure_runner()?;
-    let bench = project_root().join("host/benches/instructions.rs");
-    let source = fs::read_to_string(&bench)?;
-    // The repetitions are the bench's own constant: read, not repeated here.
-    let reps: f64 = source
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("const REPS: usize = "))
-        .and_then(|v| v.trim_end_matches(';').replace('_', "").parse().ok())
-        .with_context(|| format!("no `const REPS: usize = N;` in {}", bench.display()))?;
-    let output = cargo()
-        .args([
-            "bench",
-            "--package",
-            "host",
-            "--bench",
-            "instructions",
-            "--",
-        ])
-        .arg("--output-format=json")
-        .output()
-        .context("cannot run the instructions bench")?;
-    if !output.status.success() {
-        bail!(
-            "the instructions bench failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    let reps = bench_constant("instructions", "REPS")?;
+    let found = run("instructions")?;
     let mut counts = BTreeMap::new();
-    for line in String::from_utf8(output.stdout)?.lines() {
-        let Ok(found) = serde_json::from_str::<Value>(line) else {
+    for (function, id, count) in found {
+        let Some(&(_, _, cases)) = CASES
+            .iter()
+            .find(|(f, i, _)| (*f, *i) == (&*function, &*id))
+        else {
             continue;
         };
-        let function = found["function_name"].as_str().unwrap_or_default();
-        let id = found["id"].as_str().unwrap_or_default();
-        let Some(&(_, _, cases)) = CASES.iter().find(|(f, i, _)| (*f, *i) == (function, id)) else {
-            continue;
-        };
-        let ir = &found["profiles"][0]["data"]["total"]["metrics"]["Ir"]["values"];
-        // This run's count: `new` beside an `old` one, or the only number there.
-        let count = ir["new"]
-            .as_f64()
-            .or_else(|| first_number(ir))
-            .with_context(|| format!("no instruction count for {function} in {line}"))?;
         for case in cases {
             counts.insert((*case).to_string(), count / reps);
         }
@@ -95,6 +61,72 @@ pub fn instructions() -> Result<BTreeMap<String, f64>> {
         bail!("the instructions bench reported nothing for {function} {id}");
     }
     Ok(counts)
+}
+
+/// The modes of `transform --lines` that the `lines_instructions` bench measures.
+pub const LINE_MODES: [&str; 5] = ["guide", "canonical", "batch", "chunk", "native"];
+
+/// Instructions per line of each of [`LINE_MODES`], from the `lines_instructions` bench.
+pub fn line_modes() -> Result<BTreeMap<String, f64>> {
+    let lines = bench_constant("lines_instructions", "LINES")?;
+    let mut counts = BTreeMap::new();
+    for (function, id, count) in run("lines_instructions")? {
+        if let Some(mode) = LINE_MODES
+            .iter()
+            .find(|m| function == format!("lines_{m}") && id == **m)
+        {
+            counts.insert((*mode).to_string(), count / lines);
+        }
+    }
+    if let Some(mode) = LINE_MODES.iter().find(|m| !counts.contains_key(**m)) {
+        bail!("the lines_instructions bench reported nothing for {mode}");
+    }
+    Ok(counts)
+}
+
+/// The value of `const NAME: usize = N;` in the bench `bench`: read, not repeated here.
+fn bench_constant(bench: &str, name: &str) -> Result<f64> {
+    let path = project_root().join(format!("host/benches/{bench}.rs"));
+    let source = fs::read_to_string(&path)?;
+    let prefix = format!("const {name}: usize = ");
+    source
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim_end_matches(';').replace('_', "").parse().ok())
+        .with_context(|| format!("no `const {name}: usize = N;` in {}", path.display()))
+}
+
+/// Runs the gungraun bench `bench`: each case's function, id and instruction count.
+fn run(bench: &str) -> Result<Vec<(String, String, f64)>> {
+    ensure_valgrind()?;
+    ensure_runner()?;
+    let output = cargo()
+        .args(["bench", "--package", "host", "--bench", bench, "--"])
+        .arg("--output-format=json")
+        .output()
+        .with_context(|| format!("cannot run the {bench} bench"))?;
+    if !output.status.success() {
+        bail!(
+            "the {bench} bench failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let mut found = Vec::new();
+    for line in String::from_utf8(output.stdout)?.lines() {
+        let Ok(case) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let function = case["function_name"].as_str().unwrap_or_default();
+        let id = case["id"].as_str().unwrap_or_default();
+        let ir = &case["profiles"][0]["data"]["total"]["metrics"]["Ir"]["values"];
+        // This run's count: `new` beside an `old` one, or the only number there.
+        let count = ir["new"]
+            .as_f64()
+            .or_else(|| first_number(ir))
+            .with_context(|| format!("no instruction count for {function} in {line}"))?;
+        found.push((function.to_string(), id.to_string(), count));
+    }
+    Ok(found)
 }
 
 fn first_number(v: &Value) -> Option<f64> {
