@@ -364,3 +364,26 @@ uint32_t exports_memhost_test_text_count(guest_string_t *s) {
   guest_string_free(s);
   return chars;
 }
+
+// Aliases, back as they came: the string is handed on, the post-return frees it.
+void exports_guest_aliases(guest_words_t *a, guest_big_t b, guest_signed_t c, guest_single_t d,
+                           guest_real_t e, guest_letter_t f,
+                           guest_tuple6_words_big_signed_single_real_letter_t *ret) {
+  ret->f0 = *a;
+  ret->f1 = b;
+  ret->f2 = c;
+  ret->f3 = d;
+  ret->f4 = e;
+  ret->f5 = f;
+}
+
+// The string with "!" appended.
+void exports_guest_alias_result(guest_words_t *s, guest_text_t *ret) {
+  uint8_t *out = malloc(s->len + 1);
+  if (!out) abort();
+  memcpy(out, s->ptr, s->len);
+  out[s->len] = '!';
+  ret->ptr = out;
+  ret->len = s->len + 1;
+  guest_words_free(s);
+}

@@ -164,6 +164,32 @@ fn every_function_with_known_values() {
             call("memhost:test/text#count", &[s("héllo")]),
             Some(Val::U32(5))
         );
+        // Aliases, one of an alias, of every scalar and of a string: laid out as the types
+        // they name (an alias of `string` was once laid out as one `i32`, and a result
+        // behind one read as `""`).
+        let args = [
+            s("aka"),
+            Val::U64(u64::MAX - 1),
+            Val::S64(i64::MIN + 1),
+            Val::F32(1.5),
+            Val::F64(-2.25),
+            Val::Char('🦀'),
+        ];
+        assert_eq!(call("aliases", &args), Some(Val::Tuple(args.to_vec())));
+        assert_eq!(call("alias-result", &[s("world")]), Some(s("world!")));
+        // Batches and chunks.
+        assert_eq!(
+            call("transform-lines", &[Val::List(vec![s("a"), s(""), s("b")])]),
+            Some(Val::List(vec![
+                s("a Wasm is cool!"),
+                s(" Wasm is cool!"),
+                s("b Wasm is cool!")
+            ]))
+        );
+        assert_eq!(
+            call("transform-chunk", &[s("a\n\nlast")]),
+            Some(s("a Wasm is cool!\n Wasm is cool!\nlast Wasm is cool!"))
+        );
         // Empty strings and lists, at any address the allocator gives.
         assert_eq!(call("transform", &[s("")]), Some(s(" Wasm is cool!")));
         assert_eq!(
@@ -187,6 +213,20 @@ fn the_typed_api_calls_the_same_functions() {
             reverse.call(&mut g, (&[1, 2, 3][..],)).unwrap().0,
             [3, 2, 1]
         );
+        let aliases = g
+            .typed::<(&str, u64, i64, f32, f64, char), ((String, u64, i64, f32, f64, char),)>(
+                "aliases",
+            )
+            .unwrap();
+        assert_eq!(
+            aliases
+                .call(&mut g, ("aka", u64::MAX, i64::MIN, 0.5, 1e300, 'é'))
+                .unwrap()
+                .0,
+            ("aka".to_string(), u64::MAX, i64::MIN, 0.5, 1e300, 'é')
+        );
+        let alias_result = g.typed::<(&str,), (String,)>("alias-result").unwrap();
+        assert_eq!(alias_result.call(&mut g, ("world",)).unwrap().0, "world!");
         let join = g.typed::<(Vec<String>, &str), (String,)>("join").unwrap();
         let parts = vec!["x".to_string(), "y".to_string()];
         assert_eq!(join.call(&mut g, (parts, "-")).unwrap().0, "x-y");

@@ -75,6 +75,7 @@ pub(crate) fn unalias(resolve: &Resolve, ty: &Type) -> Type {
 
 /// Why this host cannot pass values of `ty`, if it cannot.
 pub(crate) fn unsupported(resolve: &Resolve, ty: &Type) -> Option<String> {
+    let ty = &unalias(resolve, ty);
     match ty {
         Type::ErrorContext => {
             return Some("`error-context` (an async value, which this host does not run)".into());
@@ -118,6 +119,7 @@ pub(crate) fn unsupported(resolve: &Resolve, ty: &Type) -> Option<String> {
 
 /// Whether values of `ty` hold strings or lists, which live in linear memory.
 pub(crate) fn uses_memory(resolve: &Resolve, ty: &Type) -> bool {
+    let ty = &unalias(resolve, ty);
     match ty {
         Type::String => true,
         Type::Id(_) => match kind(resolve, ty) {
@@ -207,6 +209,8 @@ pub(crate) fn record_layout<'a>(
 
 /// The size and alignment of `ty` in linear memory.
 pub(crate) fn size_align(resolve: &Resolve, ty: &Type) -> (u32, u32) {
+    // An alias (`type a = string`, of any depth) is laid out as the type it names.
+    let ty = &unalias(resolve, ty);
     match ty {
         Type::Bool | Type::U8 | Type::S8 => (1, 1),
         Type::U16 | Type::S16 => (2, 2),
@@ -248,6 +252,7 @@ pub(crate) fn size_align(resolve: &Resolve, ty: &Type) -> (u32, u32) {
 
 /// Appends the flat types of `ty` to `out`.
 pub(crate) fn flatten(resolve: &Resolve, ty: &Type, out: &mut Vec<Flat>) {
+    let ty = &unalias(resolve, ty);
     match ty {
         Type::Bool
         | Type::U8
@@ -378,6 +383,79 @@ mod tests {
                 vec![I32, I64],
                 vec![I32, I32],
             ]
+        );
+    }
+
+    /// An alias, of any depth, is laid out and flattened as the type it names, primitive or
+    /// not (once an alias of `string` was laid out as one `i32`).
+    #[test]
+    fn aliases_are_the_types_they_name() {
+        let (resolve, types) = world(
+            "package t:t;
+             world w {
+               type s = string;
+               type s2 = s;
+               type n = u64;
+               type g = s64;
+               type x = f32;
+               type y = f64;
+               type c = char;
+               type l = list<s2>;
+               type o = option<s2>;
+               export a: func(p: s);
+               export b: func(p: s2);
+               export c: func(p: n);
+               export d: func(p: g);
+               export e: func(p: x);
+               export f: func(p: y);
+               export g: func(p: c);
+               export h: func(p: l);
+               export i: func(p: o);
+             }",
+        );
+        let layouts: Vec<_> = types.iter().map(|t| size_align(&resolve, t)).collect();
+        assert_eq!(
+            layouts,
+            [
+                (8, 4),
+                (8, 4),
+                (8, 8),
+                (8, 8),
+                (4, 4),
+                (8, 8),
+                (4, 4),
+                (8, 4),
+                (12, 4)
+            ]
+        );
+        let flats: Vec<Vec<Flat>> = types
+            .iter()
+            .map(|t| {
+                let mut out = Vec::new();
+                flatten(&resolve, t, &mut out);
+                out
+            })
+            .collect();
+        use Flat::*;
+        assert_eq!(
+            flats,
+            [
+                vec![I32, I32],
+                vec![I32, I32],
+                vec![I64],
+                vec![I64],
+                vec![F32],
+                vec![F64],
+                vec![I32],
+                vec![I32, I32],
+                vec![I32, I32, I32],
+            ]
+        );
+        assert!(types.iter().all(|t| unsupported(&resolve, t).is_none()));
+        let memory: Vec<bool> = types.iter().map(|t| uses_memory(&resolve, t)).collect();
+        assert_eq!(
+            memory,
+            [true, true, false, false, false, false, false, true, true]
         );
     }
 }
