@@ -6,7 +6,7 @@ mod allocation;
 mod canonical;
 mod static_buffer;
 
-pub(crate) use self::canonical::Canonical;
+pub(crate) use self::canonical::{Canonical, Utf8};
 pub use self::canonical::{ComponentParams, ComponentResults, TypedFunc};
 
 use std::borrow::Cow;

@@ -28,6 +28,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
+use crate::guest::Utf8;
 use crate::{Error, Guest, GuestModule, MAX_JOBS, Transformer};
 
 /// The input a chunk holds, about: whole lines up to this size (one longer line makes a
@@ -555,8 +556,15 @@ impl Chunk<'_> {
                 Err(not_utf8(transformer, e))
             } else {
                 self.calls += 1;
-                self.guest
-                    .transform_with(transformer, body, |r| out.extend_from_slice(r))
+                let sink = |r: &[u8]| out.extend_from_slice(r);
+                match transformer {
+                    // The line was checked just above.
+                    Transformer::Canonical(name) => {
+                        self.guest
+                            .transform_bytes_as(name, body, Utf8::Checked, sink)
+                    }
+                    _ => self.guest.transform_with(transformer, body, sink),
+                }
             };
             if let Err(error) = called {
                 // A failure after the result was taken (the post-return) drops it.
@@ -598,14 +606,16 @@ impl Chunk<'_> {
                 let mark = self.out.len();
                 self.calls += 1;
                 let (out, done) = (&mut self.out, self.lines);
-                let called = self.guest.transform_batch(name, &batch, |i, r| {
-                    out.extend_from_slice(r);
-                    // Each result keeps its line's newline: all have one but perhaps the
-                    // input's very last.
-                    if done + i as u64 + 1 < total || ends_whole {
-                        out.push(b'\n');
-                    }
-                });
+                let called = self
+                    .guest
+                    .transform_batch_as(name, &batch, Utf8::Checked, |i, r| {
+                        out.extend_from_slice(r);
+                        // Each result keeps its line's newline: all have one but perhaps the
+                        // input's very last.
+                        if done + i as u64 + 1 < total || ends_whole {
+                            out.push(b'\n');
+                        }
+                    });
                 if let Err(error) = called {
                     self.out.truncate(mark);
                     return Err(Halt::Failed {
@@ -646,7 +656,7 @@ impl Chunk<'_> {
             let out = &mut self.out;
             let called = self
                 .guest
-                .transform_bytes(name, good, |r| out.extend_from_slice(r));
+                .transform_bytes_as(name, good, Utf8::Checked, |r| out.extend_from_slice(r));
             if let Err(error) = called {
                 self.out.clear();
                 return Err(Halt::Failed {

@@ -305,6 +305,15 @@ fn flat_bits(values: &[Value], out: &mut Vec<u64>) {
     }));
 }
 
+/// Whether bytes for a `string` parameter are known to be UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Utf8 {
+    /// To be checked before the call.
+    Unchecked,
+    /// The caller checked them.
+    Checked,
+}
+
 /// Where the lowered parameters go: flat (`None`), or stored from a pointer at offsets.
 type Stored<'a> = Option<(&'a [u32], u32)>;
 
@@ -486,6 +495,18 @@ impl Guest {
         input: &[u8],
         sink: impl FnOnce(&[u8]) -> T,
     ) -> Result<T, Error> {
+        self.transform_bytes_as(name, input, Utf8::Unchecked, sink)
+    }
+
+    /// [`Guest::transform_bytes`], the input's UTF-8 already checked by the caller when
+    /// `utf8` says so (the stream checks each line, to name the one that is not).
+    pub(crate) fn transform_bytes_as<T>(
+        &mut self,
+        name: &str,
+        input: &[u8],
+        utf8: Utf8,
+        sink: impl FnOnce(&[u8]) -> T,
+    ) -> Result<T, Error> {
         let (c, index, def) = self.lookup(name)?;
         let call_err = |problem| call_error(name, problem);
         let resolve = c.world.resolve();
@@ -498,7 +519,7 @@ impl Guest {
                 )));
             }
         };
-        if string {
+        if string && utf8 == Utf8::Unchecked {
             // Checked here, so that a bad input is refused before any call, not a trap.
             std::str::from_utf8(input).map_err(|e| Error::InputNotUtf8 {
                 export: name.to_string().into(),
@@ -564,6 +585,18 @@ impl Guest {
         &mut self,
         name: &str,
         lines: &[&[u8]],
+        sink: impl FnMut(usize, &[u8]),
+    ) -> Result<(), Error> {
+        self.transform_batch_as(name, lines, Utf8::Unchecked, sink)
+    }
+
+    /// [`Guest::transform_batch`], the lines' UTF-8 already checked by the caller when
+    /// `utf8` says so.
+    pub(crate) fn transform_batch_as(
+        &mut self,
+        name: &str,
+        lines: &[&[u8]],
+        utf8: Utf8,
         mut sink: impl FnMut(usize, &[u8]),
     ) -> Result<(), Error> {
         let (c, index, def) = self.lookup(name)?;
@@ -581,7 +614,7 @@ impl Guest {
                 ));
             }
         };
-        if string {
+        if string && utf8 == Utf8::Unchecked {
             for line in lines {
                 std::str::from_utf8(line).map_err(|e| Error::InputNotUtf8 {
                     export: name.to_string().into(),
