@@ -57,7 +57,10 @@ pub enum Error {
     /// The module's imports or exports do not match the guest ABI, found on its bytes
     /// before compiling. `problems` lists every problem (and after them, any limit the
     /// module also exceeds); the message shows the first few.
-    #[error("module {module} does not match the guest ABI: {}", Problems(problems))]
+    #[error(
+        "module {module} does not match the guest ABI: {}",
+        Problems(problems, "; ")
+    )]
     Abi {
         /// The module's name (its path, or `<bytes>`).
         module: String,
@@ -68,7 +71,10 @@ pub enum Error {
     /// The module could never run within the host's [`Limits`](crate::Limits): found on its
     /// bytes, before compiling. `problems` lists every problem; the message shows the first
     /// few.
-    #[error("module {module} exceeds the host's limits: {}", Problems(problems))]
+    #[error(
+        "module {module} exceeds the host's limits: {}",
+        Problems(problems, "; ")
+    )]
     OverLimit {
         /// The module's name (its path, or `<bytes>`).
         module: String,
@@ -476,21 +482,24 @@ impl Error {
     }
 }
 
-/// Lists problems on one line: as many as fit in [`PROBLEM_CHARS`] (always the first), then
-/// how many more there are. The error's `problems` field keeps them all.
-struct Problems<'a>(&'a [String]);
+/// Lists problems (or names) on one line, between separators: as many as fit in
+/// [`PROBLEM_CHARS`] (always the first, itself cut to that), then how many more there are.
+/// An error's `problems` field keeps them all.
+pub(crate) struct Problems<'a, S>(pub(crate) &'a [S], pub(crate) &'static str);
 
-impl fmt::Display for Problems<'_> {
+impl<S: AsRef<str>> fmt::Display for Problems<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Problems(items, separator) = *self;
         let mut used = 0;
-        for (i, problem) in self.0.iter().enumerate() {
+        for (i, problem) in items.iter().enumerate() {
+            let problem = problem.as_ref();
             let len = problem.chars().count();
-            if i > 0 && used + 2 + len > PROBLEM_CHARS {
-                return write!(f, "; and {} more", self.0.len() - i);
+            if i > 0 && used + separator.len() + len > PROBLEM_CHARS {
+                return write!(f, "{separator}and {} more", items.len() - i);
             }
             if i > 0 {
-                f.write_str("; ")?;
-                used += 2;
+                f.write_str(separator)?;
+                used += separator.len();
             }
             // One problem alone never exceeds the budget either.
             if len > PROBLEM_CHARS {

@@ -445,8 +445,19 @@ fn one_line(e: &dyn std::error::Error) -> String {
         line.push_str(&e.to_string());
         source = e.source();
     }
-    line.split_whitespace().collect::<Vec<_>>().join(" ")
+    let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Names a module chose (of functions, types, cases) can make a message of any length:
+    // the line is cut, saying how much was left out.
+    let len = line.chars().count();
+    if len <= LINE_CHARS {
+        return line;
+    }
+    let cut: String = line.chars().take(LINE_CHARS).collect();
+    format!("{cut}… ({} more characters)", len - LINE_CHARS)
 }
+
+/// The most characters of an error line, before it is cut.
+const LINE_CHARS: usize = 1000;
 
 /// The exit code of a failure: from the kind of the library's or the binary's error at its
 /// root (context added on the way does not change it).

@@ -58,7 +58,11 @@ impl Wit {
             why: format!("{e:#}"),
         };
         let mut resolve = Resolve::default();
-        let (pkg, _) = resolve.push_path(path).map_err(wit_err)?;
+        let pkg = match wit_files(path).map_err(wit_err)? {
+            // A file is read here, within the limit, and parsed from memory.
+            WitSource::File(text) => resolve.push_str(path, &text).map_err(wit_err)?,
+            WitSource::Dir => resolve.push_path(path).map_err(wit_err)?.0,
+        };
         let world = resolve.select_world(&[pkg], world).map_err(wit_err)?;
         Ok(Wit { resolve, world })
     }
@@ -82,6 +86,74 @@ impl Wit {
     pub fn world_name(&self) -> &str {
         &self.resolve.worlds[self.world].name
     }
+}
+
+/// The most bytes of WIT that `--wit` reads: the file, or every file of the directory
+/// (its `deps/` included) together.
+pub const MAX_WIT_BYTES: u64 = 16 << 20;
+
+/// What a `--wit` path holds, once checked.
+enum WitSource {
+    /// A regular file, read.
+    File(String),
+    /// A directory whose every entry that wit-parser reads is a regular file or a
+    /// directory, within [`MAX_WIT_BYTES`] together.
+    Dir,
+}
+
+/// Checks what wit-parser would read at `path` before it reads any of it: only regular
+/// files and directories (a FIFO would block, `/dev/zero` never end), of at most
+/// [`MAX_WIT_BYTES`] in all; a file is read here, up to one byte past the limit.
+fn wit_files(path: &Path) -> anyhow::Result<WitSource> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path)?;
+    if meta.is_file() {
+        if meta.len() > MAX_WIT_BYTES {
+            anyhow::bail!(
+                "{} bytes, more than the {MAX_WIT_BYTES} a WIT file may have",
+                meta.len()
+            );
+        }
+        let mut text = String::new();
+        std::fs::File::open(path)?
+            .take(MAX_WIT_BYTES + 1)
+            .read_to_string(&mut text)?;
+        if text.len() as u64 > MAX_WIT_BYTES {
+            anyhow::bail!("more than the {MAX_WIT_BYTES} bytes a WIT file may have");
+        }
+        return Ok(WitSource::File(text));
+    }
+    if !meta.is_dir() {
+        anyhow::bail!("not a regular file or a directory");
+    }
+    // The directory's entries, and those of `deps/` below it, as far down as they go.
+    let (mut total, mut dirs, mut entries) = (0u64, vec![path.to_path_buf()], 0usize);
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            entries += 1;
+            if entries > 10_000 {
+                anyhow::bail!("more than 10000 entries");
+            }
+            let meta = std::fs::metadata(entry.path())?;
+            if meta.is_dir() {
+                if dir != path || entry.file_name() == "deps" {
+                    dirs.push(entry.path());
+                }
+            } else if meta.is_file() {
+                total += meta.len();
+            } else if dir != path || entry.path().extension().is_some_and(|e| e == "wit") {
+                anyhow::bail!(
+                    "{} is not a regular file or a directory",
+                    entry.path().display()
+                );
+            }
+        }
+    }
+    if total > MAX_WIT_BYTES {
+        anyhow::bail!("{total} bytes of files, more than the {MAX_WIT_BYTES} WIT may have");
+    }
+    Ok(WitSource::Dir)
 }
 
 /// Whether `bytes` hold a custom section named `component-type...` (read without decoding

@@ -96,6 +96,8 @@ impl Bound {
 /// core export (and post-return), and whether a call has trapped.
 #[derive(Debug)]
 pub(crate) struct Canonical {
+    /// Which instance this is, for the handles made on it ([`TypedFunc`]).
+    id: u64,
     world: Arc<World>,
     funcs: Vec<(Bound, Option<Bound>)>,
     poisoned: bool,
@@ -127,7 +129,10 @@ impl Canonical {
                 Ok((func, post))
             })
             .collect::<Result<_, Error>>()?;
+        // Distinct for every instance this process makes.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Ok(Canonical {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             world,
             funcs,
             poisoned: false,
@@ -248,6 +253,8 @@ crate::canonical::values::for_tuples!(params);
 /// called many times: the canonical ABI's `TypedFunc`.
 #[derive(Debug)]
 pub struct TypedFunc<P, R> {
+    /// The instance it was made on: its index means nothing in another.
+    instance: u64,
     index: usize,
     name: String,
     types: PhantomData<fn(P) -> R>,
@@ -257,8 +264,17 @@ impl<P: ComponentParams, R: ComponentResults> TypedFunc<P, R> {
     /// Calls the function with `params`.
     ///
     /// # Errors
-    /// As [`Guest::call`].
+    /// As [`Guest::call`];
+    /// [`Error::Call`] when `guest` is not the instance it was made on (its types were
+    /// checked against that instance's function, and its index means nothing in another).
     pub fn call(&self, guest: &mut Guest, params: P) -> Result<R, Error> {
+        if guest.canonical.as_ref().map(|c| c.id) != Some(self.instance) {
+            return Err(call_error(
+                &self.name,
+                "this TypedFunc was made on another instance (make one with `typed` on each)"
+                    .into(),
+            ));
+        }
         guest.enter(
             self.index,
             |cx, _, types, out, offsets| match offsets {
@@ -380,6 +396,7 @@ impl Guest {
         P::typecheck_params(c.world.resolve(), &def.params).map_err(call_err)?;
         R::typecheck_results(c.world.resolve(), def.result.as_ref()).map_err(call_err)?;
         Ok(TypedFunc {
+            instance: c.id,
             index,
             name: name.to_string(),
             types: PhantomData,
@@ -792,11 +809,11 @@ fn no_such_function(world: &World) -> String {
     let names: Vec<&str> = world.funcs.iter().map(|f| f.name.as_str()).collect();
     format!(
         "the world `{}` has no such function (it has: {})",
-        world.wit.world_name(),
+        crate::error::Problems(&[world.wit.world_name()], ""),
         if names.is_empty() {
             "none".into()
         } else {
-            names.join(", ")
+            crate::error::Problems(&names, ", ").to_string()
         }
     )
 }

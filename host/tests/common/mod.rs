@@ -7,9 +7,16 @@ use host::{Guest, GuestModule, Limits};
 
 pub mod large;
 
-/// The `memhost` binary, as a command to run.
+/// The `memhost` binary, as a command to run: its default module cache under this test
+/// binary's scratch directory, never the user's own (a test that names `--cache-dir`, or
+/// sets `XDG_CACHE_HOME` itself, overrides it).
 pub fn memhost() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_memhost"))
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_memhost"));
+    cmd.env(
+        "XDG_CACHE_HOME",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("xdg-cache"),
+    );
+    cmd
 }
 
 /// `target/guest/guest.wasm`, written by `cargo xtask build-guest`.
