@@ -72,7 +72,9 @@ mod stream;
 mod transform;
 
 pub use crate::cache::{CacheOutcome, CacheWarning, DEFAULT_CACHE_BYTES, ModuleCache};
-pub use crate::canonical::{ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, Val, Wit};
+pub use crate::canonical::{
+    ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, MAX_WIT_BYTES, Val, Wit,
+};
 pub use crate::error::{Error, ErrorKind, PROBLEM_CHARS, Violation};
 pub use crate::guest::{ComponentParams, ComponentResults, Convention, Guest, TypedFunc};
 pub use crate::limits::{DEFAULT_FUEL, Limits};

@@ -263,9 +263,8 @@ impl GuestModule {
     /// Transforms each line of `input` (split at `\n`, which each result keeps; a last line
     /// without one stays without) through `transformer`, on `jobs` threads (at most
     /// [`MAX_JOBS`]), and writes the results to `output` in input order as they come:
-    /// memory stays bounded whatever the input's size (see the [module
-    /// documentation](self)). `progress` is called on the calling thread after each chunk
-    /// is written. Returns what was done. As [`GuestModule::transform_stream`] with
+    /// memory stays bounded whatever the input's size (by [`stream_memory`]). `progress` is
+    /// called on the calling thread after each chunk is written. Returns what was done. As [`GuestModule::transform_stream`] with
     /// nothing to stop it.
     ///
     /// # Errors
@@ -287,7 +286,7 @@ impl GuestModule {
     }
 
     /// Transforms the lines of `input` as `options` say, the results written to `output`
-    /// in input order as they come (see the [module documentation](self)). `progress` is
+    /// in input order as they come, in memory bounded by [`stream_memory`]. `progress` is
     /// called on the calling thread after each chunk is written. When the run ends early
     /// (a failure, a stop), a reader blocked in `input.read` is not waited for: its thread
     /// ends when the read returns.

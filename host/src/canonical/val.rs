@@ -19,7 +19,7 @@ use super::values::{
 };
 use crate::Error;
 
-/// A value of a WIT type, as the canonical ABI carries it: what [`Guest::call`]
+/// A value of a WIT type, as the canonical ABI carries it: what [`Guest::call`](crate::Guest::call)
 /// (crate::Guest::call) takes and returns.
 ///
 /// Records, variants, enums and flags carry their labels, so that a value prints as WAVE
