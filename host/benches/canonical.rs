@@ -6,6 +6,9 @@
 //!
 //! Needs `cargo xtask build-guest` (`cargo xtask bench canonical` runs it).
 
+#[path = "support/sample.rs"]
+mod sample;
+
 use std::hint::black_box;
 use std::num::NonZeroUsize;
 
@@ -131,18 +134,8 @@ fn transform(c: &mut Criterion) {
     }
 }
 
-/// The bench input of `throughput/lines`: 100 000 lines of 90 to 110 bytes.
-fn lines_input() -> Vec<u8> {
-    let mut input = Vec::new();
-    for i in 0..100_000usize {
-        input.extend((0..90 + i % 21).map(|j| b'a' + u8::try_from((i + j) % 26).unwrap()));
-        input.push(b'\n');
-    }
-    input
-}
-
 fn lines(c: &mut Criterion) {
-    let input = lines_input();
+    let input = sample::input(100_000);
     let all = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
     let canonical =
         GuestModule::from_bytes(&artifact(abi::CANONICAL_ARTIFACT), &Limits::default()).unwrap();
@@ -209,16 +202,7 @@ fn lines(c: &mut Criterion) {
     let mut g = c.benchmark_group("throughput/lines");
     g.throughput(Throughput::Bytes(input.len() as u64));
     g.sample_size(10);
-    g.bench_function("native", |b| {
-        b.iter(|| {
-            let mut out = Vec::with_capacity(input.len() + 100_000 * 14);
-            for line in black_box(&input).split_inclusive(|&b| b == b'\n') {
-                out.extend_from_slice(&line[..line.len() - 1]);
-                out.extend_from_slice(b" Wasm is cool!\n");
-            }
-            black_box(out).len()
-        });
-    });
+    g.bench_function("native", |b| b.iter(|| sample::native(&input).len()));
     g.finish();
 }
 

@@ -12,6 +12,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/sample.rs"]
+mod sample;
 
 use std::hint::black_box;
 
@@ -21,23 +23,13 @@ use host::{Guest, GuestModule, Limits, Transformer};
 /// How many lines each case transforms.
 const LINES: usize = 1000;
 
-/// The lines, each with its newline.
-fn input() -> Vec<u8> {
-    let mut input = Vec::new();
-    for i in 0..LINES {
-        input.extend((0..90 + i % 21).map(|j| b'a' + u8::try_from((i + j) % 26).unwrap()));
-        input.push(b'\n');
-    }
-    input
-}
-
 /// An instance of `artifact`, each function the cases call called once (the first call
 /// of an export and the first touch of memory are not what is measured).
 fn warm(artifact: &str) -> (Guest, Vec<u8>) {
     let module =
         GuestModule::from_bytes(&common::canonical_wasm(artifact), &Limits::default()).unwrap();
     let mut guest = module.instantiate().unwrap();
-    let input = input();
+    let input = sample::input(LINES);
     if artifact == abi::GUEST_ARTIFACT {
         guest
             .transform_with(&Transformer::Guide, b"warm", |r| r.len())
@@ -67,11 +59,11 @@ fn canonical() -> (Guest, Vec<u8>) {
 }
 
 fn plain() -> Vec<u8> {
-    input()
+    sample::input(LINES)
 }
 
 /// The lines without their newlines.
-fn lines(input: &[u8]) -> impl Iterator<Item = &[u8]> {
+fn bodies(input: &[u8]) -> impl Iterator<Item = &[u8]> {
     input
         .split_inclusive(|&b| b == b'\n')
         .map(|l| &l[..l.len() - 1])
@@ -81,7 +73,7 @@ fn lines(input: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[bench::guide(setup = guide)]
 fn lines_guide((mut guest, input): (Guest, Vec<u8>)) -> Guest {
     let mut out = Vec::with_capacity(input.len() + LINES * 15);
-    for line in lines(&input) {
+    for line in bodies(&input) {
         guest
             .transform_with(&Transformer::Guide, line, |r| out.extend_from_slice(r))
             .unwrap();
@@ -95,7 +87,7 @@ fn lines_guide((mut guest, input): (Guest, Vec<u8>)) -> Guest {
 #[bench::canonical(setup = canonical)]
 fn lines_canonical((mut guest, input): (Guest, Vec<u8>)) -> Guest {
     let mut out = Vec::with_capacity(input.len() + LINES * 15);
-    for line in lines(&input) {
+    for line in bodies(&input) {
         guest
             .transform_bytes("transform", line, |r| out.extend_from_slice(r))
             .unwrap();
@@ -109,7 +101,7 @@ fn lines_canonical((mut guest, input): (Guest, Vec<u8>)) -> Guest {
 #[bench::batch(setup = canonical)]
 fn lines_batch((mut guest, input): (Guest, Vec<u8>)) -> Guest {
     let mut out = Vec::with_capacity(input.len() + LINES * 15);
-    let batch: Vec<&[u8]> = lines(&input).collect();
+    let batch: Vec<&[u8]> = bodies(&input).collect();
     guest
         .transform_batch("transform-lines", &batch, |_, r| {
             out.extend_from_slice(r);
@@ -134,12 +126,7 @@ fn lines_chunk((mut guest, input): (Guest, Vec<u8>)) -> Guest {
 #[library_benchmark]
 #[bench::native(setup = plain)]
 fn lines_native(input: Vec<u8>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len() + LINES * 15);
-    for line in lines(&input) {
-        out.extend_from_slice(line);
-        out.extend_from_slice(b" Wasm is cool!\n");
-    }
-    black_box(out)
+    sample::native(&input)
 }
 
 library_benchmark_group!(

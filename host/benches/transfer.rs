@@ -6,6 +6,8 @@
 mod common;
 #[path = "support/raw.rs"]
 mod raw;
+#[path = "support/sample.rs"]
+mod sample;
 
 use std::hint::black_box;
 use std::process::Command;
@@ -172,11 +174,7 @@ fn roundtrips(c: &mut Criterion) {
 /// core, beside a native loop that appends the same suffix (the physical limit).
 fn lines(c: &mut Criterion) {
     let module = GuestModule::from_bytes(&common::guest_wasm(), &Limits::default()).unwrap();
-    let mut input = Vec::new();
-    for i in 0..100_000usize {
-        input.extend((0..90 + i % 21).map(|j| b'a' + u8::try_from((i + j) % 26).unwrap()));
-        input.push(b'\n');
-    }
+    let input = sample::input(100_000);
     let cores = std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN);
     let mut g = c.benchmark_group("throughput/lines");
     g.sample_size(10)
@@ -193,16 +191,7 @@ fn lines(c: &mut Criterion) {
     g.bench_function("Nthreads", |b| {
         b.iter(|| black_box(module.transform_lines(&input, cores).unwrap()))
     });
-    g.bench_function("native", |b| {
-        b.iter(|| {
-            let mut out = Vec::with_capacity(input.len() + 100_000 * 14);
-            for line in black_box(&input).split_inclusive(|&b| b == b'\n') {
-                out.extend_from_slice(&line[..line.len() - 1]);
-                out.extend_from_slice(b" Wasm is cool!\n");
-            }
-            black_box(out)
-        })
-    });
+    g.bench_function("native", |b| b.iter(|| sample::native(&input)));
     g.finish();
 
     // What this machine's cores give at best: the same register-only work on one thread,

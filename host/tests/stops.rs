@@ -29,6 +29,29 @@ fn exits_without_its_input_ending(child: &mut Child, what: &str) -> i32 {
     }
 }
 
+/// Starts `memhost` with `args`, its standard streams piped.
+fn spawn(args: &[&std::ffi::OsStr]) -> Child {
+    memhost()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// What `child` wrote to standard error.
+fn stderr_of(child: &mut Child) -> String {
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}
+
 fn canonical() -> PathBuf {
     temp_file("stops.wasm", &canonical_wasm("target/guest/canonical.wasm"))
 }
@@ -41,14 +64,14 @@ fn a_failing_line_ends_the_run_while_the_input_stays_open() {
         ("--lines", "transform-lines"),
         ("--chunks", "transform-chunk"),
     ] {
-        let mut child = memhost()
-            .args(["transform", mode, "--export", export, "--no-cache"])
-            .arg(&module)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = spawn(&[
+            "transform".as_ref(),
+            mode.as_ref(),
+            "--export".as_ref(),
+            export.as_ref(),
+            "--no-cache".as_ref(),
+            module.as_ref(),
+        ]);
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(b"ok\n\xff\n").unwrap();
         stdin.flush().unwrap();
@@ -61,13 +84,7 @@ fn a_failing_line_ends_the_run_while_the_input_stays_open() {
             .unwrap()
             .read_to_string(&mut out)
             .unwrap();
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let err = stderr_of(&mut child);
         assert_eq!(code, 4, "{export}: {err}");
         assert_eq!(out, "ok Wasm is cool!\n", "{export}");
         assert!(err.starts_with("error: line 2: "), "{export}: {err}");
@@ -76,14 +93,12 @@ fn a_failing_line_ends_the_run_while_the_input_stays_open() {
 
 #[test]
 fn a_closed_output_ends_the_run_while_the_input_stays_open() {
-    let mut child = memhost()
-        .args(["transform", "--lines", "--no-cache"])
-        .arg(guest_path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&[
+        "transform".as_ref(),
+        "--lines".as_ref(),
+        "--no-cache".as_ref(),
+        guest_path().as_os_str(),
+    ]);
     drop(child.stdout.take());
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"a\n").unwrap();
@@ -96,22 +111,16 @@ fn a_closed_output_ends_the_run_while_the_input_stays_open() {
 /// Sends `signal` to a run fed lines for as long as it reads them, once it has written
 /// some results: it exits 130, and what it wrote is whole results of the first lines.
 fn stopped_by(signal: libc::c_int, mode: &str, export: &str) {
-    let mut child = memhost()
-        .args([
-            "transform",
-            mode,
-            "--export",
-            export,
-            "--jobs",
-            "2",
-            "--no-cache",
-        ])
-        .arg(canonical())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&[
+        "transform".as_ref(),
+        mode.as_ref(),
+        "--export".as_ref(),
+        export.as_ref(),
+        "--jobs".as_ref(),
+        "2".as_ref(),
+        "--no-cache".as_ref(),
+        canonical().as_os_str(),
+    ]);
     let mut stdin = child.stdin.take().unwrap();
     // At most 10^7 lines (about 90 MB): the run is stopped long before.
     let feeder = std::thread::spawn(move || {
@@ -134,13 +143,7 @@ fn stopped_by(signal: libc::c_int, mode: &str, export: &str) {
     assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
     stdout.read_to_end(&mut out).unwrap();
     let code = exits_without_its_input_ending(&mut child, "signalled");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr_of(&mut child);
     assert_eq!(code, 130, "{export}: {err}");
     assert!(err.starts_with("error: stopped after "), "{err}");
     assert!(
@@ -179,26 +182,20 @@ fn jobs_that_cannot_fit_are_refused_before_anything_is_read() {
             "at most 4 fit",
         ),
     ] {
-        let mut child = memhost()
-            .args(["transform", "--lines", "--no-cache"])
-            .args(args)
-            .arg(guest_path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let guest = guest_path();
+        let mut all: Vec<&std::ffi::OsStr> = vec![
+            "transform".as_ref(),
+            "--lines".as_ref(),
+            "--no-cache".as_ref(),
+        ];
+        all.extend(args.iter().map(std::ffi::OsStr::new));
+        all.push(guest.as_os_str());
+        let mut child = spawn(&all);
         // Standard input stays open and empty: the refusal must not wait for it.
         let stdin = child.stdin.take().unwrap();
         let code = exits_without_its_input_ending(&mut child, "refused");
         drop(stdin);
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let err = stderr_of(&mut child);
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains(fit), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");

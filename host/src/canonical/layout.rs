@@ -340,6 +340,18 @@ mod tests {
         (resolve, types)
     }
 
+    /// The flat types of each of `types`.
+    fn flats(resolve: &Resolve, types: &[Type]) -> Vec<Vec<Flat>> {
+        types
+            .iter()
+            .map(|t| {
+                let mut out = Vec::new();
+                flatten(resolve, t, &mut out);
+                out
+            })
+            .collect()
+    }
+
     /// The spec's examples: sizes, alignments and flat forms of composite types.
     #[test]
     fn layouts_follow_the_spec() {
@@ -363,14 +375,7 @@ mod tests {
             layouts,
             [(12, 4), (16, 8), (12, 4), (8, 4), (2, 2), (16, 8), (8, 4)]
         );
-        let flats: Vec<Vec<Flat>> = types
-            .iter()
-            .map(|t| {
-                let mut out = Vec::new();
-                flatten(&resolve, t, &mut out);
-                out
-            })
-            .collect();
+        let flats = flats(&resolve, &types);
         use Flat::*;
         assert_eq!(
             flats,
@@ -428,14 +433,7 @@ mod tests {
                 (12, 4)
             ]
         );
-        let flats: Vec<Vec<Flat>> = types
-            .iter()
-            .map(|t| {
-                let mut out = Vec::new();
-                flatten(&resolve, t, &mut out);
-                out
-            })
-            .collect();
+        let flats = flats(&resolve, &types);
         use Flat::*;
         assert_eq!(
             flats,
