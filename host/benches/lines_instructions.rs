@@ -126,7 +126,7 @@ fn lines_chunk((mut guest, input): (Guest, Vec<u8>)) -> Guest {
 #[library_benchmark]
 #[bench::native(setup = plain)]
 fn lines_native(input: Vec<u8>) -> Vec<u8> {
-    sample::native(&input)
+    sample::native(&input, LINES)
 }
 
 library_benchmark_group!(

@@ -191,7 +191,7 @@ fn lines(c: &mut Criterion) {
     g.bench_function("Nthreads", |b| {
         b.iter(|| black_box(module.transform_lines(&input, cores).unwrap()))
     });
-    g.bench_function("native", |b| b.iter(|| sample::native(&input)));
+    g.bench_function("native", |b| b.iter(|| sample::native(&input, 100_000)));
     g.finish();
 
     // What this machine's cores give at best: the same register-only work on one thread,
