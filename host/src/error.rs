@@ -339,6 +339,19 @@ pub enum Error {
         violation: Violation,
     },
 
+    /// A value this host will not take or give through the canonical ABI, though the spec
+    /// allows it: past [`Limits::max_value_bytes`](crate::Limits::max_value_bytes), a
+    /// string to borrow from a shared memory, data longer than a 32-bit guest takes. Not a
+    /// lie of the guest: the instance stays usable (a result is still handed back to the
+    /// guest's post-return, which frees it).
+    #[error("`{export}`: {limit} (a limit of this host; the guest may be called again)")]
+    HostLimit {
+        /// The function being called.
+        export: Cow<'static, str>,
+        /// Which limit.
+        limit: Violation,
+    },
+
     /// A call through the canonical ABI that cannot be made as asked: no such function, or
     /// values that are not of its parameters' types. Nothing was called.
     #[error("cannot call `{export}`: {problem}")]
@@ -423,6 +436,20 @@ pub enum ErrorKind {
 }
 
 impl Error {
+    /// The error for `violation` in a call of `export`: [`Error::HostLimit`] for a limit
+    /// of this host ([`Violation::is_host_limit`]), else [`Error::Canonical`].
+    pub(crate) fn canonical(export: &str, violation: Violation) -> Error {
+        let export = export.to_string().into();
+        if violation.is_host_limit() {
+            Error::HostLimit {
+                export,
+                limit: violation,
+            }
+        } else {
+            Error::Canonical { export, violation }
+        }
+    }
+
     /// Which kind of failure this is. Every variant is named here, so that a new one must
     /// choose.
     pub fn kind(&self) -> ErrorKind {
@@ -455,6 +482,7 @@ impl Error {
             | Error::BatchCount { .. }
             | Error::LineTooLong { .. }
             | Error::Canonical { .. }
+            | Error::HostLimit { .. }
             | Error::InputNotUtf8 { .. }
             | Error::Poisoned { .. }
             | Error::MissingExport { .. } => ErrorKind::Guest,
@@ -523,6 +551,19 @@ impl fmt::Display for Code {
             Some(code) => write!(f, "{code}"),
             None => write!(f, "{} (not a code of the ABI)", self.0),
         }
+    }
+}
+
+impl Violation {
+    /// Whether this is a limit of this host rather than a break of the spec by the guest:
+    /// a value past [`Limits::max_value_bytes`](crate::Limits::max_value_bytes), a string
+    /// in a shared memory (which this host does not borrow), data too long for a 32-bit
+    /// guest on the way in.
+    pub fn is_host_limit(&self) -> bool {
+        matches!(
+            self,
+            Violation::ValueTooLarge | Violation::SharedMemory | Violation::TooLong { .. }
+        )
     }
 }
 

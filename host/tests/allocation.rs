@@ -174,8 +174,8 @@ fn a_huge_list_of_nothing_is_refused_before_allocating() {
     assert!(
         matches!(
             err,
-            Error::Canonical {
-                violation: host::Violation::ValueTooLarge,
+            Error::HostLimit {
+                limit: host::Violation::ValueTooLarge,
                 ..
             }
         ),

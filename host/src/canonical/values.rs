@@ -104,10 +104,7 @@ impl LowerCx<'_> {
     }
 
     fn violation(&self, violation: Violation) -> Error {
-        Error::Canonical {
-            export: self.export.to_string().into(),
-            violation,
-        }
+        Error::canonical(self.export, violation)
     }
 
     /// Lowers a string: copied into a block of its own; returns `(ptr, len)`.
@@ -138,10 +135,7 @@ impl LowerCx<'_> {
 
 impl LiftCx<'_> {
     pub(crate) fn violation(&self, violation: Violation) -> Error {
-        Error::Canonical {
-            export: self.export.to_string().into(),
-            violation,
-        }
+        Error::canonical(self.export, violation)
     }
 
     /// Counts `bytes` of host memory against what one lifted value may take.

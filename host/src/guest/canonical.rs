@@ -556,11 +556,8 @@ impl Guest {
             |cx, _, src| {
                 let ptr = match src {
                     Err(ptr) => ptr,
-                    Ok(src) => {
-                        // A result of two flat values always has a return area.
-                        let _ = src;
-                        return Err(cx.violation(Violation::TooLong { len: 0 }));
-                    }
+                    // A result of two flat values always has a return area.
+                    Ok(_) => return Err(call_error(name, "no return area".into())),
                 };
                 let mut pair = [0u8; 8];
                 cx.core.read_into(ptr, &mut pair)?;
@@ -781,16 +778,27 @@ impl Guest {
                 let ptr = out.first().map_or(0, |&b| b as u32);
                 let (size, align) = def.result_layout;
                 cx.check_range("the return area", ptr, u64::from(size), align)?;
-                lift(&cx, def, Err(ptr))?
+                lift(&cx, def, Err(ptr))
             } else {
-                lift(&cx, def, Ok(&mut FlatSrc::new(out)))?
+                lift(&cx, def, Ok(&mut FlatSrc::new(out)))
             };
+            // A limit of this host is no lie of the guest: its result still goes back to
+            // the post-return, which frees it, and the instance stays usable.
+            if value
+                .as_ref()
+                .is_err_and(|e| !matches!(e, Error::HostLimit { .. }))
+            {
+                return value;
+            }
             if let Some(post) = post {
                 post.call(core, out, &def.core_results, values, flat)?;
             }
-            Ok(value)
+            value
         });
-        taken.poisoned |= result.is_err();
+        // The spec's trap: after a lie, or a trap, the instance is not entered again.
+        taken.poisoned |= result
+            .as_ref()
+            .is_err_and(|e| !matches!(e, Error::HostLimit { .. }));
         self.canonical = Some(taken);
         result
     }
