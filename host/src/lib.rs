@@ -73,7 +73,8 @@ mod transform;
 
 pub use crate::cache::{CacheOutcome, CacheWarning, DEFAULT_CACHE_BYTES, ModuleCache};
 pub use crate::canonical::{
-    ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, MAX_WIT_BYTES, Val, Wit,
+    ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, MAX_TYPE_DEPTH, MAX_TYPE_SIZE,
+    MAX_TYPE_WIDTH, MAX_WIT_BYTES, Val, Wit,
 };
 pub use crate::error::{Error, ErrorKind, PROBLEM_CHARS, Violation};
 pub use crate::guest::{ComponentParams, ComponentResults, Convention, Guest, TypedFunc};

@@ -657,10 +657,18 @@ fn mib(n: u64) -> String {
 fn call(run: &Run, invoke: &str) -> Result<()> {
     let module = run.module(&run.module_path()?)?;
     let mut guest = module.instantiate()?;
-    match guest.invoke(invoke)? {
-        Some(result) => write_stdout(format!("{result}\n").as_bytes()),
-        None => Ok(()),
+    // The result is written as it is printed, through one buffer, never built whole.
+    let stdout = io::stdout().lock();
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout);
+    let wrote = guest.invoke_to(invoke, &mut out).map_err(|e| match e {
+        host::Error::Output { source } => anyhow::Error::from(CliError::stdout(source)),
+        e => e.into(),
+    })?;
+    if wrote {
+        out.write_all(b"\n").map_err(CliError::stdout)?;
     }
+    out.flush().map_err(CliError::stdout)?;
+    Ok(())
 }
 
 /// Writes `bytes` to standard output, and nothing else.

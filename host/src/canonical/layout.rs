@@ -2,6 +2,8 @@
 //! many flat core values it takes, and whether this host supports it. (The spec's
 //! "Alignment", "Element Size" and "Flattening" sections.)
 
+use std::sync::Arc;
+
 use wit_parser::{Resolve, Type, TypeDefKind};
 
 /// The most flat core values a function's parameters may take before they go through
@@ -52,13 +54,9 @@ impl std::fmt::Display for Flat {
 
 /// The type `ty` names, past aliases (`type a = b`).
 pub(crate) fn kind<'r>(resolve: &'r Resolve, ty: &Type) -> Option<&'r TypeDefKind> {
-    let mut ty = *ty;
-    loop {
-        let Type::Id(id) = ty else { return None };
-        match &resolve.types[id].kind {
-            TypeDefKind::Type(inner) => ty = *inner,
-            kind => return Some(kind),
-        }
+    match unalias(resolve, ty) {
+        Type::Id(id) => Some(&resolve.types[id].kind),
+        _ => None,
     }
 }
 
@@ -73,73 +71,15 @@ pub(crate) fn unalias(resolve: &Resolve, ty: &Type) -> Type {
     ty
 }
 
-/// Why this host cannot pass values of `ty`, if it cannot.
-pub(crate) fn unsupported(resolve: &Resolve, ty: &Type) -> Option<String> {
-    let ty = &unalias(resolve, ty);
-    match ty {
-        Type::ErrorContext => {
-            return Some("`error-context` (an async value, which this host does not run)".into());
-        }
-        Type::Id(_) => {}
-        _ => return None,
-    }
-    let kind = kind(resolve, ty)?;
-    let first = |tys: &[&Type]| tys.iter().find_map(|t| unsupported(resolve, t));
+/// The payload type of case `case` of a variant-shaped kind, if it has one: one index, no
+/// walk over the cases.
+pub(crate) fn case_payload(kind: &TypeDefKind, case: usize) -> Option<&Type> {
     match kind {
-        TypeDefKind::Record(r) => first(&r.fields.iter().map(|f| &f.ty).collect::<Vec<_>>()),
-        TypeDefKind::Tuple(t) => first(&t.types.iter().collect::<Vec<_>>()),
-        TypeDefKind::Variant(v) => first(
-            &v.cases
-                .iter()
-                .filter_map(|c| c.ty.as_ref())
-                .collect::<Vec<_>>(),
-        ),
-        TypeDefKind::Option(t) | TypeDefKind::List(t) => unsupported(resolve, t),
-        TypeDefKind::Result(r) => first(&r.ok.iter().chain(r.err.iter()).collect::<Vec<_>>()),
-        TypeDefKind::Enum(_) => None,
-        TypeDefKind::Flags(f) if f.flags.len() > MAX_FLAGS => Some(format!(
-            "`flags` with {} labels (the canonical ABI allows at most {MAX_FLAGS})",
-            f.flags.len()
-        )),
-        TypeDefKind::Flags(_) => None,
-        TypeDefKind::Resource | TypeDefKind::Handle(_) => Some(
-            "a resource (`own`/`borrow` handles need a component runtime's handle tables)".into(),
-        ),
-        TypeDefKind::Future(_) => Some("`future` (async, which this host does not run)".into()),
-        TypeDefKind::Stream(_) => Some("`stream` (async, which this host does not run)".into()),
-        TypeDefKind::Map(..) => {
-            Some("`map` (not yet in the canonical ABI this host follows)".into())
-        }
-        TypeDefKind::FixedLengthList(..) => {
-            Some("a fixed-length list (a gated feature this host does not follow)".into())
-        }
-        TypeDefKind::Type(_) | TypeDefKind::Unknown => Some("an unknown type".into()),
-    }
-}
-
-/// Whether values of `ty` hold strings or lists, which live in linear memory.
-pub(crate) fn uses_memory(resolve: &Resolve, ty: &Type) -> bool {
-    let ty = &unalias(resolve, ty);
-    match ty {
-        Type::String => true,
-        Type::Id(_) => match kind(resolve, ty) {
-            Some(TypeDefKind::List(_)) => true,
-            Some(TypeDefKind::Record(r)) => r.fields.iter().any(|f| uses_memory(resolve, &f.ty)),
-            Some(TypeDefKind::Tuple(t)) => t.types.iter().any(|t| uses_memory(resolve, t)),
-            Some(TypeDefKind::Variant(v)) => v
-                .cases
-                .iter()
-                .filter_map(|c| c.ty.as_ref())
-                .any(|t| uses_memory(resolve, t)),
-            Some(TypeDefKind::Option(t)) => uses_memory(resolve, t),
-            Some(TypeDefKind::Result(r)) => {
-                r.ok.iter()
-                    .chain(r.err.iter())
-                    .any(|t| uses_memory(resolve, t))
-            }
-            _ => false,
-        },
-        _ => false,
+        TypeDefKind::Variant(v) => v.cases.get(case).and_then(|c| c.ty.as_ref()),
+        TypeDefKind::Option(t) if case == 1 => Some(t),
+        TypeDefKind::Result(r) if case == 0 => r.ok.as_ref(),
+        TypeDefKind::Result(r) if case == 1 => r.err.as_ref(),
+        _ => None,
     }
 }
 
@@ -157,168 +97,390 @@ pub(crate) fn align_to(n: u32, align: u32) -> u32 {
     n.div_ceil(align) * align
 }
 
-/// The size and alignment of a variant's cases laid out after their discriminant, and
-/// where the payload starts.
-pub(crate) struct VariantLayout {
+/// [`align_to`] in 64 bits, for sizes not yet known to fit in 32.
+fn align_to_64(n: u64, align: u32) -> u64 {
+    n.div_ceil(u64::from(align)) * u64::from(align)
+}
+
+/// The most levels a type may nest: `list<list<u8>>` has 3. (wasmparser's limit on a
+/// component's types is the same.)
+pub const MAX_TYPE_DEPTH: u32 = 100;
+/// The most parts a type may have, counted as a tree: each field, case payload and
+/// element type once for every place it appears, so that a type that names another twice
+/// counts it twice. (wasmparser's limit on a component's types is the same.) A type that
+/// names itself twice at every level would otherwise double at each.
+pub const MAX_TYPE_SIZE: u32 = 1_000_000;
+/// The most fields a record or tuple may have, and the most cases of a variant or enum.
+/// (wasmparser's limit on a component's types is the same.)
+pub const MAX_TYPE_WIDTH: usize = 10_000;
+/// The flat types kept for each type: one more than a function's parameters may take
+/// flat, since past that only their number matters.
+const FLATS_KEPT: usize = MAX_FLAT_PARAMS + 1;
+
+/// What the canonical ABI needs of one type, worked out once, at admission: every lift and
+/// lower reads it here rather than walking the WIT type again.
+#[derive(Debug, Clone)]
+pub(crate) struct Info {
+    /// Size and alignment in linear memory.
     pub(crate) size: u32,
     pub(crate) align: u32,
+    /// The first [`FLATS_KEPT`] of its flat types, and how many there are in all
+    /// (saturating).
+    flats: Vec<Flat>,
+    flat_count: u32,
+    /// Whether its values hold strings or lists, which live in linear memory.
+    pub(crate) uses_memory: bool,
+    /// Levels of nesting, itself included, and parts as a tree.
+    height: u32,
+    parts: u32,
+    /// What lifting and lowering need beyond size: field offsets, or the cases' layout.
+    pub(crate) shape: Shape,
+}
+
+/// The layout of a type's parts.
+#[derive(Debug, Clone)]
+pub(crate) enum Shape {
+    /// A scalar, a string, a list, flags: nothing beyond the size.
+    Leaf,
+    /// A record's or tuple's fields: each one's offset, in order.
+    Fields(Box<[u32]>),
+    /// A variant, enum, option or result: its cases.
+    Cases(Cases),
+}
+
+/// The layout of a variant-shaped type's cases.
+#[derive(Debug, Clone)]
+pub(crate) struct Cases {
+    /// Bytes of the discriminant in memory.
+    pub(crate) disc: u32,
+    /// Where every case's payload starts, after the discriminant.
     pub(crate) payload: u32,
+    /// The flat places after the discriminant: the most any case takes.
+    pub(crate) width: u32,
+    /// How many of those places each case takes.
+    pub(crate) widths: Box<[u32]>,
 }
 
-/// The layout of a variant whose cases carry `payloads`.
-pub(crate) fn variant_layout<'a>(
-    resolve: &Resolve,
-    payloads: impl Iterator<Item = Option<&'a Type>> + Clone,
-) -> VariantLayout {
-    let cases = payloads.clone().count();
-    let disc = discriminant_size(cases);
-    let (mut max_size, mut max_align) = (0, 1);
-    for ty in payloads.flatten() {
-        let (size, align) = size_align(resolve, ty);
-        max_size = max_size.max(size);
-        max_align = max_align.max(align);
+impl Info {
+    /// The flat types, when there are no more than a function's parameters may take flat
+    /// (else the first of them).
+    pub(crate) fn flats(&self) -> &[Flat] {
+        &self.flats
     }
-    let payload = align_to(disc, max_align);
-    let align = disc.max(max_align);
-    VariantLayout {
-        size: align_to(payload + max_size, align),
-        align,
-        payload,
-    }
-}
 
-/// The size and alignment of a record or tuple of `fields`, and each field's offset.
-pub(crate) fn record_layout<'a>(
-    resolve: &Resolve,
-    fields: impl Iterator<Item = &'a Type>,
-    offsets: Option<&mut Vec<u32>>,
-) -> (u32, u32) {
-    let (mut size, mut align) = (0, 1);
-    let mut offsets = offsets;
-    for ty in fields {
-        let (s, a) = size_align(resolve, ty);
-        size = align_to(size, a);
-        if let Some(offsets) = offsets.as_deref_mut() {
-            offsets.push(size);
+    /// How many flat values it takes (saturating at `u32::MAX`).
+    pub(crate) fn flat_count(&self) -> u32 {
+        self.flat_count
+    }
+
+    /// The layout of its cases, if it is variant-shaped.
+    pub(crate) fn cases(&self) -> Option<&Cases> {
+        match &self.shape {
+            Shape::Cases(c) => Some(c),
+            _ => None,
         }
-        size += s;
-        align = align.max(a);
     }
-    (align_to(size, align), align)
+
+    /// Its fields' offsets, if it is a record or tuple.
+    pub(crate) fn offsets(&self) -> Option<&[u32]> {
+        match &self.shape {
+            Shape::Fields(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// A scalar, string or list: `size` bytes, aligned to `size` (8 and 4 for a string or
+    /// list), and `flats`.
+    fn leaf(size: u32, align: u32, flats: &[Flat], uses_memory: bool) -> Info {
+        Info {
+            size,
+            align,
+            flats: flats.to_vec(),
+            flat_count: u32::try_from(flats.len()).unwrap_or(u32::MAX),
+            uses_memory,
+            height: 1,
+            parts: 1,
+            shape: Shape::Leaf,
+        }
+    }
 }
 
-/// The size and alignment of `ty` in linear memory.
-pub(crate) fn size_align(resolve: &Resolve, ty: &Type) -> (u32, u32) {
-    // An alias (`type a = string`, of any depth) is laid out as the type it names.
-    let ty = &unalias(resolve, ty);
-    match ty {
-        Type::Bool | Type::U8 | Type::S8 => (1, 1),
-        Type::U16 | Type::S16 => (2, 2),
-        Type::U32 | Type::S32 | Type::F32 | Type::Char | Type::ErrorContext => (4, 4),
-        Type::U64 | Type::S64 | Type::F64 => (8, 8),
-        Type::String => (8, 4),
-        Type::Id(_) => match kind(resolve, ty) {
-            Some(TypeDefKind::List(_)) => (8, 4),
-            Some(TypeDefKind::Record(r)) => {
-                record_layout(resolve, r.fields.iter().map(|f| &f.ty), None)
+/// What the table holds for one type of the `Resolve`.
+#[derive(Debug, Clone)]
+enum Slot {
+    /// A type defined here: a record, a list...
+    Def(Info),
+    /// An alias: the type it names at the end of the chain, a primitive or a [`Slot::Def`].
+    Same(Type),
+    /// A type this host does not pass, and why: one sentence, shared by every type that
+    /// holds it.
+    Refused(Arc<str>),
+}
+
+/// The table of every type of a world, compiled once: sizes, alignments, flat types, field
+/// offsets and case layouts, aliases resolved, and the types this host refuses with their
+/// reasons. Built in one pass over the `Resolve`'s types, which are in topological order
+/// (each type's parts come before it), so the work is linear in the types' definitions
+/// and no type is walked twice, however often it is named.
+#[derive(Debug, Clone)]
+pub(crate) struct Types {
+    ids: Vec<Slot>,
+    /// The primitive types' layouts, by [`primitive`].
+    primitives: Box<[Info]>,
+}
+
+/// The primitive types, in the order of [`Types::primitives`].
+const PRIMITIVES: [Type; 14] = [
+    Type::Bool,
+    Type::U8,
+    Type::S8,
+    Type::U16,
+    Type::S16,
+    Type::U32,
+    Type::S32,
+    Type::Char,
+    Type::U64,
+    Type::S64,
+    Type::F32,
+    Type::F64,
+    Type::String,
+    Type::ErrorContext,
+];
+
+/// Where a primitive type's layout sits in [`Types::primitives`].
+fn primitive(ty: &Type) -> Option<usize> {
+    PRIMITIVES.iter().position(|p| p == ty)
+}
+
+impl Types {
+    /// Compiles every type of `resolve`.
+    pub(crate) fn compile(resolve: &Resolve) -> Types {
+        let primitives = PRIMITIVES
+            .iter()
+            .map(|ty| match ty {
+                Type::Bool | Type::U8 | Type::S8 => Info::leaf(1, 1, &[Flat::I32], false),
+                Type::U16 | Type::S16 => Info::leaf(2, 2, &[Flat::I32], false),
+                Type::U64 | Type::S64 => Info::leaf(8, 8, &[Flat::I64], false),
+                Type::F32 => Info::leaf(4, 4, &[Flat::F32], false),
+                Type::F64 => Info::leaf(8, 8, &[Flat::F64], false),
+                Type::String => Info::leaf(8, 4, &[Flat::I32, Flat::I32], true),
+                // u32, s32, char; error-context is refused before its layout is read.
+                _ => Info::leaf(4, 4, &[Flat::I32], false),
+            })
+            .collect();
+        let mut types = Types {
+            ids: Vec::with_capacity(resolve.types.len()),
+            primitives,
+        };
+        for (id, def) in resolve.types.iter() {
+            let slot = if id.index() == types.ids.len() {
+                types.slot(&def.kind)
+            } else {
+                Slot::Refused("a type out of the order its definitions need".into())
+            };
+            types.ids.push(slot);
+        }
+        types
+    }
+
+    /// The layout of `ty`, or why this host refuses it.
+    pub(crate) fn get(&self, ty: &Type) -> Result<&Info, &str> {
+        match ty {
+            Type::ErrorContext => {
+                Err("`error-context` (an async value, which this host does not run)")
             }
-            Some(TypeDefKind::Tuple(t)) => record_layout(resolve, t.types.iter(), None),
-            Some(TypeDefKind::Variant(v)) => {
-                let l = variant_layout(resolve, v.cases.iter().map(|c| c.ty.as_ref()));
-                (l.size, l.align)
-            }
-            Some(TypeDefKind::Enum(e)) => {
-                let d = discriminant_size(e.cases.len());
-                (d, d)
-            }
-            Some(TypeDefKind::Option(t)) => {
-                let l = variant_layout(resolve, [None, Some(t)].into_iter());
-                (l.size, l.align)
-            }
-            Some(TypeDefKind::Result(r)) => {
-                let l = variant_layout(resolve, [r.ok.as_ref(), r.err.as_ref()].into_iter());
-                (l.size, l.align)
-            }
-            Some(TypeDefKind::Flags(f)) => match f.flags.len() {
-                0..=8 => (1, 1),
-                9..=16 => (2, 2),
-                _ => (4, 4),
+            Type::Id(id) => match self.ids.get(id.index()) {
+                Some(Slot::Def(info)) => Ok(info),
+                Some(Slot::Same(ty)) => self.get(ty),
+                Some(Slot::Refused(why)) => Err(why),
+                None => Err("a type defined after its use"),
             },
-            // Refused at admission.
-            _ => (4, 4),
-        },
-    }
-}
-
-/// Appends the flat types of `ty` to `out`.
-pub(crate) fn flatten(resolve: &Resolve, ty: &Type, out: &mut Vec<Flat>) {
-    let ty = &unalias(resolve, ty);
-    match ty {
-        Type::Bool
-        | Type::U8
-        | Type::S8
-        | Type::U16
-        | Type::S16
-        | Type::U32
-        | Type::S32
-        | Type::Char
-        | Type::ErrorContext => out.push(Flat::I32),
-        Type::U64 | Type::S64 => out.push(Flat::I64),
-        Type::F32 => out.push(Flat::F32),
-        Type::F64 => out.push(Flat::F64),
-        Type::String => out.extend([Flat::I32, Flat::I32]),
-        Type::Id(_) => match kind(resolve, ty) {
-            Some(TypeDefKind::List(_)) => out.extend([Flat::I32, Flat::I32]),
-            Some(TypeDefKind::Record(r)) => {
-                for f in &r.fields {
-                    flatten(resolve, &f.ty, out);
-                }
-            }
-            Some(TypeDefKind::Tuple(t)) => {
-                for t in &t.types {
-                    flatten(resolve, t, out);
-                }
-            }
-            Some(TypeDefKind::Variant(v)) => {
-                flatten_variant(resolve, v.cases.iter().map(|c| c.ty.as_ref()), out);
-            }
-            Some(TypeDefKind::Enum(_)) | Some(TypeDefKind::Flags(_)) => out.push(Flat::I32),
-            Some(TypeDefKind::Option(t)) => flatten_variant(resolve, [None, Some(t)], out),
-            Some(TypeDefKind::Result(r)) => {
-                flatten_variant(resolve, [r.ok.as_ref(), r.err.as_ref()], out);
-            }
-            // Refused at admission.
-            _ => out.push(Flat::I32),
-        },
-    }
-}
-
-/// A variant's flat types: the discriminant, then each place joined over the cases.
-fn flatten_variant<'a>(
-    resolve: &Resolve,
-    payloads: impl IntoIterator<Item = Option<&'a Type>>,
-    out: &mut Vec<Flat>,
-) {
-    out.push(Flat::I32);
-    let start = out.len();
-    let mut case = Vec::new();
-    for ty in payloads.into_iter().flatten() {
-        case.clear();
-        flatten(resolve, ty, &mut case);
-        for (i, flat) in case.iter().enumerate() {
-            match out.get_mut(start + i) {
-                Some(have) => *have = have.join(*flat),
-                None => out.push(*flat),
-            }
+            _ => primitive(ty)
+                .and_then(|i| self.primitives.get(i))
+                .ok_or("an unknown type"),
         }
     }
+
+    /// `ty` past aliases, in one step.
+    pub(crate) fn unalias(&self, ty: &Type) -> Type {
+        match ty {
+            Type::Id(id) => match self.ids.get(id.index()) {
+                Some(Slot::Same(ty)) => *ty,
+                _ => *ty,
+            },
+            _ => *ty,
+        }
+    }
+
+    /// The slot of a type defined as `kind`, its parts already compiled.
+    fn slot(&self, kind: &TypeDefKind) -> Slot {
+        let width = match kind {
+            TypeDefKind::Record(r) => Some(("a record of", r.fields.len(), "fields")),
+            TypeDefKind::Tuple(t) => Some(("a tuple of", t.types.len(), "types")),
+            TypeDefKind::Variant(v) => Some(("a variant of", v.cases.len(), "cases")),
+            TypeDefKind::Enum(e) => Some(("an enum of", e.cases.len(), "cases")),
+            _ => None,
+        };
+        if let Some((what, n, parts)) = width
+            && n > MAX_TYPE_WIDTH
+        {
+            return Slot::Refused(format!("{what} {n} {parts} (at most {MAX_TYPE_WIDTH})").into());
+        }
+        let made = match kind {
+            TypeDefKind::Type(inner) => {
+                return match self.get(inner) {
+                    Ok(_) => Slot::Same(self.unalias(inner)),
+                    Err(why) => Slot::Refused(why.into()),
+                };
+            }
+            TypeDefKind::Record(r) => self.fields(r.fields.iter().map(|f| &f.ty)),
+            TypeDefKind::Tuple(t) => self.fields(t.types.iter()),
+            TypeDefKind::Variant(v) => {
+                self.cases(v.cases.len(), v.cases.iter().map(|c| c.ty.as_ref()))
+            }
+            TypeDefKind::Enum(e) => self.cases(e.cases.len(), e.cases.iter().map(|_| None)),
+            TypeDefKind::Option(t) => self.cases(2, [None, Some(t)].into_iter()),
+            TypeDefKind::Result(r) => self.cases(2, [r.ok.as_ref(), r.err.as_ref()].into_iter()),
+            TypeDefKind::List(elem) => self.get(elem).map_err(Arc::from).map(|e| Info {
+                height: e.height.saturating_add(1),
+                parts: e.parts.saturating_add(1),
+                ..Info::leaf(8, 4, &[Flat::I32, Flat::I32], true)
+            }),
+            TypeDefKind::Flags(f) if f.flags.len() > MAX_FLAGS => Err(format!(
+                "`flags` with {} labels (the canonical ABI allows at most {MAX_FLAGS})",
+                f.flags.len()
+            )
+            .into()),
+            TypeDefKind::Flags(f) => Ok(match f.flags.len() {
+                0..=8 => Info::leaf(1, 1, &[Flat::I32], false),
+                9..=16 => Info::leaf(2, 2, &[Flat::I32], false),
+                _ => Info::leaf(4, 4, &[Flat::I32], false),
+            }),
+            TypeDefKind::Resource | TypeDefKind::Handle(_) => Err(
+                "a resource (`own`/`borrow` handles need a component runtime's handle tables)"
+                    .into(),
+            ),
+            TypeDefKind::Future(_) => Err("`future` (async, which this host does not run)".into()),
+            TypeDefKind::Stream(_) => Err("`stream` (async, which this host does not run)".into()),
+            TypeDefKind::Map(..) => {
+                Err("`map` (not yet in the canonical ABI this host follows)".into())
+            }
+            TypeDefKind::FixedLengthList(..) => {
+                Err("a fixed-length list (a gated feature this host does not follow)".into())
+            }
+            TypeDefKind::Unknown => Err("an unknown type".into()),
+        };
+        match made.and_then(bounded) {
+            Ok(info) => Slot::Def(info),
+            Err(why) => Slot::Refused(why),
+        }
+    }
+
+    /// A record or tuple of `fields`: the spec's layout, each field aligned in turn.
+    pub(crate) fn fields<'a>(
+        &self,
+        fields: impl Iterator<Item = &'a Type>,
+    ) -> Result<Info, Arc<str>> {
+        let (mut size, mut align) = (0u64, 1);
+        let mut offsets = Vec::new();
+        let mut flats = Vec::new();
+        let (mut flat_count, mut uses_memory, mut height, mut parts) = (0u32, false, 1u32, 1u32);
+        for ty in fields {
+            let f = self.get(ty)?;
+            size = align_to_64(size, f.align);
+            offsets.push(u32::try_from(size).map_err(|_| too_large())?);
+            size += u64::from(f.size);
+            align = align.max(f.align);
+            let room = FLATS_KEPT.saturating_sub(flats.len());
+            flats.extend(f.flats.iter().take(room));
+            flat_count = flat_count.saturating_add(f.flat_count);
+            uses_memory |= f.uses_memory;
+            height = height.max(f.height.saturating_add(1));
+            parts = parts.saturating_add(f.parts);
+        }
+        Ok(Info {
+            size: u32::try_from(align_to_64(size, align)).map_err(|_| too_large())?,
+            align,
+            flats,
+            flat_count,
+            uses_memory,
+            height,
+            parts,
+            shape: Shape::Fields(offsets.into()),
+        })
+    }
+
+    /// A variant-shaped type of `count` cases carrying `payloads`: the discriminant, then
+    /// every payload at one offset; flat, the discriminant, then each place joined over the
+    /// cases (the spec's `join`).
+    fn cases<'a>(
+        &self,
+        count: usize,
+        payloads: impl Iterator<Item = Option<&'a Type>>,
+    ) -> Result<Info, Arc<str>> {
+        let disc = discriminant_size(count);
+        let (mut max_size, mut max_align) = (0, 1);
+        let mut flats = vec![Flat::I32];
+        let mut widths = Vec::with_capacity(count);
+        let (mut uses_memory, mut height, mut parts) = (false, 1u32, 1u32);
+        for ty in payloads {
+            let Some(ty) = ty else {
+                widths.push(0);
+                continue;
+            };
+            let p = self.get(ty)?;
+            max_size = max_size.max(p.size);
+            max_align = max_align.max(p.align);
+            for (i, flat) in p.flats.iter().enumerate().take(FLATS_KEPT - 1) {
+                match flats.get_mut(1 + i) {
+                    Some(have) => *have = have.join(*flat),
+                    None => flats.push(*flat),
+                }
+            }
+            widths.push(p.flat_count);
+            uses_memory |= p.uses_memory;
+            height = height.max(p.height.saturating_add(1));
+            parts = parts.saturating_add(p.parts);
+        }
+        let width = widths.iter().copied().max().unwrap_or(0);
+        let payload = align_to(disc, max_align);
+        let align = disc.max(max_align);
+        let size = align_to_64(u64::from(payload) + u64::from(max_size), align);
+        Ok(Info {
+            size: u32::try_from(size).map_err(|_| too_large())?,
+            align,
+            flats,
+            flat_count: width.saturating_add(1),
+            uses_memory,
+            height,
+            parts,
+            shape: Shape::Cases(Cases {
+                disc,
+                payload,
+                width,
+                widths: widths.into(),
+            }),
+        })
+    }
 }
 
-/// How many flat values `ty` takes.
-pub(crate) fn flat_count(resolve: &Resolve, ty: &Type) -> usize {
-    let mut out = Vec::new();
-    flatten(resolve, ty, &mut out);
-    out.len()
+/// The refusal of a type whose values would not fit in a 32-bit memory.
+fn too_large() -> Arc<str> {
+    "a type whose values take more than 4 GiB".into()
+}
+
+/// `info`, if it is within [`MAX_TYPE_DEPTH`] and [`MAX_TYPE_SIZE`].
+fn bounded(info: Info) -> Result<Info, Arc<str>> {
+    if info.height > MAX_TYPE_DEPTH {
+        return Err(format!("types nested more than {MAX_TYPE_DEPTH} deep").into());
+    }
+    if info.parts > MAX_TYPE_SIZE {
+        return Err(format!(
+            "a type of more than {MAX_TYPE_SIZE} parts (counting a type once for each place that names it)"
+        )
+        .into());
+    }
+    Ok(info)
 }
 
 #[cfg(test)]
@@ -341,14 +503,18 @@ mod tests {
     }
 
     /// The flat types of each of `types`.
-    fn flats(resolve: &Resolve, types: &[Type]) -> Vec<Vec<Flat>> {
+    fn flats(table: &Types, types: &[Type]) -> Vec<Vec<Flat>> {
         types
             .iter()
-            .map(|t| {
-                let mut out = Vec::new();
-                flatten(resolve, t, &mut out);
-                out
-            })
+            .map(|t| table.get(t).unwrap().flats().to_vec())
+            .collect()
+    }
+
+    /// The size and alignment of each of `types`.
+    fn layouts(table: &Types, types: &[Type]) -> Vec<(u32, u32)> {
+        types
+            .iter()
+            .map(|t| table.get(t).map(|i| (i.size, i.align)).unwrap())
             .collect()
     }
 
@@ -370,12 +536,12 @@ mod tests {
                export g: func(p: list<r>);
              }",
         );
-        let layouts: Vec<_> = types.iter().map(|t| size_align(&resolve, t)).collect();
+        let table = Types::compile(&resolve);
         assert_eq!(
-            layouts,
+            layouts(&table, &types),
             [(12, 4), (16, 8), (12, 4), (8, 4), (2, 2), (16, 8), (8, 4)]
         );
-        let flats = flats(&resolve, &types);
+        let flats = flats(&table, &types);
         use Flat::*;
         assert_eq!(
             flats,
@@ -418,9 +584,9 @@ mod tests {
                export i: func(p: o);
              }",
         );
-        let layouts: Vec<_> = types.iter().map(|t| size_align(&resolve, t)).collect();
+        let table = Types::compile(&resolve);
         assert_eq!(
-            layouts,
+            layouts(&table, &types),
             [
                 (8, 4),
                 (8, 4),
@@ -433,7 +599,7 @@ mod tests {
                 (12, 4)
             ]
         );
-        let flats = flats(&resolve, &types);
+        let flats = flats(&table, &types);
         use Flat::*;
         assert_eq!(
             flats,
@@ -449,8 +615,10 @@ mod tests {
                 vec![I32, I32, I32],
             ]
         );
-        assert!(types.iter().all(|t| unsupported(&resolve, t).is_none()));
-        let memory: Vec<bool> = types.iter().map(|t| uses_memory(&resolve, t)).collect();
+        let memory: Vec<bool> = types
+            .iter()
+            .map(|t| table.get(t).unwrap().uses_memory)
+            .collect();
         assert_eq!(
             memory,
             [true, true, false, false, false, false, false, true, true]

@@ -25,7 +25,8 @@ use ::abi::check::Summary;
 use ::abi::check::wasmparser::{ExternalKind, ValType};
 use wit_parser::{FunctionKind, Resolve, Type, WorldId, WorldItem};
 
-pub(crate) use self::layout::{Flat, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS};
+pub(crate) use self::layout::{Flat, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS, Types};
+pub use self::layout::{MAX_TYPE_DEPTH, MAX_TYPE_SIZE, MAX_TYPE_WIDTH};
 pub use self::val::Val;
 pub use self::values::{ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx};
 use crate::Error;
@@ -80,6 +81,11 @@ impl Wit {
             resolve: bindgen.resolve,
             world: bindgen.world,
         }))
+    }
+
+    /// The world `world` of `resolve`.
+    pub(crate) fn new(resolve: Resolve, world: WorldId) -> Wit {
+        Wit { resolve, world }
     }
 
     /// The world's name.
@@ -173,10 +179,10 @@ pub(crate) struct FuncDef {
     pub(crate) name: String,
     pub(crate) params: Vec<(String, Type)>,
     pub(crate) result: Option<Type>,
-    /// The flat types of its parameters and results, before the limits send them through
-    /// memory.
-    pub(crate) flat_params: Vec<Flat>,
-    pub(crate) flat_results: Vec<Flat>,
+    /// How many flat values its parameters and its result take, before the limits send
+    /// them through memory.
+    pub(crate) flat_param_count: u32,
+    pub(crate) flat_result_count: u32,
     /// Whether the module exports `cabi_post_NAME` for it.
     pub(crate) post_return: bool,
     /// Its WIT definition.
@@ -184,49 +190,68 @@ pub(crate) struct FuncDef {
     /// The parameters' types, their offsets when they go through memory, and the size
     /// and alignment of that tuple: worked out once, not at every call.
     pub(crate) param_types: Vec<Type>,
-    pub(crate) param_offsets: Vec<u32>,
+    pub(crate) param_offsets: Box<[u32]>,
     pub(crate) params_layout: (u32, u32),
     /// The result's size and alignment, for its return area.
     pub(crate) result_layout: (u32, u32),
     /// The core export's types.
     pub(crate) core_params: Vec<Flat>,
     pub(crate) core_results: Vec<Flat>,
+    /// Whether values of its parameters or result hold strings or lists.
+    params_use_memory: bool,
+    result_uses_memory: bool,
 }
 
 impl FuncDef {
+    /// The function `f` named `name`, laid out from the world's `types`; or why this host
+    /// cannot call it.
+    fn new(name: String, f: &wit_parser::Function, types: &Types) -> Result<FuncDef, String> {
+        let param_types: Vec<Type> = f.params.iter().map(|p| p.ty).collect();
+        let params = types
+            .fields(param_types.iter())
+            .map_err(|why| why.to_string())?;
+        let result = match &f.result {
+            Some(ty) => Some(types.get(ty).map_err(str::to_string)?),
+            None => None,
+        };
+        let (result_flats, flat_result_count) =
+            result.map_or((&[][..], 0), |r| (r.flats(), r.flat_count()));
+        let flat_param_count = params.flat_count();
+        Ok(FuncDef {
+            name,
+            params: f.params.iter().map(|p| (p.name.clone(), p.ty)).collect(),
+            result: f.result,
+            flat_param_count,
+            flat_result_count,
+            post_return: false,
+            func: f.clone(),
+            param_types,
+            param_offsets: params.offsets().unwrap_or_default().into(),
+            params_layout: (params.size, params.align),
+            result_layout: result.map_or((0, 1), |r| (r.size, r.align)),
+            core_params: if flat_param_count as usize > MAX_FLAT_PARAMS {
+                vec![Flat::I32]
+            } else {
+                params.flats().to_vec()
+            },
+            core_results: if flat_result_count as usize > MAX_FLAT_RESULTS {
+                vec![Flat::I32]
+            } else {
+                result_flats.to_vec()
+            },
+            params_use_memory: params.uses_memory,
+            result_uses_memory: result.is_some_and(|r| r.uses_memory),
+        })
+    }
+
     /// Whether its parameters go through memory.
     pub(crate) fn indirect_params(&self) -> bool {
-        self.flat_params.len() > MAX_FLAT_PARAMS
+        self.flat_param_count as usize > MAX_FLAT_PARAMS
     }
 
     /// Whether its results come back through a return area.
     pub(crate) fn retptr(&self) -> bool {
-        self.flat_results.len() > MAX_FLAT_RESULTS
-    }
-
-    /// Works out what every call needs: the core export's types, the layouts.
-    fn complete(&mut self, resolve: &Resolve) {
-        self.param_types = self.params.iter().map(|(_, t)| *t).collect();
-        self.param_offsets.clear();
-        self.params_layout = layout::record_layout(
-            resolve,
-            self.param_types.iter(),
-            Some(&mut self.param_offsets),
-        );
-        self.result_layout = self
-            .result
-            .as_ref()
-            .map_or((0, 1), |t| layout::size_align(resolve, t));
-        self.core_params = if self.indirect_params() {
-            vec![Flat::I32]
-        } else {
-            self.flat_params.clone()
-        };
-        self.core_results = if self.retptr() {
-            vec![Flat::I32]
-        } else {
-            self.flat_results.clone()
-        };
+        self.flat_result_count as usize > MAX_FLAT_RESULTS
     }
 
     /// Its post-return export's name.
@@ -288,6 +313,8 @@ pub(crate) fn bytes_shape(resolve: &Resolve, def: &FuncDef) -> Option<BytesShape
 #[derive(Debug, Clone)]
 pub(crate) struct World {
     pub(crate) wit: Wit,
+    /// The layouts of its types, compiled once.
+    pub(crate) types: Types,
     pub(crate) funcs: Vec<FuncDef>,
     /// Whether the module exports `memory` and `cabi_realloc` (with their types).
     pub(crate) memory: bool,
@@ -331,6 +358,7 @@ fn show_flat(params: &[Flat], results: &[Flat]) -> String {
 /// each.
 pub(crate) fn admit(wit: Wit, summary: &Summary) -> Result<World, Vec<String>> {
     let resolve = &wit.resolve;
+    let types = Types::compile(resolve);
     let world = &resolve.worlds[wit.world];
     let mut problems = Vec::new();
     for (key, item) in &world.imports {
@@ -385,44 +413,24 @@ pub(crate) fn admit(wit: Wit, summary: &Summary) -> Result<World, Vec<String>> {
             ));
             continue;
         }
-        let types = f.params.iter().map(|p| &p.ty).chain(f.result.iter());
-        if let Some(why) = types.clone().find_map(|t| layout::unsupported(resolve, t)) {
-            problems.push(format!("`{name}` takes or returns {why}"));
-            continue;
-        }
-        let mut def = FuncDef {
-            name: name.clone(),
-            params: f.params.iter().map(|p| (p.name.clone(), p.ty)).collect(),
-            result: f.result,
-            flat_params: Vec::new(),
-            flat_results: Vec::new(),
-            post_return: false,
-            func: f.clone(),
-            param_types: Vec::new(),
-            param_offsets: Vec::new(),
-            params_layout: (0, 1),
-            result_layout: (0, 1),
-            core_params: Vec::new(),
-            core_results: Vec::new(),
+        let mut def = match FuncDef::new(name.clone(), f, &types) {
+            Ok(def) => def,
+            Err(why) => {
+                problems.push(format!("`{name}` takes or returns {why}"));
+                continue;
+            }
         };
-        for (_, ty) in &def.params {
-            layout::flatten(resolve, ty, &mut def.flat_params);
-        }
-        if let Some(ty) = &def.result {
-            layout::flatten(resolve, ty, &mut def.flat_results);
-        }
-        let holds_memory = |t: &Type| layout::uses_memory(resolve, t);
         if needs_memory.is_none()
-            && (def.indirect_params() || def.retptr() || types.clone().any(holds_memory))
+            && (def.indirect_params()
+                || def.retptr()
+                || def.params_use_memory
+                || def.result_uses_memory)
         {
             needs_memory = Some(name.clone());
         }
-        if needs_realloc.is_none()
-            && (def.indirect_params() || def.params.iter().any(|(_, t)| holds_memory(t)))
-        {
+        if needs_realloc.is_none() && (def.indirect_params() || def.params_use_memory) {
             needs_realloc = Some(name.clone());
         }
-        def.complete(resolve);
         let (want_params, want_results) = (def.core_params.clone(), def.core_results.clone());
         let wanted = show_flat(&want_params, &want_results);
         match func_type(&name) {
@@ -491,6 +499,7 @@ pub(crate) fn admit(wit: Wit, summary: &Summary) -> Result<World, Vec<String>> {
     if problems.is_empty() {
         Ok(World {
             wit,
+            types,
             funcs: defs,
             memory,
             realloc,

@@ -10,9 +10,9 @@
 use std::borrow::Cow;
 
 use wasm_wave::wasm::{WasmType as _, WasmTypeKind, WasmValue, WasmValueError};
-use wit_parser::{Resolve, Type, TypeDefKind};
+use wit_parser::{Flags, Record, Resolve, Type, TypeDefKind};
 
-use super::layout;
+use super::layout::{self, Shape};
 use super::values::{
     ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, lift_case_flat, load_case,
     lower_case_flat, store_case,
@@ -245,43 +245,42 @@ impl Val {
     }
 }
 
-/// The payload types of a variant-shaped kind, and what it is called in messages.
-fn payloads(kind: &TypeDefKind) -> (&'static str, Vec<Option<&Type>>) {
+/// What a variant-shaped kind is called in messages.
+fn what(kind: &TypeDefKind) -> &'static str {
     match kind {
-        TypeDefKind::Variant(v) => ("a variant", v.cases.iter().map(|c| c.ty.as_ref()).collect()),
-        TypeDefKind::Enum(e) => ("an enum", e.cases.iter().map(|_| None).collect()),
-        TypeDefKind::Option(t) => ("an option", vec![None, Some(t)]),
-        TypeDefKind::Result(r) => ("a result", vec![r.ok.as_ref(), r.err.as_ref()]),
-        _ => ("a value", Vec::new()),
+        TypeDefKind::Variant(_) => "a variant",
+        TypeDefKind::Enum(_) => "an enum",
+        TypeDefKind::Option(_) => "an option",
+        _ => "a result",
     }
 }
 
-/// The case index and payload of a variant-shaped value of `kind` (checked before).
-fn case_of<'v>(kind: &TypeDefKind, val: &'v Val) -> (usize, Option<&'v Val>) {
-    fn by_name<'a>(mut names: impl Iterator<Item = &'a str>, name: &str) -> usize {
-        names.position(|n| n == name).unwrap_or(0)
+/// The case index and payload of a variant-shaped value of `kind`, if it is one (checked
+/// before).
+fn case_of<'v>(kind: &TypeDefKind, val: &'v Val) -> Option<(usize, Option<&'v Val>)> {
+    fn by_name<'a>(mut names: impl Iterator<Item = &'a str>, name: &str) -> Option<usize> {
+        names.position(|n| n == name)
     }
     match (kind, val) {
-        (TypeDefKind::Variant(v), Val::Variant(name, p)) => (
-            by_name(v.cases.iter().map(|c| c.name.as_str()), name),
+        (TypeDefKind::Variant(v), Val::Variant(name, p)) => Some((
+            by_name(v.cases.iter().map(|c| c.name.as_str()), name)?,
             p.as_deref(),
-        ),
-        (TypeDefKind::Enum(e), Val::Enum(name)) => {
-            (by_name(e.cases.iter().map(|c| c.name.as_str()), name), None)
-        }
-        (TypeDefKind::Option(_), Val::Option(p)) => (usize::from(p.is_some()), p.as_deref()),
-        (TypeDefKind::Result(_), Val::Result(Ok(p))) => (0, p.as_deref()),
-        (TypeDefKind::Result(_), Val::Result(Err(p))) => (1, p.as_deref()),
-        _ => (0, None),
+        )),
+        (TypeDefKind::Enum(e), Val::Enum(name)) => Some((
+            by_name(e.cases.iter().map(|c| c.name.as_str()), name)?,
+            None,
+        )),
+        (TypeDefKind::Option(_), Val::Option(p)) => Some((usize::from(p.is_some()), p.as_deref())),
+        (TypeDefKind::Result(_), Val::Result(Ok(p))) => Some((0, p.as_deref())),
+        (TypeDefKind::Result(_), Val::Result(Err(p))) => Some((1, p.as_deref())),
+        _ => None,
     }
 }
 
-/// The bits of a flags value of `kind` (checked before).
-fn flag_bits(kind: &TypeDefKind, val: &Val) -> u32 {
-    let (TypeDefKind::Flags(f), Val::Flags(names)) = (kind, val) else {
-        return 0;
-    };
-    f.flags
+/// The bits of flags `names` of type `flags` (checked before).
+fn flag_bits(flags: &Flags, names: &[String]) -> u32 {
+    flags
+        .flags
         .iter()
         .enumerate()
         .filter(|(_, flag)| names.contains(&flag.name))
@@ -318,20 +317,22 @@ impl ComponentType for Val {
     }
 }
 
+/// The error for a value that is not of its type (checked before it is lowered).
+fn not_of(cx: &LowerCx<'_>, val: &Val) -> Error {
+    cx.wrong_type(val.describe())
+}
+
 impl Lower for Val {
     fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
-        let resolve = cx.resolve;
         if let Some(bits) = scalar_bits(self) {
             out.push(bits);
             return Ok(());
         }
-        let ty = layout::unalias(resolve, ty);
+        let ty = cx.types.unalias(ty);
         if let Val::String(s) = self {
             return s.lower_flat(cx, &ty, out);
         }
-        let Some(kind) = layout::kind(resolve, &ty) else {
-            return Ok(());
-        };
+        let kind = cx.kind(&ty).ok_or_else(|| not_of(cx, self))?;
         match (kind, self) {
             (TypeDefKind::List(elem), Val::List(items)) => {
                 let (ptr, len) = cx.list(items, elem)?;
@@ -350,77 +351,92 @@ impl Lower for Val {
                 }
                 Ok(())
             }
-            (TypeDefKind::Flags(_), _) => {
-                out.push(u64::from(flag_bits(kind, self)));
+            (TypeDefKind::Flags(f), Val::Flags(names)) => {
+                out.push(u64::from(flag_bits(f, names)));
                 Ok(())
             }
             _ => {
-                let (_, payloads) = payloads(kind);
-                let (case, payload) = case_of(kind, self);
-                lower_case_flat(cx, &payloads, case, out, |cx, ty, out| match payload {
-                    Some(v) => v.lower_flat(cx, ty, out),
-                    None => Ok(()),
-                })
+                let cases = cx.cases(&ty)?;
+                let (case, payload) = case_of(kind, self).ok_or_else(|| not_of(cx, self))?;
+                let payload_ty = layout::case_payload(kind, case);
+                lower_case_flat(
+                    cx,
+                    cases,
+                    case,
+                    payload_ty,
+                    out,
+                    |cx, ty, out| match payload {
+                        Some(v) => v.lower_flat(cx, ty, out),
+                        None => Ok(()),
+                    },
+                )
             }
         }
     }
 
     fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
-        let resolve = cx.resolve;
-        let ty = layout::unalias(resolve, ty);
+        let ty = cx.types.unalias(ty);
         if let Some(bits) = scalar_bits(self) {
-            let (size, _) = layout::size_align(resolve, &ty);
-            return cx.write(ptr, &bits.to_le_bytes()[..size as usize]);
+            let size = cx.info(&ty)?.size as usize;
+            let bytes = bits.to_le_bytes();
+            let bytes = bytes.get(..size).ok_or_else(|| not_of(cx, self))?;
+            return cx.write(ptr, bytes);
         }
         if let Val::String(s) = self {
             return s.store(cx, &ty, ptr);
         }
-        let Some(kind) = layout::kind(resolve, &ty) else {
-            return Ok(());
-        };
-        match (kind, self) {
-            (TypeDefKind::List(elem), Val::List(items)) => {
+        let kind = cx.kind(&ty).ok_or_else(|| not_of(cx, self))?;
+        let info = cx.info(&ty)?;
+        match (kind, self, &info.shape) {
+            (TypeDefKind::List(elem), Val::List(items), _) => {
                 let (p, l) = cx.list(items, elem)?;
                 let mut pair = [0; 8];
                 pair[..4].copy_from_slice(&p.to_le_bytes());
                 pair[4..].copy_from_slice(&l.to_le_bytes());
                 cx.write(ptr, &pair)
             }
-            (TypeDefKind::Record(r), Val::Record(fields)) => {
-                let mut offsets = Vec::new();
-                layout::record_layout(resolve, r.fields.iter().map(|f| &f.ty), Some(&mut offsets));
+            (TypeDefKind::Record(r), Val::Record(fields), Shape::Fields(offsets)) => {
                 for ((f, (_, v)), at) in r.fields.iter().zip(fields).zip(offsets) {
                     v.store(cx, &f.ty, ptr + at)?;
                 }
                 Ok(())
             }
-            (TypeDefKind::Tuple(t), Val::Tuple(items)) => {
-                let mut offsets = Vec::new();
-                layout::record_layout(resolve, t.types.iter(), Some(&mut offsets));
+            (TypeDefKind::Tuple(t), Val::Tuple(items), Shape::Fields(offsets)) => {
                 for ((t, v), at) in t.types.iter().zip(items).zip(offsets) {
                     v.store(cx, t, ptr + at)?;
                 }
                 Ok(())
             }
-            (TypeDefKind::Flags(_), _) => {
-                let (size, _) = layout::size_align(resolve, &ty);
-                cx.write(ptr, &flag_bits(kind, self).to_le_bytes()[..size as usize])
+            (TypeDefKind::Flags(f), Val::Flags(names), _) => {
+                let bits = flag_bits(f, names).to_le_bytes();
+                let bytes = bits
+                    .get(..info.size as usize)
+                    .ok_or_else(|| not_of(cx, self))?;
+                cx.write(ptr, bytes)
             }
-            _ => {
-                let (_, payloads) = payloads(kind);
-                let (case, payload) = case_of(kind, self);
-                store_case(cx, &payloads, case, ptr, |cx, ty, at| match payload {
-                    Some(v) => v.store(cx, ty, at),
-                    None => Ok(()),
-                })
+            (_, _, Shape::Cases(cases)) => {
+                let (case, payload) = case_of(kind, self).ok_or_else(|| not_of(cx, self))?;
+                let payload_ty = layout::case_payload(kind, case);
+                store_case(
+                    cx,
+                    cases,
+                    case,
+                    payload_ty,
+                    ptr,
+                    |cx, ty, at| match payload {
+                        Some(v) => v.store(cx, ty, at),
+                        None => Ok(()),
+                    },
+                )
             }
+            _ => Err(not_of(cx, self)),
         }
     }
 }
 
-/// A scalar of `ty` from its bits, or `None` when `ty` is not a scalar.
-fn scalar_from_bits(cx: &LiftCx<'_>, ty: &Type, b: u64) -> Option<Result<Val, Error>> {
-    Some(Ok(match ty {
+/// A scalar of `ty` from its bits.
+fn scalar_from_bits(cx: &LiftCx<'_>, ty: &Type, b: u64) -> Result<Val, Error> {
+    Ok(match ty {
         Type::Bool => Val::Bool((b & 0xFFFF_FFFF) != 0),
         Type::S8 => Val::S8(b as u8 as i8),
         Type::U8 => Val::U8(b as u8),
@@ -432,54 +448,71 @@ fn scalar_from_bits(cx: &LiftCx<'_>, ty: &Type, b: u64) -> Option<Result<Val, Er
         Type::U64 => Val::U64(b),
         Type::F32 => Val::F32(f32::from_bits(b as u32)),
         Type::F64 => Val::F64(f64::from_bits(b)),
-        Type::Char => {
-            return Some(char::lift_flat(cx, ty, &mut FlatSrc::new(&[b])).map(Val::Char));
-        }
-        _ => return None,
-    }))
+        Type::Char => return char::lift_flat(cx, ty, &mut FlatSrc::new(&[b])).map(Val::Char),
+        Type::String | Type::ErrorContext | Type::Id(_) => return Err(cx.wrong_type("a scalar")),
+    })
 }
 
 /// The flags set in `bits`, by the type's labels (bits past the labels are ignored, as the
-/// spec's `unpack_flags_from_int` ignores them).
-fn flags_from_bits(kind: &TypeDefKind, bits: u32) -> Val {
-    let TypeDefKind::Flags(f) = kind else {
-        return Val::Flags(Vec::new());
-    };
-    Val::Flags(
-        f.flags
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| bits & (1 << i) != 0)
-            .map(|(_, flag)| flag.name.clone())
-            .collect(),
-    )
+/// spec's `unpack_flags_from_int` ignores them); every label copied is counted.
+fn flags_from_bits(cx: &LiftCx<'_>, flags: &Flags, bits: u32) -> Result<Val, Error> {
+    flags
+        .flags
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, flag)| cx.name(&flag.name))
+        .collect::<Result<_, Error>>()
+        .map(Val::Flags)
 }
 
-/// A lifted variant-shaped value of `kind`, from its case and payload.
-fn make_case(kind: &TypeDefKind, case: usize, payload: Option<Val>) -> Val {
+/// A lifted variant-shaped value of `kind`, from its case and payload; the case's name
+/// copied is counted.
+fn make_case(
+    cx: &LiftCx<'_>,
+    kind: &TypeDefKind,
+    case: usize,
+    payload: Option<Val>,
+) -> Result<Val, Error> {
     let payload = payload.map(Box::new);
-    match kind {
-        TypeDefKind::Variant(v) => Val::Variant(v.cases[case].name.clone(), payload),
-        TypeDefKind::Enum(e) => Val::Enum(e.cases[case].name.clone()),
+    let name = |names: Option<&str>| cx.name(names.unwrap_or_default());
+    Ok(match kind {
+        TypeDefKind::Variant(v) => {
+            Val::Variant(name(v.cases.get(case).map(|c| c.name.as_str()))?, payload)
+        }
+        TypeDefKind::Enum(e) => Val::Enum(name(e.cases.get(case).map(|c| c.name.as_str()))?),
         TypeDefKind::Option(_) => Val::Option(payload),
         _ if case == 0 => Val::Result(Ok(payload)),
         _ => Val::Result(Err(payload)),
-    }
+    })
+}
+
+/// The named fields of a record of type `r` lifted by `field` (each field's name copied
+/// is counted).
+fn record(
+    cx: &LiftCx<'_>,
+    r: &Record,
+    mut field: impl FnMut(usize, &Type) -> Result<Val, Error>,
+) -> Result<Val, Error> {
+    cx.spend((r.fields.len() * size_of::<(String, Val)>()) as u64)?;
+    r.fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Ok((cx.name(&f.name)?, field(i, &f.ty)?)))
+        .collect::<Result<_, Error>>()
+        .map(Val::Record)
 }
 
 impl Lift for Val {
     fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
         cx.spend(size_of::<Val>() as u64)?;
-        let ty = layout::unalias(cx.resolve, ty);
-        if matches!(ty, Type::String) {
-            return String::lift_flat(cx, &ty, src).map(Val::String);
-        }
-        if !matches!(ty, Type::Id(_)) {
-            let bits = src.next_bits();
-            return scalar_from_bits(cx, &ty, bits).unwrap_or(Ok(Val::Bool(false)));
-        }
-        let Some(kind) = layout::kind(cx.resolve, &ty) else {
-            return Ok(Val::Bool(false));
+        let ty = cx.types.unalias(ty);
+        let kind = match ty {
+            Type::String => return String::lift_flat(cx, &ty, src).map(Val::String),
+            Type::Id(_) => cx
+                .kind(&ty)
+                .ok_or_else(|| cx.wrong_type("a defined type"))?,
+            _ => return scalar_from_bits(cx, &ty, src.next_bits()),
         };
         match kind {
             TypeDefKind::List(elem) => {
@@ -487,26 +520,19 @@ impl Lift for Val {
                 cx.list_range(ptr, len, elem)?;
                 Val::load_list(cx, elem, ptr, len).map(Val::List)
             }
-            TypeDefKind::Record(r) => {
-                cx.spend((r.fields.len() * size_of::<(String, Val)>()) as u64)?;
-                r.fields
-                    .iter()
-                    .map(|f| Ok((f.name.clone(), Val::lift_flat(cx, &f.ty, src)?)))
-                    .collect::<Result<_, Error>>()
-                    .map(Val::Record)
-            }
+            TypeDefKind::Record(r) => record(cx, r, |_, ty| Val::lift_flat(cx, ty, src)),
             TypeDefKind::Tuple(t) => t
                 .types
                 .iter()
                 .map(|t| Val::lift_flat(cx, t, src))
                 .collect::<Result<_, Error>>()
                 .map(Val::Tuple),
-            TypeDefKind::Flags(_) => Ok(flags_from_bits(kind, src.next_u32())),
+            TypeDefKind::Flags(f) => flags_from_bits(cx, f, src.next_u32()),
             _ => {
-                let (what, payloads) = payloads(kind);
-                lift_case_flat(cx, what, &payloads, src, |case, ty, src| {
+                let cases = cx.cases(&ty)?;
+                lift_case_flat(cx, what(kind), kind, cases, src, |case, ty, src| {
                     let payload = ty.map(|ty| Val::lift_flat(cx, ty, src)).transpose()?;
-                    Ok(make_case(kind, case, payload))
+                    make_case(cx, kind, case, payload)
                 })
             }
         }
@@ -514,22 +540,22 @@ impl Lift for Val {
 
     fn load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<Self, Error> {
         cx.spend(size_of::<Val>() as u64)?;
-        let ty = layout::unalias(cx.resolve, ty);
-        if matches!(ty, Type::String) {
-            return String::load(cx, &ty, ptr).map(Val::String);
-        }
-        if !matches!(ty, Type::Id(_)) {
-            let (size, _) = layout::size_align(cx.resolve, &ty);
-            let mut bytes = [0u8; 8];
-            cx.core.read_into(ptr, &mut bytes[..size as usize])?;
-            return scalar_from_bits(cx, &ty, u64::from_le_bytes(bytes))
-                .unwrap_or(Ok(Val::Bool(false)));
-        }
-        let Some(kind) = layout::kind(cx.resolve, &ty) else {
-            return Ok(Val::Bool(false));
+        let ty = cx.types.unalias(ty);
+        let info = cx.info(&ty)?;
+        let kind = match ty {
+            Type::String => return String::load(cx, &ty, ptr).map(Val::String),
+            Type::Id(_) => cx
+                .kind(&ty)
+                .ok_or_else(|| cx.wrong_type("a defined type"))?,
+            _ => {
+                let mut bytes = [0u8; 8];
+                let size = bytes.len().min(info.size as usize);
+                cx.core.read_into(ptr, &mut bytes[..size])?;
+                return scalar_from_bits(cx, &ty, u64::from_le_bytes(bytes));
+            }
         };
-        match kind {
-            TypeDefKind::List(elem) => {
+        match (kind, &info.shape) {
+            (TypeDefKind::List(elem), _) => {
                 let mut pair = [0u8; 8];
                 cx.core.read_into(ptr, &mut pair)?;
                 let word =
@@ -538,44 +564,30 @@ impl Lift for Val {
                 cx.list_range(p, l, elem)?;
                 Val::load_list(cx, elem, p, l).map(Val::List)
             }
-            TypeDefKind::Record(r) => {
-                cx.spend((r.fields.len() * size_of::<(String, Val)>()) as u64)?;
-                let mut offsets = Vec::new();
-                layout::record_layout(
-                    cx.resolve,
-                    r.fields.iter().map(|f| &f.ty),
-                    Some(&mut offsets),
-                );
-                r.fields
-                    .iter()
-                    .zip(offsets)
-                    .map(|(f, at)| Ok((f.name.clone(), Val::load(cx, &f.ty, ptr + at)?)))
-                    .collect::<Result<_, Error>>()
-                    .map(Val::Record)
-            }
-            TypeDefKind::Tuple(t) => {
-                let mut offsets = Vec::new();
-                layout::record_layout(cx.resolve, t.types.iter(), Some(&mut offsets));
-                t.types
-                    .iter()
-                    .zip(offsets)
-                    .map(|(t, at)| Val::load(cx, t, ptr + at))
-                    .collect::<Result<_, Error>>()
-                    .map(Val::Tuple)
-            }
-            TypeDefKind::Flags(_) => {
-                let (size, _) = layout::size_align(cx.resolve, &ty);
+            (TypeDefKind::Record(r), Shape::Fields(offsets)) => record(cx, r, |i, ty| {
+                let at = offsets.get(i).copied().unwrap_or_default();
+                Val::load(cx, ty, ptr + at)
+            }),
+            (TypeDefKind::Tuple(t), Shape::Fields(offsets)) => t
+                .types
+                .iter()
+                .zip(offsets)
+                .map(|(t, at)| Val::load(cx, t, ptr + at))
+                .collect::<Result<_, Error>>()
+                .map(Val::Tuple),
+            (TypeDefKind::Flags(f), _) => {
                 let mut bytes = [0u8; 4];
-                cx.core.read_into(ptr, &mut bytes[..size as usize])?;
-                Ok(flags_from_bits(kind, u32::from_le_bytes(bytes)))
+                let size = bytes.len().min(info.size as usize);
+                cx.core.read_into(ptr, &mut bytes[..size])?;
+                flags_from_bits(cx, f, u32::from_le_bytes(bytes))
             }
-            _ => {
-                let (what, payloads) = payloads(kind);
-                load_case(cx, what, &payloads, ptr, |case, ty, at| {
+            (_, Shape::Cases(cases)) => {
+                load_case(cx, what(kind), kind, cases, ptr, |case, ty, at| {
                     let payload = ty.map(|ty| Val::load(cx, ty, at)).transpose()?;
-                    Ok(make_case(kind, case, payload))
+                    make_case(cx, kind, case, payload)
                 })
             }
+            _ => Err(cx.wrong_type("a supported type")),
         }
     }
 }

@@ -19,7 +19,7 @@ use std::cell::Cell;
 
 use wit_parser::{Resolve, Type, TypeDefKind};
 
-use super::layout::{self, MAX_STRING_BYTES};
+use super::layout::{self, Cases, Info, MAX_STRING_BYTES, Types};
 use crate::instance::Core;
 use crate::{Error, Region, Violation};
 
@@ -29,6 +29,7 @@ use crate::{Error, Region, Violation};
 pub struct LowerCx<'a> {
     pub(crate) core: &'a mut Core,
     pub(crate) resolve: &'a Resolve,
+    pub(crate) types: &'a Types,
     pub(crate) export: &'a str,
 }
 
@@ -38,6 +39,7 @@ pub struct LowerCx<'a> {
 pub struct LiftCx<'a> {
     pub(crate) core: &'a Core,
     pub(crate) resolve: &'a Resolve,
+    pub(crate) types: &'a Types,
     pub(crate) export: &'a str,
     pub(crate) budget: Cell<u64>,
 }
@@ -71,7 +73,51 @@ impl<'a> FlatSrc<'a> {
     }
 }
 
-impl LowerCx<'_> {
+/// The layout of `ty` from the table compiled at admission, or the error for a type the
+/// host refused (which admission keeps from every function it lets through).
+fn info<'t>(types: &'t Types, export: &str, ty: &Type) -> Result<&'t Info, Error> {
+    types.get(ty).map_err(|why| Error::Call {
+        export: export.to_string().into(),
+        problem: format!("cannot pass {why}"),
+    })
+}
+
+/// The layout of the cases of a variant-shaped `ty`.
+fn cases_of<'t>(types: &'t Types, export: &str, ty: &Type) -> Result<&'t Cases, Error> {
+    info(types, export, ty)?
+        .cases()
+        .ok_or_else(|| wrong_type(export, "a variant-shaped type"))
+}
+
+/// The error for a value handed over as a type it is not (the typecheck keeps it away).
+fn wrong_type(export: &str, expected: &str) -> Error {
+    Error::Call {
+        export: export.to_string().into(),
+        problem: format!("a value for {expected} given a type that is not one"),
+    }
+}
+
+impl<'a> LowerCx<'a> {
+    /// The layout of `ty`.
+    pub(crate) fn info(&self, ty: &Type) -> Result<&'a Info, Error> {
+        info(self.types, self.export, ty)
+    }
+
+    /// The layout of the cases of a variant-shaped `ty`.
+    pub(crate) fn cases(&self, ty: &Type) -> Result<&'a Cases, Error> {
+        cases_of(self.types, self.export, ty)
+    }
+
+    /// What `ty` is, past aliases.
+    pub(crate) fn kind(&self, ty: &Type) -> Option<&'a TypeDefKind> {
+        kind_of(self.resolve, self.types, ty)
+    }
+
+    /// The error for a value of the wrong shape for its type.
+    pub(crate) fn wrong_type(&self, expected: &str) -> Error {
+        wrong_type(self.export, expected)
+    }
+
     /// A block of `len` bytes aligned to `align` from the guest's `cabi_realloc`, checked as
     /// the spec checks it (aligned, within memory).
     pub(crate) fn alloc(&mut self, len: u64, align: u32) -> Result<u32, Error> {
@@ -122,7 +168,7 @@ impl LowerCx<'_> {
 
     /// Lowers a list of `items` of element type `elem`; returns `(ptr, len)`.
     pub(crate) fn list<T: Lower>(&mut self, items: &[T], elem: &Type) -> Result<(u32, u32), Error> {
-        let (size, align) = layout::size_align(self.resolve, elem);
+        let Info { size, align, .. } = *self.info(elem)?;
         let len = items.len() as u64;
         let bytes = len
             .checked_mul(u64::from(size))
@@ -133,7 +179,35 @@ impl LowerCx<'_> {
     }
 }
 
-impl LiftCx<'_> {
+/// What `ty` is, past aliases, in one step through the table.
+fn kind_of<'r>(resolve: &'r Resolve, types: &Types, ty: &Type) -> Option<&'r TypeDefKind> {
+    match types.unalias(ty) {
+        Type::Id(id) => resolve.types.get(id).map(|def| &def.kind),
+        _ => None,
+    }
+}
+
+impl<'a> LiftCx<'a> {
+    /// The layout of `ty`.
+    pub(crate) fn info(&self, ty: &Type) -> Result<&'a Info, Error> {
+        info(self.types, self.export, ty)
+    }
+
+    /// The layout of the cases of a variant-shaped `ty`.
+    pub(crate) fn cases(&self, ty: &Type) -> Result<&'a Cases, Error> {
+        cases_of(self.types, self.export, ty)
+    }
+
+    /// What `ty` is, past aliases.
+    pub(crate) fn kind(&self, ty: &Type) -> Option<&'a TypeDefKind> {
+        kind_of(self.resolve, self.types, ty)
+    }
+
+    /// The error for a value of the wrong shape for its type.
+    pub(crate) fn wrong_type(&self, expected: &str) -> Error {
+        wrong_type(self.export, expected)
+    }
+
     pub(crate) fn violation(&self, violation: Violation) -> Error {
         Error::canonical(self.export, violation)
     }
@@ -147,6 +221,14 @@ impl LiftCx<'_> {
             }
             None => Err(self.violation(Violation::ValueTooLarge)),
         }
+    }
+
+    /// A label of the type (a field, case or flag name) copied into a lifted value, and
+    /// counted like the value's own bytes: a guest cannot make the host copy a long name
+    /// once for each of many values.
+    pub(crate) fn name(&self, name: &str) -> Result<String, Error> {
+        self.spend(name.len() as u64)?;
+        Ok(name.to_owned())
     }
 
     /// `N` bytes at `ptr`.
@@ -228,7 +310,7 @@ impl LiftCx<'_> {
     /// Where a list of `len` elements of `elem` at `ptr` lies, checked: the element
     /// alignment, the size in 32 bits, within memory. Returns the element size.
     pub(crate) fn list_range(&self, ptr: u32, len: u32, elem: &Type) -> Result<u32, Error> {
-        let (size, align) = layout::size_align(self.resolve, elem);
+        let Info { size, align, .. } = *self.info(elem)?;
         let bytes = u64::from(len) * u64::from(size);
         if bytes > u64::from(u32::MAX) {
             return Err(self.violation(Violation::ListTooLong { len, size }));
@@ -256,19 +338,19 @@ impl LiftCx<'_> {
         Ok(case)
     }
 
-    /// The discriminant of a variant of `cases` cases at `ptr`.
+    /// The discriminant of a variant laid out as `cases` at `ptr`.
     pub(crate) fn load_case(
         &self,
         what: &'static str,
         ptr: u32,
-        cases: usize,
+        cases: &Cases,
     ) -> Result<usize, Error> {
-        let value = match layout::discriminant_size(cases) {
+        let value = match cases.disc {
             1 => u32::from(self.load::<1>(ptr)?[0]),
             2 => u32::from(u16::from_le_bytes(self.load::<2>(ptr)?)),
             _ => self.load_u32(ptr)?,
         };
-        self.case(what, value, cases)
+        self.case(what, value, cases.widths.len())
     }
 }
 
@@ -305,7 +387,7 @@ pub trait Lower: ComponentType {
     where
         Self: Sized,
     {
-        let (size, _) = layout::size_align(cx.resolve, ty);
+        let size = cx.info(ty)?.size;
         let mut at = ptr;
         for item in items {
             item.store(cx, ty, at)?;
@@ -328,7 +410,7 @@ pub trait Lift: ComponentType + Sized {
     /// Lifts `len` elements of `ty` from `ptr` on (checked by the caller).
     #[doc(hidden)]
     fn load_list(cx: &LiftCx<'_>, ty: &Type, ptr: u32, len: u32) -> Result<Vec<Self>, Error> {
-        let (size, _) = layout::size_align(cx.resolve, ty);
+        let size = cx.info(ty)?.size;
         cx.spend(u64::from(len) * size_of::<Self>() as u64)?;
         let mut items = Vec::with_capacity(len as usize);
         for i in 0..len {
@@ -534,6 +616,14 @@ fn list_elem<'r>(resolve: &'r Resolve, ty: &Type) -> Option<&'r Type> {
     }
 }
 
+/// The element type of a list type, through the table.
+fn elem_of(kind: Option<&TypeDefKind>) -> Option<Type> {
+    match kind {
+        Some(TypeDefKind::List(elem)) => Some(*elem),
+        _ => None,
+    }
+}
+
 impl<T: ComponentType> ComponentType for [T] {
     fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
         match list_elem(resolve, ty) {
@@ -545,13 +635,13 @@ impl<T: ComponentType> ComponentType for [T] {
 
 impl<T: Lower> Lower for [T] {
     fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
-        let elem = *list_elem(cx.resolve, ty).expect("typechecked");
+        let elem = elem_of(cx.kind(ty)).ok_or_else(|| cx.wrong_type("a list"))?;
         push_pair(out, cx.list(self, &elem)?);
         Ok(())
     }
 
     fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
-        let elem = *list_elem(cx.resolve, ty).expect("typechecked");
+        let elem = elem_of(cx.kind(ty)).ok_or_else(|| cx.wrong_type("a list"))?;
         let pair = cx.list(self, &elem)?;
         store_pair(cx, ptr, pair)
     }
@@ -586,7 +676,7 @@ impl<T: Lift> Lift for Vec<T> {
 }
 
 fn lift_list<T: Lift>(cx: &LiftCx<'_>, ty: &Type, ptr: u32, len: u32) -> Result<Vec<T>, Error> {
-    let elem = *list_elem(cx.resolve, ty).expect("typechecked");
+    let elem = elem_of(cx.kind(ty)).ok_or_else(|| cx.wrong_type("a list"))?;
     cx.list_range(ptr, len, &elem)?;
     T::load_list(cx, &elem, ptr, len)
 }
@@ -627,15 +717,6 @@ impl Lift for () {
     }
 }
 
-/// A variant-shaped type's cases' payloads, for option and result.
-fn cases<'r>(resolve: &'r Resolve, ty: &Type) -> Option<(&'static str, Vec<Option<&'r Type>>)> {
-    match layout::kind(resolve, ty)? {
-        TypeDefKind::Option(t) => Some(("an option", vec![None, Some(t)])),
-        TypeDefKind::Result(r) => Some(("a result", vec![r.ok.as_ref(), r.err.as_ref()])),
-        _ => None,
-    }
-}
-
 /// Lowers case `case` of an option or result `ty`, flat, its payload through `payload`.
 fn lower_either_flat(
     cx: &mut LowerCx<'_>,
@@ -644,10 +725,9 @@ fn lower_either_flat(
     out: &mut Vec<u64>,
     payload: impl FnOnce(&mut LowerCx<'_>, &Type, &mut Vec<u64>) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    // The types borrow the resolve, not the context, which the payload needs mutably.
-    let resolve = cx.resolve;
-    let (_, payloads) = cases(resolve, ty).expect("typechecked");
-    lower_case_flat(cx, &payloads, case, out, payload)
+    let cases = cx.cases(ty)?;
+    let payload_ty = cx.kind(ty).and_then(|k| layout::case_payload(k, case));
+    lower_case_flat(cx, cases, case, payload_ty, out, payload)
 }
 
 /// Stores case `case` of an option or result `ty` at `ptr`, its payload through `payload`.
@@ -658,85 +738,85 @@ fn store_either(
     ptr: u32,
     payload: impl FnOnce(&mut LowerCx<'_>, &Type, u32) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let resolve = cx.resolve;
-    let (_, payloads) = cases(resolve, ty).expect("typechecked");
-    store_case(cx, &payloads, case, ptr, payload)
+    let cases = cx.cases(ty)?;
+    let payload_ty = cx.kind(ty).and_then(|k| layout::case_payload(k, case));
+    store_case(cx, cases, case, payload_ty, ptr, payload)
 }
 
-/// Lowers case `case` with `payload` of a variant-shaped `ty`, flat.
+/// Lowers case `case`, whose payload has type `ty`, of a variant laid out as `cases`,
+/// flat: the discriminant, the payload through `payload`, zeros for the places it leaves.
 pub(crate) fn lower_case_flat(
     cx: &mut LowerCx<'_>,
-    payloads: &[Option<&Type>],
+    cases: &Cases,
     case: usize,
+    ty: Option<&Type>,
     out: &mut Vec<u64>,
     payload: impl FnOnce(&mut LowerCx<'_>, &Type, &mut Vec<u64>) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let width = payloads
-        .iter()
-        .flatten()
-        .map(|ty| layout::flat_count(cx.resolve, ty))
-        .max()
-        .unwrap_or(0);
     out.push(case as u64);
     let start = out.len();
-    if let Some(ty) = payloads[case] {
+    if let Some(ty) = ty {
         payload(cx, ty, out)?;
     }
-    out.resize(start + width, 0);
+    out.resize(start + cases.width as usize, 0);
     Ok(())
 }
 
-/// Stores case `case` with `payload` of a variant-shaped type at `ptr`.
+/// Stores case `case`, whose payload has type `ty`, of a variant laid out as `cases` at
+/// `ptr`.
 pub(crate) fn store_case(
     cx: &mut LowerCx<'_>,
-    payloads: &[Option<&Type>],
+    cases: &Cases,
     case: usize,
+    ty: Option<&Type>,
     ptr: u32,
     payload: impl FnOnce(&mut LowerCx<'_>, &Type, u32) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let l = layout::variant_layout(cx.resolve, payloads.iter().copied());
     let disc = (case as u32).to_le_bytes();
-    cx.write(
-        ptr,
-        &disc[..layout::discriminant_size(payloads.len()) as usize],
-    )?;
-    match payloads[case] {
-        Some(ty) => payload(cx, ty, ptr + l.payload),
+    cx.write(ptr, &disc[..cases.disc as usize])?;
+    match ty {
+        Some(ty) => payload(cx, ty, ptr + cases.payload),
         None => Ok(()),
     }
 }
 
-/// Lifts a variant-shaped type flat: the case, and its payload through `payload`; the
-/// places the case does not use are skipped.
+/// Lifts a variant of `kind`, laid out as `cases`, flat: the case, and its payload through
+/// `payload`; the places the case does not use are skipped.
 pub(crate) fn lift_case_flat<T>(
     cx: &LiftCx<'_>,
     what: &'static str,
-    payloads: &[Option<&Type>],
+    kind: &TypeDefKind,
+    cases: &Cases,
     src: &mut FlatSrc<'_>,
     payload: impl FnOnce(usize, Option<&Type>, &mut FlatSrc<'_>) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let mut widths = Vec::with_capacity(payloads.len());
-    for ty in payloads {
-        widths.push(ty.map_or(0, |ty| layout::flat_count(cx.resolve, ty)));
-    }
-    let width = widths.iter().copied().max().unwrap_or(0);
-    let case = cx.case(what, src.next_u32(), payloads.len())?;
-    let value = payload(case, payloads[case], src)?;
-    src.skip(width - widths[case]);
+    let case = cx.case(what, src.next_u32(), cases.widths.len())?;
+    let value = payload(case, layout::case_payload(kind, case), src)?;
+    let used = cases.widths.get(case).copied().unwrap_or(0);
+    src.skip(cases.width.saturating_sub(used) as usize);
     Ok(value)
 }
 
-/// Lifts a variant-shaped type at `ptr`: the case, and its payload through `payload`.
+/// Lifts a variant of `kind`, laid out as `cases`, at `ptr`: the case, and its payload
+/// through `payload`.
 pub(crate) fn load_case<T>(
     cx: &LiftCx<'_>,
     what: &'static str,
-    payloads: &[Option<&Type>],
+    kind: &TypeDefKind,
+    cases: &Cases,
     ptr: u32,
     payload: impl FnOnce(usize, Option<&Type>, u32) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let l = layout::variant_layout(cx.resolve, payloads.iter().copied());
-    let case = cx.load_case(what, ptr, payloads.len())?;
-    payload(case, payloads[case], ptr + l.payload)
+    let case = cx.load_case(what, ptr, cases)?;
+    payload(case, layout::case_payload(kind, case), ptr + cases.payload)
+}
+
+/// The kind and case layout of an option or result `ty`, for lifting.
+fn either<'a>(cx: &LiftCx<'a>, ty: &Type) -> Result<(&'a TypeDefKind, &'a Cases), Error> {
+    let kind = cx
+        .kind(ty)
+        .ok_or_else(|| cx.wrong_type("an option or result"))?;
+    Ok((kind, cx.cases(ty)?))
 }
 
 impl<T: ComponentType> ComponentType for Option<T> {
@@ -778,18 +858,22 @@ impl<T: Lower> Lower for Option<T> {
 
 impl<T: Lift> Lift for Option<T> {
     fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
-        let (what, payloads) = cases(cx.resolve, ty).expect("typechecked");
-        lift_case_flat(cx, what, &payloads, src, |case, ty, src| match (case, ty) {
-            (1, Some(ty)) => T::lift_flat(cx, ty, src).map(Some),
-            _ => Ok(None),
+        let (kind, cases) = either(cx, ty)?;
+        lift_case_flat(cx, "an option", kind, cases, src, |case, ty, src| {
+            match (case, ty) {
+                (1, Some(ty)) => T::lift_flat(cx, ty, src).map(Some),
+                _ => Ok(None),
+            }
         })
     }
 
     fn load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<Self, Error> {
-        let (what, payloads) = cases(cx.resolve, ty).expect("typechecked");
-        load_case(cx, what, &payloads, ptr, |case, ty, at| match (case, ty) {
-            (1, Some(ty)) => T::load(cx, ty, at).map(Some),
-            _ => Ok(None),
+        let (kind, cases) = either(cx, ty)?;
+        load_case(cx, "an option", kind, cases, ptr, |case, ty, at| {
+            match (case, ty) {
+                (1, Some(ty)) => T::load(cx, ty, at).map(Some),
+                _ => Ok(None),
+            }
         })
     }
 }
@@ -855,8 +939,8 @@ fn payload_load<T: Lift>(cx: &LiftCx<'_>, ty: Option<&Type>, ptr: u32) -> Result
 
 impl<T: Lift, E: Lift> Lift for Result<T, E> {
     fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
-        let (what, payloads) = cases(cx.resolve, ty).expect("typechecked");
-        lift_case_flat(cx, what, &payloads, src, |case, ty, src| {
+        let (kind, cases) = either(cx, ty)?;
+        lift_case_flat(cx, "a result", kind, cases, src, |case, ty, src| {
             Ok(match case {
                 0 => Ok(payload_flat::<T>(cx, ty, src)?),
                 _ => Err(payload_flat::<E>(cx, ty, src)?),
@@ -865,8 +949,8 @@ impl<T: Lift, E: Lift> Lift for Result<T, E> {
     }
 
     fn load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<Self, Error> {
-        let (what, payloads) = cases(cx.resolve, ty).expect("typechecked");
-        load_case(cx, what, &payloads, ptr, |case, ty, at| {
+        let (kind, cases) = either(cx, ty)?;
+        load_case(cx, "a result", kind, cases, ptr, |case, ty, at| {
             Ok(match case {
                 0 => Ok(payload_load::<T>(cx, ty, at)?),
                 _ => Err(payload_load::<E>(cx, ty, at)?),
@@ -881,6 +965,19 @@ fn tuple_types<'r>(resolve: &'r Resolve, ty: &Type) -> Option<&'r [Type]> {
         Some(TypeDefKind::Tuple(t)) => Some(&t.types),
         _ => None,
     }
+}
+
+/// The `n` field types of a tuple kind.
+fn tuple_of(kind: Option<&TypeDefKind>, n: usize) -> Option<&[Type]> {
+    match kind {
+        Some(TypeDefKind::Tuple(t)) if t.types.len() == n => Some(&t.types),
+        _ => None,
+    }
+}
+
+/// The `n` field offsets of a record or tuple layout.
+fn offsets_of(info: &Info, n: usize) -> Option<&[u32]> {
+    info.offsets().filter(|o| o.len() == n)
 }
 
 macro_rules! tuple {
@@ -899,15 +996,14 @@ macro_rules! tuple {
 
         impl<$($t: Lower),+> Lower for ($($t,)+) {
             fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
-                let types = tuple_types(cx.resolve, ty).expect("typechecked").to_vec();
+                let types = tuple_of(cx.kind(ty), $n).ok_or_else(|| cx.wrong_type(concat!("a tuple of ", $n)))?;
                 $(self.$i.lower_flat(cx, &types[$i], out)?;)+
                 Ok(())
             }
 
             fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
-                let types = tuple_types(cx.resolve, ty).expect("typechecked").to_vec();
-                let mut offsets = Vec::new();
-                layout::record_layout(cx.resolve, types.iter(), Some(&mut offsets));
+                let types = tuple_of(cx.kind(ty), $n).ok_or_else(|| cx.wrong_type(concat!("a tuple of ", $n)))?;
+                let offsets = offsets_of(cx.info(ty)?, $n).ok_or_else(|| cx.wrong_type(concat!("a tuple of ", $n)))?;
                 $(self.$i.store(cx, &types[$i], ptr + offsets[$i])?;)+
                 Ok(())
             }
@@ -915,14 +1011,13 @@ macro_rules! tuple {
 
         impl<$($t: Lift),+> Lift for ($($t,)+) {
             fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
-                let types = tuple_types(cx.resolve, ty).expect("typechecked");
+                let types = tuple_of(cx.kind(ty), $n).ok_or_else(|| cx.wrong_type(concat!("a tuple of ", $n)))?;
                 Ok(($($t::lift_flat(cx, &types[$i], src)?,)+))
             }
 
             fn load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<Self, Error> {
-                let types = tuple_types(cx.resolve, ty).expect("typechecked");
-                let mut offsets = Vec::new();
-                layout::record_layout(cx.resolve, types.iter(), Some(&mut offsets));
+                let types = tuple_of(cx.kind(ty), $n).ok_or_else(|| cx.wrong_type(concat!("a tuple of ", $n)))?;
+                let offsets = offsets_of(cx.info(ty)?, $n).ok_or_else(|| cx.wrong_type(concat!("a tuple of ", $n)))?;
                 Ok(($($t::load(cx, &types[$i], ptr + offsets[$i])?,)+))
             }
         }

@@ -462,6 +462,23 @@ impl Guest {
     /// values are not WAVE of the parameters' types (nothing is called); else as
     /// [`Guest::call`].
     pub fn invoke(&mut self, call: &str) -> Result<Option<String>, Error> {
+        let mut text = Vec::new();
+        if !self.invoke_to(call, &mut text)? {
+            return Ok(None);
+        }
+        // The writer writes `str`s only: this is UTF-8, and is kept without a copy.
+        String::from_utf8(text)
+            .map(Some)
+            .map_err(|e| call_error(call, format!("cannot write the result: {e}")))
+    }
+
+    /// [`Guest::invoke`], the result written as WAVE to `out` as it is printed, not built
+    /// whole first: a value near [`Limits::max_value_bytes`](crate::Limits::max_value_bytes)
+    /// takes no more host memory than itself. Returns whether the function has a result.
+    ///
+    /// # Errors
+    /// As [`Guest::invoke`]; [`Error::Output`] when writing to `out` fails.
+    pub fn invoke_to(&mut self, call: &str, out: &mut impl std::io::Write) -> Result<bool, Error> {
         let call = call.trim();
         let Some(open) = call.find('(') else {
             return Err(Error::Call {
@@ -491,13 +508,17 @@ impl Guest {
                     def.signature(c.world.resolve())
                 ))
             })?;
-        let result = self.call(name, &params)?;
-        result
-            .map(|v| {
-                wasm_wave::to_string(&v)
-                    .map_err(|e| call_err(format!("cannot write the result: {e}")))
-            })
-            .transpose()
+        let Some(result) = self.call(name, &params)? else {
+            return Ok(false);
+        };
+        let mut sink = FmtIo { out, error: None };
+        match wasm_wave::writer::Writer::new(&mut sink).write_value(&result) {
+            Ok(()) => Ok(true),
+            Err(e) => Err(match sink.error.take() {
+                Some(source) => Error::Output { source },
+                None => call_err(format!("cannot write the result: {e}")),
+            }),
+        }
     }
 
     /// Calls the function of a `func(string) -> string` or `func(list<u8>) -> list<u8>`
@@ -756,6 +777,7 @@ impl Guest {
             let mut cx = LowerCx {
                 core,
                 resolve,
+                types: &c.world.types,
                 export: &def.name,
             };
             if def.indirect_params() {
@@ -771,6 +793,7 @@ impl Guest {
             let cx = LiftCx {
                 core,
                 resolve,
+                types: &c.world.types,
                 export: &def.name,
                 budget: std::cell::Cell::new(c.max_value_bytes),
             };
@@ -801,6 +824,22 @@ impl Guest {
             .is_err_and(|e| !matches!(e, Error::HostLimit { .. }));
         self.canonical = Some(taken);
         result
+    }
+}
+
+/// An `io::Write` as the `fmt::Write` the WAVE writer writes to, keeping the I/O error
+/// that `fmt::Error` cannot carry.
+struct FmtIo<'w, W> {
+    out: &'w mut W,
+    error: Option<std::io::Error>,
+}
+
+impl<W: std::io::Write> std::fmt::Write for FmtIo<'_, W> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.out.write_all(s.as_bytes()).map_err(|e| {
+            self.error = Some(e);
+            std::fmt::Error
+        })
     }
 }
 
