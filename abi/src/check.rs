@@ -14,8 +14,35 @@ use alloc::vec::Vec;
 
 pub use wasmparser;
 use wasmparser::{
-    ExternalKind, FuncType, GlobalType, MemoryType, Parser, Payload, TableType, TypeRef,
+    BinaryReaderError, Encoding, ExternalKind, FuncType, GlobalType, MemoryType, Parser, Payload,
+    TableType, TypeRef,
 };
+
+/// Why [`Summary::parse`] cannot read bytes as a core module.
+#[derive(Debug, Clone)]
+pub enum ParseError {
+    /// Not well-formed, as wasmparser reads it.
+    Wasm(BinaryReaderError),
+    /// A component binary (the Component Model's), not a core module.
+    Component,
+}
+
+impl From<BinaryReaderError> for ParseError {
+    fn from(e: BinaryReaderError) -> Self {
+        ParseError::Wasm(e)
+    }
+}
+
+impl core::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ParseError::Wasm(e) => e.fmt(f),
+            ParseError::Component => f.write_str("a component binary, not a core module"),
+        }
+    }
+}
+
+impl core::error::Error for ParseError {}
 
 use crate::{EXPORTS, Export, IMPORTS_ALLOWED, Kind, MEMORY_RULES, Presence};
 
@@ -68,12 +95,18 @@ impl Summary {
     /// end without decoding function bodies.
     ///
     /// # Errors
-    /// wasmparser's error for bytes that are not a well-formed module. Modules with GC
-    /// types (which wasmer does not compile) are refused too.
-    pub fn parse(bytes: &[u8]) -> wasmparser::Result<Summary> {
+    /// [`ParseError::Wasm`], wasmparser's error, for bytes that are not a well-formed
+    /// module (modules with GC types, which wasmer does not compile, are refused too);
+    /// [`ParseError::Component`] for a component binary, whose nested core modules are
+    /// never read as if they were the file.
+    pub fn parse(bytes: &[u8]) -> Result<Summary, ParseError> {
         let mut s = Summary::default();
         for payload in Parser::new(0).parse_all(bytes) {
             match payload? {
+                Payload::Version {
+                    encoding: Encoding::Component,
+                    ..
+                } => return Err(ParseError::Component),
                 Payload::TypeSection(reader) => {
                     for ty in reader.into_iter_err_on_gc_types() {
                         s.types.push(ty?);

@@ -68,6 +68,17 @@ pub enum Error {
         problems: Vec<String>,
     },
 
+    /// The file is a component binary of a shape this host does not run (it runs one that
+    /// wraps a single core module importing nothing): `problem` says what it holds and
+    /// what would run instead.
+    #[error("module {module} is {problem}")]
+    Component {
+        /// The module's name (its path, or `<bytes>`).
+        module: String,
+        /// What it holds, and what to run instead.
+        problem: String,
+    },
+
     /// The module could never run within the host's [`Limits`](crate::Limits): found on its
     /// bytes, before compiling. `problems` lists every problem; the message shows the first
     /// few.
@@ -461,6 +472,7 @@ impl Error {
             Error::Read { .. }
             | Error::ModuleTooLarge { .. }
             | Error::Compile { .. }
+            | Error::Component { .. }
             | Error::CacheDir { .. } => ErrorKind::Module,
             Error::Abi { .. }
             | Error::OverLimit { .. }

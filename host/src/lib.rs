@@ -58,6 +58,7 @@
 
 mod cache;
 mod canonical;
+mod component;
 mod error;
 pub mod exit;
 mod guest;

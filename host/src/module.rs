@@ -149,6 +149,22 @@ impl GuestModule {
                 limit: limits.max_module_bytes,
             });
         }
+        // A component binary runs as the core module it wraps, when it wraps one that
+        // imports nothing, with the world of its exports (unless `wit` says otherwise).
+        let unwrapped = if crate::component::is_component(bytes) {
+            Some(
+                crate::component::unwrap(bytes).map_err(|problem| Error::Component {
+                    module: name.clone(),
+                    problem,
+                })?,
+            )
+        } else {
+            None
+        };
+        let (bytes, wit) = match &unwrapped {
+            Some(u) => (u.core, wit.or(Some(&u.wit))),
+            None => (bytes, wit),
+        };
         let engine = engine(limits);
         // Checked on the bytes: nothing is compiled (or loaded from a cache) unless all of it
         // passes.
