@@ -13,22 +13,7 @@ use host::{Error, GuestModule, Limits, Wit};
 use common::{canonical_wasm, memhost};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("red-team")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A module of one function `f: func(s: string) -> u32`, for `--wit` files to describe.
-fn module() -> Vec<u8> {
-    common::wasm(
-        r#"(module
-            (memory (export "memory") 1)
-            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)
-            (func (export "f") (param i32 i32) (result i32) local.get 1))"#,
-    )
+    common::scratch("red-team", name)
 }
 
 /// Runs `memhost call --wit WIT MODULE --invoke 'f("x")'` and returns its exit code and
@@ -63,7 +48,7 @@ fn call_with_wit(wit: &std::path::Path, wasm: &std::path::Path) -> (i32, String)
 fn wit_is_read_only_from_regular_files_and_directories_of_bounded_size() {
     let dir = scratch("wit-paths");
     let wasm = dir.join("m.wasm");
-    std::fs::write(&wasm, module()).unwrap();
+    std::fs::write(&wasm, common::pair_module()).unwrap();
     // A FIFO nobody writes to: opening it would block for ever.
     let fifo = dir.join("fifo.wit");
     let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();

@@ -14,12 +14,7 @@ use host::{
 
 /// A directory of this test's own.
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("type-table")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::scratch("type-table", name)
 }
 
 /// The world of `wit` (a package `t:t`, world `w`), read through a file as `--wit` reads it.
@@ -34,6 +29,22 @@ fn admit(module: &[u8], wit: &Wit, limits: &Limits) -> Result<GuestModule, Error
     GuestModule::from_bytes_with(module, limits, Some(wit), None).map(|(m, _)| m)
 }
 
+/// The refusal of `module` with the world `wit` (named `name`), which must say each of
+/// `says`, and come within `cpu` seconds of this thread's CPU time (wit-parser's parse is
+/// most of it: admission itself is linear).
+fn refused(module: &[u8], name: &str, wit: &str, says: &[String], cpu: f64) -> String {
+    let started = thread_cpu_seconds();
+    let err = admit(module, &world(name, wit), &Limits::default())
+        .expect_err(name)
+        .to_string();
+    for says in says {
+        assert!(err.contains(says), "{name}: {err}");
+    }
+    let spent = thread_cpu_seconds() - started;
+    assert!(spent < cpu, "{name}: {spent:.1} s of CPU");
+    err
+}
+
 /// The CPU time this thread has used, in seconds: a bound that a loaded machine does not
 /// stretch as it stretches the wall clock.
 fn thread_cpu_seconds() -> f64 {
@@ -45,17 +56,6 @@ fn thread_cpu_seconds() -> f64 {
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
     assert_eq!(rc, 0);
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
-}
-
-/// A module whose one function `f` takes one `(i32, i32)` (a string or list) and returns
-/// an `i32`, for worlds that describe it.
-fn pair_module() -> Vec<u8> {
-    common::wasm(
-        r#"(module
-            (memory (export "memory") 1)
-            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)
-            (func (export "f") (param i32 i32) (result i32) local.get 1))"#,
-    )
 }
 
 /// A world whose `f: func(p: list<tN>) -> u32` nests `n` levels of `wrap` around `u8`:
@@ -74,7 +74,7 @@ fn chain(n: usize, wrap: impl Fn(&str) -> String) -> String {
 
 #[test]
 fn types_nested_past_the_limit_are_refused_at_admission_without_recursion() {
-    let module = pair_module();
+    let module = common::pair_module();
     let limits = Limits::default();
     type Wrap = fn(&str) -> String;
     let kinds: [(&str, Wrap); 6] = [
@@ -87,18 +87,9 @@ fn types_nested_past_the_limit_are_refused_at_admission_without_recursion() {
     ];
     for (name, wrap) in kinds {
         // 100 000 levels: once a stack overflow (exit 134) in the walk of the types.
-        let started = thread_cpu_seconds();
-        let err = admit(&module, &world(name, &chain(100_000, wrap)), &limits)
-            .err()
-            .unwrap_or_else(|| panic!("{name}: a 100 000-deep type admitted"));
-        assert!(
-            err.to_string()
-                .contains(&format!("types nested more than {MAX_TYPE_DEPTH} deep")),
-            "{name}: {err}"
-        );
-        // Admission itself is linear (wit-parser's parse is most of this).
-        let spent = thread_cpu_seconds() - started;
-        assert!(spent < 60.0, "{name}: {spent:.1} s of CPU");
+        let deep = chain(100_000, wrap);
+        let says = format!("types nested more than {MAX_TYPE_DEPTH} deep");
+        refused(&module, name, &deep, &[says], 60.0);
     }
     // At the limit: `list<tN>` holds N + 1 levels of the chain, and `u8` one more.
     let depth = MAX_TYPE_DEPTH as usize;
@@ -122,21 +113,10 @@ fn types_nested_past_the_limit_are_refused_at_admission_without_recursion() {
 fn a_type_that_names_another_twice_at_every_level_is_refused_in_linear_time() {
     // `t_k = tuple<t_{k-1}, t_{k-1}>`: 40 levels are 2^40 parts as a tree. Once k = 26
     // took 8 s and k = 40 never finished.
-    let module = pair_module();
-    let started = thread_cpu_seconds();
-    let err = admit(
-        &module,
-        &world("doubling", &chain(40, |t| format!("tuple<{t}, {t}>"))),
-        &Limits::default(),
-    )
-    .expect_err("a type of 2^40 parts admitted");
-    assert!(
-        err.to_string()
-            .contains(&format!("a type of more than {MAX_TYPE_SIZE} parts")),
-        "{err}"
-    );
-    let spent = thread_cpu_seconds() - started;
-    assert!(spent < 10.0, "{spent:.1} s of CPU");
+    let module = common::pair_module();
+    let doubling = chain(40, |t| format!("tuple<{t}, {t}>"));
+    let says = format!("a type of more than {MAX_TYPE_SIZE} parts");
+    refused(&module, "doubling", &doubling, &[says], 10.0);
     // Twelve levels (8192 parts) are an ordinary type.
     admit(
         &module,
@@ -166,22 +146,11 @@ fn wide_types_are_bounded_as_wasmparser_bounds_a_components() {
         )
     };
     // A record of 100 000 fields and a variant of 100 000 cases: refused, in linear time.
-    let started = thread_cpu_seconds();
-    let err = admit(
-        &module,
-        &world("too-wide", &wit(100_000, 100_000)),
-        &Limits::default(),
-    )
-    .expect_err("a variant of 100 000 cases admitted");
-    let text = err.to_string();
-    for says in [
+    let says = [
         format!("a record of 100000 fields (at most {MAX_TYPE_WIDTH})"),
         format!("a variant of 100000 cases (at most {MAX_TYPE_WIDTH})"),
-    ] {
-        assert!(text.contains(&says), "{text}");
-    }
-    let spent = thread_cpu_seconds() - started;
-    assert!(spent < 60.0, "{spent:.1} s of CPU");
+    ];
+    refused(&module, "too-wide", &wit(100_000, 100_000), &says, 60.0);
     // At the limit, both are laid out once, and the last case (a 2-byte discriminant)
     // goes through.
     let module = admit(

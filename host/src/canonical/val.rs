@@ -14,7 +14,7 @@ use wit_parser::{Flags, Record, Resolve, Type, TypeDefKind};
 
 use super::layout::{self, Shape};
 use super::values::{
-    ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, lift_case_flat, load_case,
+    ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, TypesOf as _, lift_case_flat, load_case,
     lower_case_flat, store_case,
 };
 use crate::Error;
@@ -322,6 +322,16 @@ fn not_of(cx: &LowerCx<'_>, val: &Val) -> Error {
     cx.wrong_type(val.describe())
 }
 
+/// The case a variant-shaped value of `kind` chose, its payload's type, and its payload.
+fn chosen_case<'k, 'v>(
+    cx: &LowerCx<'_>,
+    kind: &'k TypeDefKind,
+    val: &'v Val,
+) -> Result<(usize, Option<&'k Type>, Option<&'v Val>), Error> {
+    let (case, payload) = case_of(kind, val).ok_or_else(|| not_of(cx, val))?;
+    Ok((case, layout::case_payload(kind, case), payload))
+}
+
 impl Lower for Val {
     fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
         if let Some(bits) = scalar_bits(self) {
@@ -357,8 +367,7 @@ impl Lower for Val {
             }
             _ => {
                 let cases = cx.cases(&ty)?;
-                let (case, payload) = case_of(kind, self).ok_or_else(|| not_of(cx, self))?;
-                let payload_ty = layout::case_payload(kind, case);
+                let (case, payload_ty, payload) = chosen_case(cx, kind, self)?;
                 lower_case_flat(
                     cx,
                     cases,
@@ -415,8 +424,7 @@ impl Lower for Val {
                 cx.write(ptr, bytes)
             }
             (_, _, Shape::Cases(cases)) => {
-                let (case, payload) = case_of(kind, self).ok_or_else(|| not_of(cx, self))?;
-                let payload_ty = layout::case_payload(kind, case);
+                let (case, payload_ty, payload) = chosen_case(cx, kind, self)?;
                 store_case(
                     cx,
                     cases,

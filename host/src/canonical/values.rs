@@ -73,51 +73,62 @@ impl<'a> FlatSrc<'a> {
     }
 }
 
-/// The layout of `ty` from the table compiled at admission, or the error for a type the
-/// host refused (which admission keeps from every function it lets through).
-fn info<'t>(types: &'t Types, export: &str, ty: &Type) -> Result<&'t Info, Error> {
-    types.get(ty).map_err(|why| Error::Call {
-        export: export.to_string().into(),
-        problem: format!("cannot pass {why}"),
-    })
-}
+/// The types of the call a context lifts or lowers for: the world, its compiled table, and
+/// the export (for errors). Both contexts answer the same questions of them here, once.
+pub(crate) trait TypesOf<'a> {
+    /// The world, its table, and the export being called.
+    fn types_of(&self) -> (&'a Resolve, &'a Types, &'a str);
 
-/// The layout of the cases of a variant-shaped `ty`.
-fn cases_of<'t>(types: &'t Types, export: &str, ty: &Type) -> Result<&'t Cases, Error> {
-    info(types, export, ty)?
-        .cases()
-        .ok_or_else(|| wrong_type(export, "a variant-shaped type"))
-}
-
-/// The error for a value handed over as a type it is not (the typecheck keeps it away).
-fn wrong_type(export: &str, expected: &str) -> Error {
-    Error::Call {
-        export: export.to_string().into(),
-        problem: format!("a value for {expected} given a type that is not one"),
-    }
-}
-
-impl<'a> LowerCx<'a> {
-    /// The layout of `ty`.
-    pub(crate) fn info(&self, ty: &Type) -> Result<&'a Info, Error> {
-        info(self.types, self.export, ty)
+    /// The layout of `ty` from the table compiled at admission, or the error for a type
+    /// the host refused (which admission keeps from every function it lets through).
+    fn info(&self, ty: &Type) -> Result<&'a Info, Error> {
+        let (_, types, export) = self.types_of();
+        types.get(ty).map_err(|why| Error::Call {
+            export: export.to_string().into(),
+            problem: format!("cannot pass {why}"),
+        })
     }
 
     /// The layout of the cases of a variant-shaped `ty`.
-    pub(crate) fn cases(&self, ty: &Type) -> Result<&'a Cases, Error> {
-        cases_of(self.types, self.export, ty)
+    fn cases(&self, ty: &Type) -> Result<&'a Cases, Error> {
+        self.info(ty)?
+            .cases()
+            .ok_or_else(|| self.wrong_type("a variant-shaped type"))
     }
 
-    /// What `ty` is, past aliases.
-    pub(crate) fn kind(&self, ty: &Type) -> Option<&'a TypeDefKind> {
-        kind_of(self.resolve, self.types, ty)
+    /// What `ty` is, past aliases, in one step through the table.
+    fn kind(&self, ty: &Type) -> Option<&'a TypeDefKind> {
+        let (resolve, types, _) = self.types_of();
+        match types.unalias(ty) {
+            Type::Id(id) => resolve.types.get(id).map(|def| &def.kind),
+            _ => None,
+        }
     }
 
-    /// The error for a value of the wrong shape for its type.
-    pub(crate) fn wrong_type(&self, expected: &str) -> Error {
-        wrong_type(self.export, expected)
+    /// The error for a value handed over as a type it is not (the typecheck keeps it
+    /// away).
+    fn wrong_type(&self, expected: &str) -> Error {
+        let (_, _, export) = self.types_of();
+        Error::Call {
+            export: export.to_string().into(),
+            problem: format!("a value for {expected} given a type that is not one"),
+        }
     }
+}
 
+impl<'a> TypesOf<'a> for LowerCx<'a> {
+    fn types_of(&self) -> (&'a Resolve, &'a Types, &'a str) {
+        (self.resolve, self.types, self.export)
+    }
+}
+
+impl<'a> TypesOf<'a> for LiftCx<'a> {
+    fn types_of(&self) -> (&'a Resolve, &'a Types, &'a str) {
+        (self.resolve, self.types, self.export)
+    }
+}
+
+impl LowerCx<'_> {
     /// A block of `len` bytes aligned to `align` from the guest's `cabi_realloc`, checked as
     /// the spec checks it (aligned, within memory).
     pub(crate) fn alloc(&mut self, len: u64, align: u32) -> Result<u32, Error> {
@@ -179,35 +190,7 @@ impl<'a> LowerCx<'a> {
     }
 }
 
-/// What `ty` is, past aliases, in one step through the table.
-fn kind_of<'r>(resolve: &'r Resolve, types: &Types, ty: &Type) -> Option<&'r TypeDefKind> {
-    match types.unalias(ty) {
-        Type::Id(id) => resolve.types.get(id).map(|def| &def.kind),
-        _ => None,
-    }
-}
-
-impl<'a> LiftCx<'a> {
-    /// The layout of `ty`.
-    pub(crate) fn info(&self, ty: &Type) -> Result<&'a Info, Error> {
-        info(self.types, self.export, ty)
-    }
-
-    /// The layout of the cases of a variant-shaped `ty`.
-    pub(crate) fn cases(&self, ty: &Type) -> Result<&'a Cases, Error> {
-        cases_of(self.types, self.export, ty)
-    }
-
-    /// What `ty` is, past aliases.
-    pub(crate) fn kind(&self, ty: &Type) -> Option<&'a TypeDefKind> {
-        kind_of(self.resolve, self.types, ty)
-    }
-
-    /// The error for a value of the wrong shape for its type.
-    pub(crate) fn wrong_type(&self, expected: &str) -> Error {
-        wrong_type(self.export, expected)
-    }
-
+impl LiftCx<'_> {
     pub(crate) fn violation(&self, violation: Violation) -> Error {
         Error::canonical(self.export, violation)
     }

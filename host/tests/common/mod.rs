@@ -77,6 +77,36 @@ pub fn wasm(wat: &str) -> Vec<u8> {
     wat::parse_str(wat).expect("test WAT parses")
 }
 
+/// An empty directory `group/name` of its own under cargo's scratch directory for tests
+/// (emptied first, should an earlier run have left it).
+#[allow(
+    dead_code,
+    reason = "not every test binary that shares this module needs it"
+)]
+pub fn scratch(group: &str, name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(group)
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A module whose one function `f` takes one `(i32, i32)` (a string or list) and returns
+/// an `i32` (its length), for `--wit` worlds to describe: `f: func(s: string) -> u32`.
+#[allow(
+    dead_code,
+    reason = "not every test binary that shares this module needs it"
+)]
+pub fn pair_module() -> Vec<u8> {
+    wasm(
+        r#"(module
+            (memory (export "memory") 1)
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)
+            (func (export "f") (param i32 i32) (result i32) local.get 1))"#,
+    )
+}
+
 /// Writes `bytes` to a file of its own under cargo's scratch directory for tests.
 pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("host-tests");
