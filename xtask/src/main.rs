@@ -12,6 +12,7 @@ mod bench;
 mod build_canonical;
 mod build_guest;
 mod callgrind;
+mod generated;
 mod rewrite;
 mod spark;
 mod test;
@@ -42,6 +43,9 @@ tasks:
                 wasmtime's Component Model; --lines through a wit-bindgen guest
   bench stream  1 GiB of lines through the release binary on 1 and N threads and through
                 `cat`, interleaved, with peak RSS; one Spark partition's process
+  generated [--seconds N] [--seed S] [--release]
+                the canonical ABI against wasmtime on new generated WIT worlds for N
+                seconds (default 1800); prints the seed and world of any mismatch
   help          this text";
 
 fn main() -> ExitCode {
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(&args[1..]),
         Some("spark") if args.len() == 1 => spark::run(true),
         Some("bench") => bench::run(&args[1..]),
+        Some("generated") => generated::run(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())

@@ -287,13 +287,14 @@ fn flag_bits(flags: &Flags, names: &[String]) -> u32 {
         .fold(0, |bits, (i, _)| bits | 1 << i)
 }
 
-/// A value's scalar lowered, if it is one: its bits.
+/// A value's scalar lowered, if it is one: its bits. `s8` and `s16` are sign-extended to 32
+/// bits, as the spec's `lower_flat_signed` does (see the typed `scalar!`s).
 fn scalar_bits(val: &Val) -> Option<u64> {
     Some(match *val {
         Val::Bool(v) => u64::from(v),
-        Val::S8(v) => u64::from(v.cast_unsigned()),
+        Val::S8(v) => u64::from(i32::from(v).cast_unsigned()),
         Val::U8(v) => u64::from(v),
-        Val::S16(v) => u64::from(v.cast_unsigned()),
+        Val::S16(v) => u64::from(i32::from(v).cast_unsigned()),
         Val::U16(v) => u64::from(v),
         Val::S32(v) => u64::from(v.cast_unsigned()),
         Val::U32(v) => u64::from(v),

@@ -480,13 +480,23 @@ scalar!(u8, U8, 1, |v| u64::from(v), |_cx, b| Ok(b as u8),
         Ok(cx.core.bytes(Region { offset: ptr, len })?.into_owned())
     }
 );
-scalar!(i8, S8, 1, |v| u64::from(v.cast_unsigned()), |_cx, b| Ok(
-    b as u8 as i8
-));
+// Signed scalars narrower than 32 bits are sign-extended to an `i32`, as the spec's
+// `lower_flat_signed` does; a wider slot (a variant's joined `i64`) then extends with zeros.
+scalar!(
+    i8,
+    S8,
+    1,
+    |v| u64::from(i32::from(v).cast_unsigned()),
+    |_cx, b| Ok(b as u8 as i8)
+);
 scalar!(u16, U16, 2, |v| u64::from(v), |_cx, b| Ok(b as u16));
-scalar!(i16, S16, 2, |v| u64::from(v.cast_unsigned()), |_cx, b| Ok(
-    b as u16 as i16
-));
+scalar!(
+    i16,
+    S16,
+    2,
+    |v| u64::from(i32::from(v).cast_unsigned()),
+    |_cx, b| Ok(b as u16 as i16)
+);
 scalar!(u32, U32, 4, |v| u64::from(v), |_cx, b| Ok(b as u32));
 scalar!(i32, S32, 4, |v| u64::from(v.cast_unsigned()), |_cx, b| Ok(
     b as u32 as i32
