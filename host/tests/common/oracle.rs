@@ -15,6 +15,7 @@ use wasmtime::{Config, Engine, Store};
 use wit_parser::{Resolve, Type, TypeDefKind};
 
 pub struct Oracle {
+    component: Component,
     store: Store<()>,
     instance: Instance,
 }
@@ -31,11 +32,25 @@ impl Oracle {
         config.wasm_component_model(true);
         let engine = Engine::new(&config).unwrap();
         let component = Component::new(&engine, component).unwrap();
-        let mut store = Store::new(&engine, ());
-        let instance = Linker::new(&engine)
-            .instantiate(&mut store, &component)
+        let (store, instance) = Self::instantiate(&component);
+        Oracle {
+            component,
+            store,
+            instance,
+        }
+    }
+
+    fn instantiate(component: &Component) -> (Store<()>, Instance) {
+        let mut store = Store::new(component.engine(), ());
+        let instance = Linker::new(component.engine())
+            .instantiate(&mut store, component)
             .unwrap();
-        Oracle { store, instance }
+        (store, instance)
+    }
+
+    /// A fresh instance: wasmtime refuses to enter one that trapped.
+    pub fn restart(&mut self) {
+        (self.store, self.instance) = Self::instantiate(&self.component);
     }
 
     fn func(&mut self, name: &str) -> Func {
