@@ -4,7 +4,7 @@
 //! core module componentized; and `--lines` through the canonical path against the guide's
 //! 4-call path.
 //!
-//! Needs `cargo xtask build-guest` (`cargo xtask bench canonical` runs it).
+//! Needs `cargo xtask build-guest --all` (`cargo xtask bench canonical` runs it).
 
 #[path = "support/sample.rs"]
 mod sample;
@@ -20,8 +20,12 @@ fn artifact(path: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(path);
-    std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{} ({e}): run `cargo xtask build-guest`", path.display()))
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{} ({e}): run `cargo xtask build-guest --all`",
+            path.display()
+        )
+    })
 }
 
 /// The same steps as the library's, on plain wasmer: allocate, write, call, read the

@@ -65,10 +65,11 @@ fn main() {
         .join("..")
         .join(abi::CANONICAL_ARTIFACT);
     if mode.as_deref() == Some("raw") {
-        let bytes = std::fs::read(&path).expect("cargo xtask build-guest");
+        let bytes = std::fs::read(&path).expect("cargo xtask build-guest --all");
         return raw(calls.unwrap_or(1_000_000), &bytes, &"x".repeat(1024));
     }
-    let module = host::GuestModule::from_file(path, &limits).expect("cargo xtask build-guest");
+    let module =
+        host::GuestModule::from_file(path, &limits).expect("cargo xtask build-guest --all");
     let mut guest = module.instantiate().expect("instantiates");
     let f = guest
         .typed::<(&str,), (String,)>("transform")

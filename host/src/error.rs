@@ -44,6 +44,16 @@ pub enum Error {
         source: wasmer::CompileError,
     },
 
+    /// The module is text that does not assemble as WAT (the Wasm text format, which is
+    /// accepted where a module is, as wasmer's and wasmtime's CLIs accept it).
+    #[error("module {module} is WAT text that does not assemble: {why}")]
+    Text {
+        /// The module's name (its path, or `<bytes>`).
+        module: String,
+        /// The assembler's reason and where, on one line.
+        why: String,
+    },
+
     /// The directory of a [`ModuleCache`](crate::ModuleCache) cannot be used: it cannot be
     /// created, or another user could write to it (and so run code as this one).
     #[error("cannot use {} as a module cache: {why}", dir.display())]
@@ -472,6 +482,7 @@ impl Error {
             Error::Read { .. }
             | Error::ModuleTooLarge { .. }
             | Error::Compile { .. }
+            | Error::Text { .. }
             | Error::Component { .. }
             | Error::CacheDir { .. } => ErrorKind::Module,
             Error::Abi { .. }

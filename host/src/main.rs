@@ -655,7 +655,14 @@ fn mib(n: u64) -> String {
 /// `memhost call --invoke CALL`: one function of the module's WIT world, its result in WAVE
 /// on one line of standard output (nothing for a function without one).
 fn call(run: &Run, invoke: &str) -> Result<()> {
-    let module = run.module(&run.module_path()?)?;
+    // The default module, the guide's guest, has no WIT world: `call` never defaults to it.
+    let Some(path) = &run.module else {
+        return Err(CliError::Usage(
+            "call needs a MODULE with a WIT world: memhost call MODULE --invoke 'name(args)'",
+        )
+        .into());
+    };
+    let module = run.module(path)?;
     let mut guest = module.instantiate()?;
     // The result is written as it is printed, through one buffer, never built whole.
     let stdout = io::stdout().lock();

@@ -149,6 +149,9 @@ impl GuestModule {
                 limit: limits.max_module_bytes,
             });
         }
+        // Text is assembled first: any bytes that are not a binary module but are UTF-8.
+        let assembled = assemble(bytes, &name)?;
+        let bytes = assembled.as_deref().unwrap_or(bytes);
         // A component binary runs as the core module it wraps, when it wraps one that
         // imports nothing, with the world of its exports (unless `wit` says otherwise).
         let unwrapped = if crate::component::is_component(bytes) {
@@ -348,9 +351,7 @@ impl GuestModule {
                 self.name
             ))
         })?;
-        let (_, def) = world
-            .func(name)
-            .ok_or_else(|| call_err(format!("the world has no function `{name}`")))?;
+        let (_, def) = world.func(name).map_err(call_err)?;
         canonical::bytes_shape(world.resolve(), def).ok_or_else(|| {
             call_err(format!(
                 "`{}` is none of func(string) -> string, func(list<u8>) -> list<u8>, \
@@ -368,6 +369,33 @@ impl GuestModule {
 
 /// The bytes of the module at `path`, its size checked against `limits` before it is read
 /// in full.
+/// The binary of a module given as WAT text, or `None` for bytes that are not text, or
+/// blank (left to the binary path and its errors). A text's errors are one line: the assembler's
+/// message and its line and column.
+fn assemble(bytes: &[u8], name: &str) -> Result<Option<Vec<u8>>, Error> {
+    if bytes.starts_with(b"\0asm") {
+        return Ok(None);
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) if !text.trim().is_empty() => text,
+        _ => return Ok(None),
+    };
+    wat::parse_str(text).map(Some).map_err(|e| {
+        let full = e.to_string();
+        let mut lines = full.lines();
+        let message: String = lines.next().unwrap_or_default().chars().take(200).collect();
+        let at = lines
+            .find_map(|l| l.trim().strip_prefix("--> "))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, line_col)| format!(" (at {line_col})"))
+            .unwrap_or_default();
+        Error::Text {
+            module: name.to_string(),
+            why: format!("{message}{at}"),
+        }
+    })
+}
+
 fn read_module(path: &Path, limits: &Limits) -> Result<Vec<u8>, Error> {
     let read_err = |source| Error::Read {
         path: path.to_path_buf(),

@@ -204,3 +204,109 @@ fn the_default_module_is_found_from_the_current_directory() {
         "{err}"
     );
 }
+
+/// A module given as WAT text runs as its binary would (the guide's own module is text);
+/// text that does not assemble is a module error (exit 3) on one line, with where.
+#[test]
+fn text_modules_run_and_bad_text_says_where() {
+    let dir = fresh_dir("cli-wat");
+    fs::write(dir.join("seed.wat"), SEED_WAT).unwrap();
+    let out = run_in(&dir, &["--no-cache", "seed.wat"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Memory contents: \"Hello, World!\""),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    fs::write(
+        dir.join("bad.wat"),
+        "(module\n  (func (result i32) i32.const))",
+    )
+    .unwrap();
+    let out = run_in(&dir, &["--no-cache", "bad.wat"]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::MODULE.code)));
+    let err = stderr(&out);
+    assert!(
+        err.contains("bad.wat is WAT text that does not assemble") && err.contains("(at 2:"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // Bytes that are neither text nor Wasm keep the binary path's error.
+    fs::write(dir.join("junk.wasm"), [0xFF, 0xFE, 0, 1]).unwrap();
+    let out = run_in(&dir, &["--no-cache", "junk.wasm"]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::MODULE.code)));
+    assert!(
+        stderr(&out).contains("not a valid Wasm module"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `call` never falls back to the demo's guest, which has no world: a usage error naming
+/// MODULE, even where the built guest would be found.
+#[test]
+fn call_without_a_module_is_a_usage_error() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = run_in(&root, &["call", "--invoke", "upper(\"x\")"]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::USAGE.code)));
+    assert!(
+        stderr(&out).contains("call needs a MODULE"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A bare function name finds the one function of that name in any interface; a name two
+/// interfaces share lists both.
+#[test]
+fn bare_names_find_interface_functions() {
+    let dir = fresh_dir("cli-bare");
+    let module = wasm(
+        r#"(module
+            (memory (export "memory") 1)
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)
+            (func (export "t:p/a#f") (param i32 i32) (result i32) local.get 1)
+            (func (export "t:p/b#f") (param i32 i32) (result i32) i32.const 7)
+            (func (export "t:p/b#g") (param i32 i32) (result i32) i32.const 9))"#,
+    );
+    fs::write(dir.join("m.wasm"), module).unwrap();
+    fs::write(
+        dir.join("w.wit"),
+        "package t:p;\n\
+         interface a { f: func(s: string) -> u32; }\n\
+         interface b { f: func(s: string) -> u32; g: func(s: string) -> u32; }\n\
+         world w { export a; export b; }\n",
+    )
+    .unwrap();
+    let call = |invoke: &str| {
+        run_in(
+            &dir,
+            &[
+                "call",
+                "--no-cache",
+                "--wit",
+                "w.wit",
+                "m.wasm",
+                "--invoke",
+                invoke,
+            ],
+        )
+    };
+    let out = call("g(\"abc\")");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "9\n");
+    let out = call("t:p/a#f(\"abc\")");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "3\n",
+        "{}",
+        stderr(&out)
+    );
+    let out = call("f(\"abc\")");
+    assert_eq!(out.status.code(), Some(i32::from(exit::USAGE.code)));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`f` is the name of 2 functions; name one in full: t:p/a#f, t:p/b#f"),
+        "{err}"
+    );
+}

@@ -624,7 +624,7 @@ fn not_a_module_at_all() {
         ("empty.wasm", &[][..], "is not a valid Wasm module"),
         ("random.wasm", &random[..], "is not a valid Wasm module"),
         ("truncated.wasm", truncated, "is not a valid Wasm module"),
-        ("text.wasm", b"(module)", "is not a valid Wasm module"),
+        ("blank.wasm", b" \n\t", "is not a valid Wasm module"),
     ] {
         let err = GuestModule::from_bytes(bytes, &limits()).err().unwrap();
         assert!(matches!(err, Error::Compile { .. }), "{name}: {err:?}");
@@ -632,6 +632,12 @@ fn not_a_module_at_all() {
         assert_eq!(code, 3, "{name}: {line}");
         assert!(line.contains(text), "{name}: {line}");
     }
+    // Text is read as WAT: text that does not assemble says so, and where.
+    let err = GuestModule::from_bytes(b"(module", &limits()).err().unwrap();
+    assert!(matches!(err, Error::Text { .. }), "{err:?}");
+    let (code, line) = run_binary("text.wasm", b"(module", &[]);
+    assert_eq!(code, 3, "{line}");
+    assert!(line.contains("is WAT text that does not assemble"), "{line}");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
     for (path, text) in [
         (dir.join("no-such.wasm"), "No such file"),

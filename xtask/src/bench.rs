@@ -71,7 +71,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("stream") => return stream(),
         _ => {}
     }
-    build_guest::run()?;
+    build_guest::run_all()?;
     let criterion = target_dir().join("criterion");
     // Results of an earlier run must not pass for this run's.
     if criterion.exists() {
@@ -488,7 +488,7 @@ const CANONICAL_CASES: [&str; 14] = [
 /// `--lines` through the canonical path against the guide's 4-call path. Writes
 /// `target/bench/canonical.md`.
 fn canonical() -> Result<()> {
-    build_guest::run()?;
+    build_guest::run_all()?;
     let criterion = target_dir().join("criterion");
     if criterion.exists() {
         fs::remove_dir_all(&criterion)?;
@@ -559,7 +559,7 @@ fn canonical() -> Result<()> {
 /// on every core, and through `cat`, interleaved; the peak RSS; one Spark partition's
 /// process (the `stream` example). Writes `target/bench/stream.json`.
 fn stream() -> Result<()> {
-    build_guest::run()?;
+    build_guest::run_all()?;
     crate::run(cargo().args([
         "build",
         "--release",

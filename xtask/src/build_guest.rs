@@ -1,5 +1,6 @@
 //! `cargo xtask build-guest`: compile the guest for wasm32, rewrite it, check its ABI, and
-//! write `target/guest/guest.wasm`.
+//! write `target/guest/guest.wasm`: all the demo runs, with nothing to install but the
+//! wasm32 target. `--all` also builds the canonical ABI's test guests and their tools.
 
 use std::env;
 use std::fs;
@@ -70,9 +71,17 @@ pub fn run() -> Result<PathBuf> {
         eprintln!("xtask:   {line}");
     }
     println!("{} ({} bytes)", display_relative(&out), final_wasm.len());
+    Ok(out)
+}
+
+/// The demo's guest, then the canonical ABI's test guests (Rust with wit-bindgen, C with
+/// wit-bindgen-cli and clang), installing their tools under `target/tools` when missing:
+/// what the tests and benchmarks run. `cargo xtask build-guest --all`.
+pub fn run_all() -> Result<()> {
+    run()?;
     crate::build_canonical::rust()?;
     crate::build_canonical::c()?;
-    Ok(out)
+    Ok(())
 }
 
 /// Cargo's target directory: `CARGO_TARGET_DIR`, or the workspace's `target`.

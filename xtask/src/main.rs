@@ -2,10 +2,11 @@
 //! tools to install beyond cargo and rustup).
 //!
 //! - `build-guest`: build the guest for wasm32, rewrite and check it, write
-//!   `target/guest/guest.wasm`; and the guests of the canonical ABI's test world
-//!   (`target/guest/canonical.wasm`, `target/guest/canonical-c.wasm`).
-//! - `test`: `build-guest`, then every test of the workspace.
-//! - `bench`: `build-guest`, then the host's benchmarks, summarised in
+//!   `target/guest/guest.wasm`; with `--all`, also the guests of the canonical ABI's test
+//!   world (`target/guest/canonical.wasm`, `target/guest/canonical-c.wasm`).
+//! - `generated`: the canonical ABI against wasmtime on generated worlds, for a given time.
+//! - `test`: `build-guest --all`, then every test of the workspace.
+//! - `bench`: `build-guest --all`, then the host's benchmarks, summarised in
 //!   `target/bench/summary.json`.
 
 mod bench;
@@ -27,14 +28,16 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  build-guest   build the guest for wasm32-unknown-unknown, rewrite `load` as a multi-value
-                export, check the ABI, and write target/guest/guest.wasm; build the
-                canonical ABI's test guests from wit/guest.wit (Rust with wit-bindgen, C
-                with wit-bindgen-cli and clang) into target/guest/canonical*.wasm
-  test [ARGS]   build-guest, then `cargo test --workspace [ARGS]`, then `spark`
+  build-guest   build the demo's guest for wasm32-unknown-unknown, rewrite `load` as a
+                multi-value export, check the ABI, and write target/guest/guest.wasm
+  build-guest --all
+                that, and the canonical ABI's test guests from wit/guest.wit (Rust with
+                wit-bindgen, C with wit-bindgen-cli and clang, both installed under
+                target/tools when missing) into target/guest/canonical*.wasm
+  test [ARGS]   build-guest --all, then `cargo test --workspace [ARGS]`, then `spark`
   spark         Apache Spark's RDD.pipe through `memhost transform --lines` in local mode
                 (installs pyspark under target/tools; needs Java 17)
-  bench [ARGS]  build-guest, then the host's criterion benchmarks (ARGS go to criterion,
+  bench [ARGS]  build-guest --all, then the host's criterion benchmarks (ARGS go to criterion,
                 e.g. a filter), the large-module warm start, and instruction counts under
                 callgrind (installs valgrind and gungraun-runner when missing); writes
                 target/bench/summary.json and table.md
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("build-guest") if args.len() == 1 => build_guest::run().map(|_| ()),
+        Some("build-guest") if args.len() == 2 && args[1] == "--all" => build_guest::run_all(),
         Some("test") => test::run(&args[1..]),
         Some("spark") if args.len() == 1 => spark::run(true),
         Some("bench") => bench::run(&args[1..]),

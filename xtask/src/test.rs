@@ -5,9 +5,9 @@ use anyhow::Result;
 
 use crate::{build_guest, cargo};
 
-/// Builds the guest, then runs `cargo test --workspace` with `args` appended.
+/// Builds every guest (`build-guest --all`), then runs `cargo test --workspace` with `args` appended.
 pub fn run(args: &[String]) -> Result<()> {
-    build_guest::run()?;
+    build_guest::run_all()?;
     eprintln!("xtask: cargo test --workspace {}", args.join(" "));
     crate::run(cargo().args(["test", "--workspace"]).args(args))?;
     // Spark runs the binary as a cluster would; a filtered run of the tests skips it.

@@ -327,8 +327,47 @@ impl World {
     }
 
     /// The function `name`, and its index.
-    pub(crate) fn func(&self, name: &str) -> Option<(usize, &FuncDef)> {
-        self.funcs.iter().enumerate().find(|(_, f)| f.name == name)
+    pub(crate) fn func(&self, name: &str) -> Result<(usize, &FuncDef), String> {
+        if let Some(found) = self.funcs.iter().enumerate().find(|(_, f)| f.name == name) {
+            return Ok(found);
+        }
+        // A bare name finds a function of an interface when no other has that name, as
+        // wasmtime's `--invoke` does.
+        let bare: Vec<(usize, &FuncDef)> = if name.contains('#') {
+            Vec::new()
+        } else {
+            self.funcs
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.name.rsplit_once('#').is_some_and(|(_, n)| n == name))
+                .collect()
+        };
+        match bare[..] {
+            [found] => Ok(found),
+            [] => Err(self.no_such_function()),
+            _ => {
+                let names: Vec<&str> = bare.iter().map(|(_, f)| f.name.as_str()).collect();
+                Err(format!(
+                    "`{name}` is the name of {} functions; name one in full: {}",
+                    names.len(),
+                    crate::error::Problems(&names, ", ")
+                ))
+            }
+        }
+    }
+
+    /// The error text for a function the world does not have.
+    fn no_such_function(&self) -> String {
+        let names: Vec<&str> = self.funcs.iter().map(|f| f.name.as_str()).collect();
+        format!(
+            "the world `{}` has no such function (it has: {})",
+            crate::error::Problems(&[self.wit.world_name()], ""),
+            if names.is_empty() {
+                "none".into()
+            } else {
+                crate::error::Problems(&names, ", ").to_string()
+            }
+        )
     }
 }
 

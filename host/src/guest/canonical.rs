@@ -341,7 +341,7 @@ impl Guest {
         let (index, def) = c
             .world
             .func(name)
-            .ok_or_else(|| call_error(name, no_such_function(&c.world)))?;
+            .map_err(|problem| call_error(name, problem))?;
         Ok((c, index, def))
     }
 
@@ -371,7 +371,7 @@ impl Guest {
     /// The WIT signature of function `name`: `transform: func(s: string) -> string`.
     pub fn signature(&self, name: &str) -> Option<String> {
         let c = self.canonical.as_ref()?;
-        let (_, def) = c.world.func(name)?;
+        let (_, def) = c.world.func(name).ok()?;
         Some(def.signature(c.world.resolve()))
     }
 
@@ -849,18 +849,4 @@ fn call_error(export: &str, problem: String) -> Error {
         export: export.to_string().into(),
         problem,
     }
-}
-
-/// The error text for a function the world does not have.
-fn no_such_function(world: &World) -> String {
-    let names: Vec<&str> = world.funcs.iter().map(|f| f.name.as_str()).collect();
-    format!(
-        "the world `{}` has no such function (it has: {})",
-        crate::error::Problems(&[world.wit.world_name()], ""),
-        if names.is_empty() {
-            "none".into()
-        } else {
-            crate::error::Problems(&names, ", ").to_string()
-        }
-    )
 }

@@ -230,7 +230,7 @@ pub fn run_with_stdin(args: &[&std::ffi::OsStr], input: &[u8]) -> std::process::
 }
 
 /// `target/guest/canonical.wasm` (the Rust wit-bindgen guest) or
-/// `target/guest/canonical-c.wasm` (the C one), written by `cargo xtask build-guest`. Fails
+/// `target/guest/canonical-c.wasm` (the C one), written by `cargo xtask build-guest --all`. Fails
 /// the test, naming the command, when it was not built.
 pub fn canonical_wasm(artifact: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -239,7 +239,7 @@ pub fn canonical_wasm(artifact: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
             "the canonical guest {} is missing ({e}).\n\
-             Run the tests with `cargo xtask test`, or build it first with `cargo xtask build-guest`.",
+             Run the tests with `cargo xtask test`, or build it first with `cargo xtask build-guest --all`.",
             path.display()
         )
     })
