@@ -51,6 +51,18 @@ enum Command {
     /// Calls a function of a canonical-ABI module's WIT world, its arguments and result in
     /// WAVE (as `wasmtime run --invoke`): the result on one line of standard output.
     Call(Call),
+    /// What a module offers, without running it: the ABIs it speaks, its WIT world's
+    /// functions with their signatures, its imports, exports and memories.
+    Inspect(Inspect),
+}
+
+#[derive(Debug, Args)]
+struct Inspect {
+    #[command(flatten)]
+    run: Run,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -491,6 +503,7 @@ fn main() -> ExitCode {
         ),
         Command::Transform(t) => (&t.run, pipe(&t.run, t.export.as_deref())),
         Command::Call(c) => (&c.run, call(&c.run, &c.invoke)),
+        Command::Inspect(i) => (&i.run, inspect::run(&i.run, i.json)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -775,6 +788,9 @@ fn demo(run: &Run) -> Result<()> {
 /// What `transform --lines` needs of the process: SIGINT and SIGTERM turned into a request
 /// to stop at the next whole result, and the memory it holds (read by the process itself,
 /// from `/proc/self/status`).
+#[path = "cli/inspect.rs"]
+mod inspect;
+
 mod signals {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 

@@ -333,6 +333,19 @@ impl GuestModule {
             .unwrap_or_default()
     }
 
+    /// The WIT signature of function `name` of the module's world (see
+    /// [`Guest::signature`]).
+    pub fn signature(&self, name: &str) -> Option<String> {
+        let world = self.world.as_ref()?;
+        let (_, def) = world.func(name).ok()?;
+        Some(def.signature(world.resolve()))
+    }
+
+    /// The name of the module's WIT world, if it has one.
+    pub fn world_name(&self) -> Option<&str> {
+        self.world.as_ref().map(|w| w.wit.world_name())
+    }
+
     /// Which of the guide ABI's optional exports the module has.
     pub fn extras(&self) -> Extras {
         self.optional

@@ -310,3 +310,50 @@ fn bare_names_find_interface_functions() {
         "{err}"
     );
 }
+
+/// `inspect` shows a module's world with WIT signatures, its ABIs and imports, as text and
+/// JSON, running none of its code; a refused module is described, then refused.
+#[test]
+fn inspect_shows_what_a_module_offers() {
+    let dir = fresh_dir("cli-inspect");
+    let canonical = common::canonical_wasm(abi::CANONICAL_ARTIFACT);
+    fs::write(dir.join("c.wasm"), canonical).unwrap();
+    let out = run_in(&dir, &["inspect", "--no-cache", "c.wasm"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "speaks:    canonical ABI (WIT world)",
+        "imports:   none",
+        "world root:",
+        "  transform: func(s: string) -> string;",
+        "  memhost:test/text#upper: func(s: string) -> string;",
+    ] {
+        assert!(text.contains(expected), "{expected}:\n{text}");
+    }
+    let out = run_in(&dir, &["inspect", "--json", "--no-cache", "c.wasm"]);
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        json.starts_with('{')
+            && json.contains(r#""world": "root""#)
+            && json.contains(
+                r#"{"name": "transform", "signature": "transform: func(s: string) -> string"}"#
+            )
+            && json.contains(r#""refused": null"#),
+        "{json}"
+    );
+    fs::write(
+        dir.join("wasi.wat"),
+        r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+                   (memory (export "memory") 1))"#,
+    )
+    .unwrap();
+    let out = run_in(&dir, &["inspect", "--no-cache", "wasi.wat"]);
+    assert_ne!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("imports:   wasi_snapshot_preview1.fd_write (func)")
+            && text.contains("refused:   ")
+            && text.contains("bytes, WAT text)"),
+        "{text}"
+    );
+}

@@ -633,11 +633,16 @@ fn not_a_module_at_all() {
         assert!(line.contains(text), "{name}: {line}");
     }
     // Text is read as WAT: text that does not assemble says so, and where.
-    let err = GuestModule::from_bytes(b"(module", &limits()).err().unwrap();
+    let err = GuestModule::from_bytes(b"(module", &limits())
+        .err()
+        .unwrap();
     assert!(matches!(err, Error::Text { .. }), "{err:?}");
     let (code, line) = run_binary("text.wasm", b"(module", &[]);
     assert_eq!(code, 3, "{line}");
-    assert!(line.contains("is WAT text that does not assemble"), "{line}");
+    assert!(
+        line.contains("is WAT text that does not assemble"),
+        "{line}"
+    );
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
     for (path, text) in [
         (dir.join("no-such.wasm"), "No such file"),
