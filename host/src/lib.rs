@@ -90,6 +90,16 @@ pub use crate::stream::{
     input_budget, jobs_that_fit, stream_memory, window,
 };
 pub use crate::transform::Transformer;
+/// `#[derive(ComponentType, Lower, Lift)]`: a Rust struct as a WIT record (or, marked
+/// `#[component(flags)]`, flags), a Rust enum as a variant or enum (the `host-derive` crate).
+pub use host_derive::{ComponentType, Lift, Lower};
+
+/// What the derives expand to; not an API.
+#[doc(hidden)]
+pub mod __derive {
+    pub use crate::canonical::derive::*;
+    pub use wit_parser::{Resolve, Type};
+}
 
 /// One compiled `GuestModule` serves instances on many threads: each thread instantiates
 /// its own `Guest` from a shared reference (checked when the crate compiles). A `Guest`

@@ -28,6 +28,8 @@ use wit_parser::{FunctionKind, Resolve, Type, WorldId, WorldItem};
 pub(crate) use self::layout::{Flat, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS, Types};
 pub use self::layout::{MAX_TYPE_DEPTH, MAX_TYPE_SIZE, MAX_TYPE_WIDTH};
 pub use self::val::Val;
+#[doc(hidden)]
+pub mod derive;
 pub use self::values::{ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx};
 use crate::Error;
 

@@ -215,7 +215,7 @@ impl LiftCx<'_> {
     }
 
     /// `N` bytes at `ptr`.
-    fn load<const N: usize>(&self, ptr: u32) -> Result<[u8; N], Error> {
+    pub(crate) fn load<const N: usize>(&self, ptr: u32) -> Result<[u8; N], Error> {
         let mut buf = [0; N];
         self.check_range("a value", ptr, N as u64, 1)?;
         self.core.read_into(ptr, &mut buf)?;
@@ -711,7 +711,7 @@ impl Lift for () {
 }
 
 /// Lowers case `case` of an option or result `ty`, flat, its payload through `payload`.
-fn lower_either_flat(
+pub(crate) fn lower_either_flat(
     cx: &mut LowerCx<'_>,
     ty: &Type,
     case: usize,
@@ -724,7 +724,7 @@ fn lower_either_flat(
 }
 
 /// Stores case `case` of an option or result `ty` at `ptr`, its payload through `payload`.
-fn store_either(
+pub(crate) fn store_either(
     cx: &mut LowerCx<'_>,
     ty: &Type,
     case: usize,
