@@ -215,8 +215,19 @@ pub fn check(
     strictness: Strictness,
 ) -> Result<Vec<&'static Export>, Vec<String>> {
     // Exports first: what a module lacks says more than what it imports.
+    let (present, mut problems) = exports(summary, strictness);
+    problems.extend(imports(summary));
+    if problems.is_empty() {
+        Ok(present)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The exports half of [`check`]: the ABI's exports that `summary` has with the right
+/// types, and every problem with them, for a host that judges imports itself.
+pub fn exports(summary: &Summary, strictness: Strictness) -> (Vec<&'static Export>, Vec<String>) {
     let mut problems = Vec::new();
-    let import_problems = imports(summary);
 
     let mut present = Vec::new();
     for want in EXPORTS {
@@ -256,12 +267,7 @@ pub fn check(
         }
     }
 
-    problems.extend(import_problems);
-    if problems.is_empty() {
-        Ok(present)
-    } else {
-        Err(problems)
-    }
+    (present, problems)
 }
 
 /// Every import of `summary` that the host does not provide (it provides none), one
@@ -274,15 +280,18 @@ pub fn imports(summary: &Summary) -> Vec<String> {
     summary
         .imports
         .iter()
-        .map(|import| {
-            format!(
-                "imports `{}.{}` {}, which the host does not provide",
-                show_name(&import.module),
-                show_name(&import.name),
-                show_import(summary, import.ty)
-            )
-        })
+        .map(|import| unprovided(summary, import))
         .collect()
+}
+
+/// The sentence for an import of `summary` that the host does not provide.
+pub fn unprovided(summary: &Summary, import: &Import) -> String {
+    format!(
+        "imports `{}.{}` {}, which the host does not provide",
+        show_name(&import.module),
+        show_name(&import.name),
+        show_import(summary, import.ty)
+    )
 }
 
 /// Whether the export `kind`/`index` is what `want` describes.

@@ -147,6 +147,10 @@ pub const CANONICAL_ARTIFACT: &str = "target/guest/canonical.wasm";
 /// Where it writes the C guest of the same world.
 pub const CANONICAL_C_ARTIFACT: &str = "target/guest/canonical-c.wasm";
 
+/// Where it writes the Rust guest of the same world built for `wasm32-wasip1`, as most
+/// guides build one: Rust `std` then imports WASI preview 1.
+pub const CANONICAL_WASIP1_ARTIFACT: &str = "target/guest/canonical-wasip1.wasm";
+
 /// `mem`: the guest's linear memory.
 pub const MEMORY: Export = Export {
     name: "mem",

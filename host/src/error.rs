@@ -122,6 +122,16 @@ pub enum Error {
         trap: String,
     },
 
+    /// The guest ended itself through WASI's `proc_exit` (Rust's `std::process::exit`,
+    /// C's `exit`) while `export` ran: the call has no result.
+    #[error("guest `{export}` exited with code {code} (WASI `proc_exit`)")]
+    Exit {
+        /// The export that was running.
+        export: Cow<'static, str>,
+        /// The code it gave.
+        code: i32,
+    },
+
     /// The guest ran out of its instruction budget ([`Limits::fuel`](crate::Limits::fuel)).
     #[error("guest `{export}` ran out of fuel after {fuel} units")]
     OutOfFuel {
@@ -490,6 +500,7 @@ impl Error {
             | Error::Instantiate { .. }
             | Error::Trap { .. }
             | Error::OutOfFuel { .. }
+            | Error::Exit { .. }
             | Error::NegativeLength { .. }
             | Error::RangeOverflow { .. }
             | Error::OutOfBounds { .. }

@@ -432,6 +432,12 @@ impl Core {
                 fuel: meter.fuel,
             };
         }
+        if let Some(crate::wasi::Stop::Exit(code)) = e.downcast_ref::<crate::wasi::Stop>() {
+            return Error::Exit {
+                export,
+                code: *code,
+            };
+        }
         Error::Trap {
             export,
             trap: e.message(),

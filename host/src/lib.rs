@@ -71,6 +71,7 @@ mod prepare;
 mod region;
 mod stream;
 mod transform;
+mod wasi;
 
 pub use crate::cache::{CacheOutcome, CacheWarning, DEFAULT_CACHE_BYTES, ModuleCache};
 pub use crate::canonical::{
@@ -90,6 +91,7 @@ pub use crate::stream::{
     input_budget, jobs_that_fit, stream_memory, window,
 };
 pub use crate::transform::Transformer;
+pub use crate::wasi::Wasi;
 /// `#[derive(ComponentType, Lower, Lift)]`: a Rust struct as a WIT record (or, marked
 /// `#[component(flags)]`, flags), a Rust enum as a variant or enum (the `host-derive` crate).
 pub use host_derive::{ComponentType, Lift, Lower};

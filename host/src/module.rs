@@ -15,7 +15,7 @@ use crate::canonical::{self, Wit, World};
 use crate::guest::Canonical;
 use crate::instance::{Core, Effect};
 use crate::prepare::{self, Extras, Refusal};
-use crate::{CacheOutcome, Error, Guest, Limits, ModuleCache, limits, metering};
+use crate::{CacheOutcome, Error, Guest, Limits, ModuleCache, Wasi, limits, metering};
 
 /// A compiled guest module whose imports and exports have been checked against the ABI.
 /// Instantiate it as often as needed.
@@ -40,6 +40,8 @@ pub struct GuestModule {
     pub(crate) max_host_memory: u64,
     /// The start function was moved to an export, to be called by `instantiate`.
     deferred_start: bool,
+    /// Whether it imports WASI preview 1.
+    wasi: bool,
 }
 
 impl GuestModule {
@@ -255,6 +257,7 @@ impl GuestModule {
             max_line_bytes: limits.max_memory_bytes,
             max_host_memory: limits.max_host_memory_bytes,
             deferred_start: prepared.deferred_start,
+            wasi: prepared.wasi,
         };
         Ok((module, outcome))
     }
@@ -272,19 +275,37 @@ impl GuestModule {
     /// traps or runs out; [`Error::Instantiate`] for any other failure (a memory or table
     /// over its cap, for one).
     pub fn instantiate(&self) -> Result<Guest, Error> {
+        self.instantiate_with(&Wasi::default())
+    }
+
+    /// As [`GuestModule::instantiate`], giving a module that imports WASI preview 1 what
+    /// `wasi` says (arguments, environment, where its output goes); a module that does not
+    /// import it is not affected.
+    ///
+    /// # Errors
+    /// As [`GuestModule::instantiate`].
+    pub fn instantiate_with(&self, wasi: &Wasi) -> Result<Guest, Error> {
         let mut store = Store::new(self.engine.clone());
-        let instance =
-            Instance::new(&mut store, &self.module, &imports! {}).map_err(|e| match e {
-                // Not reached: the start section was moved to an export by `prepare`.
-                InstantiationError::Start(e) => Error::Trap {
-                    export: "start".into(),
-                    trap: e.message(),
-                },
-                source => Error::Instantiate {
-                    module: self.name.clone(),
-                    source: Box::new(source),
-                },
-            })?;
+        let (imports, wasi_env) = if self.wasi {
+            let (imports, env) = crate::wasi::imports(&mut store, wasi);
+            (imports, Some(env))
+        } else {
+            (imports! {}, None)
+        };
+        let instance = Instance::new(&mut store, &self.module, &imports).map_err(|e| match e {
+            // Not reached: the start section was moved to an export by `prepare`.
+            InstantiationError::Start(e) => Error::Trap {
+                export: "start".into(),
+                trap: e.message(),
+            },
+            source => Error::Instantiate {
+                module: self.name.clone(),
+                source: Box::new(source),
+            },
+        })?;
+        if let Some(env) = &wasi_env {
+            crate::wasi::attach(env, &mut store, &instance);
+        }
         let memory = if self.guide {
             Some(abi::MEMORY.name)
         } else {
@@ -372,6 +393,12 @@ impl GuestModule {
                 def.signature(world.resolve())
             ))
         })
+    }
+
+    /// Whether the module imports WASI preview 1 (which the host provides, deny by default:
+    /// see [`Wasi`]).
+    pub fn uses_wasi(&self) -> bool {
+        self.wasi
     }
 
     /// Whether the module speaks the guide's ABI (`mem` and `load`).

@@ -34,11 +34,12 @@
 
 use std::borrow::Cow;
 
-use abi::check::wasmparser::{self, ExternalKind, Operator, Parser, Payload};
+use abi::check::wasmparser::{self, ExternalKind, Operator, Parser, Payload, TypeRef};
 use abi::check::{Strictness, Summary};
 
 use crate::Limits;
 use crate::canonical::{self, Wit, World};
+use crate::wasi;
 
 // The check must read modules as wasmer's validator does: the two must be one crate. (This
 // stops compiling when `abi`'s pinned wasmparser and wasmer's differ.)
@@ -81,6 +82,8 @@ pub(crate) struct Prepared<'a> {
     pub extras: Extras,
     /// Its canonical-ABI side, when it has a WIT world.
     pub world: Option<World>,
+    /// Whether it imports WASI preview 1 (all it may import: see [`import_problems`]).
+    pub wasi: bool,
 }
 
 /// Why a module is refused before compiling.
@@ -120,13 +123,12 @@ pub(crate) fn prepare<'a>(
             .any(|(name, ..)| name == abi::MEMORY.name || name == abi::LOAD.name);
     let mut present = Vec::new();
     if guide {
-        match abi::check::check(&summary, Strictness::Host) {
-            Ok(found) => present = found,
-            Err(found) => problems.extend(found),
-        }
-    } else {
-        problems.extend(abi::check::imports(&summary));
+        let (found, wrong) = abi::check::exports(&summary, Strictness::Host);
+        present = found;
+        problems.extend(wrong);
     }
+    problems.extend(import_problems(&summary));
+    let wasi = summary.imports.iter().any(|i| i.module == wasi::MODULE);
     let world = match wit.map(|wit| canonical::admit(wit, &summary)) {
         Some(Ok(world)) => Some(world),
         Some(Err(found)) => {
@@ -168,7 +170,37 @@ pub(crate) fn prepare<'a>(
         guide,
         extras,
         world,
+        wasi,
     })
+}
+
+/// Every import of `summary` the host does not provide, one sentence each. It provides
+/// WASI preview 1 ([`crate::wasi`]) and nothing else; an unknown WASI function is named
+/// with those it does provide.
+fn import_problems(summary: &Summary) -> Vec<String> {
+    summary
+        .imports
+        .iter()
+        .filter_map(|import| {
+            let provided = match import.ty {
+                TypeRef::Func(index) => summary.types.get(index as usize).is_some_and(|ty| {
+                    wasi::provides(&import.module, &import.name, ty.params(), ty.results())
+                }),
+                _ => false,
+            };
+            if provided {
+                return None;
+            }
+            let mut problem = abi::check::unprovided(summary, import);
+            if import.module == wasi::MODULE {
+                problem.push_str(&format!(
+                    " (of WASI preview 1 it provides, with no files or sockets: {})",
+                    wasi::provided_names()
+                ));
+            }
+            Some(problem)
+        })
+        .collect()
 }
 
 /// Every way `summary` exceeds `limits`, one sentence each.

@@ -13,7 +13,11 @@ use host::{ComponentType, Error, GuestModule, Lift, Limits, Lower, Val};
 
 use common::canonical_wasm;
 
-const GUESTS: [&str; 2] = [abi::CANONICAL_ARTIFACT, abi::CANONICAL_C_ARTIFACT];
+const GUESTS: [&str; 3] = [
+    abi::CANONICAL_ARTIFACT,
+    abi::CANONICAL_C_ARTIFACT,
+    abi::CANONICAL_WASIP1_ARTIFACT,
+];
 
 #[derive(Debug, Clone, PartialEq, ComponentType, Lower, Lift)]
 struct Point {

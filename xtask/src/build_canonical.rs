@@ -31,6 +31,29 @@ pub fn rust() -> Result<PathBuf> {
     write_artifact(&linked, &project_root().join(abi::CANONICAL_ARTIFACT))
 }
 
+/// Builds the Rust guest for `wasm32-wasip1` (adding the target when the toolchain lacks
+/// it): the same code, with Rust `std` importing WASI preview 1.
+pub fn rust_wasip1() -> Result<PathBuf> {
+    const WASIP1: &str = "wasm32-wasip1";
+    crate::build_guest::ensure_target(WASIP1)?;
+    run_cmd(cargo().args([
+        "build",
+        "--package",
+        "canonical-guest",
+        "--target",
+        WASIP1,
+        "--release",
+    ]))?;
+    let linked = target_dir()
+        .join(WASIP1)
+        .join("release")
+        .join("canonical_guest.wasm");
+    write_artifact(
+        &linked,
+        &project_root().join(abi::CANONICAL_WASIP1_ARTIFACT),
+    )
+}
+
 /// The wit-bindgen CLI whose C generator the C guest uses (the version of the Rust guest's
 /// `wit-bindgen` crate).
 const WIT_BINDGEN_CLI: &str = "0.46.0";

@@ -80,6 +80,7 @@ pub fn run() -> Result<PathBuf> {
 pub fn run_all() -> Result<()> {
     run()?;
     crate::build_canonical::rust()?;
+    crate::build_canonical::rust_wasip1()?;
     crate::build_canonical::c()?;
     Ok(())
 }
@@ -131,7 +132,7 @@ fn display_relative(path: &Path) -> String {
 
 /// Installs `target` with rustup when the active toolchain lacks it. `RUSTUP_AUTO_INSTALL=0`
 /// (and older rustups) ignore the `targets` of `rust-toolchain.toml`, so do it here.
-fn ensure_target(target: &str) -> Result<()> {
+pub(crate) fn ensure_target(target: &str) -> Result<()> {
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let output = Command::new(&rustc)
         .args(["--print", "sysroot"])

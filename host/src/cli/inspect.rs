@@ -132,6 +132,9 @@ fn describe(module: &GuestModule, report: &mut Report) {
             report.abis.push("guide transform");
         }
     }
+    if module.uses_wasi() {
+        report.abis.push("WASI preview 1 (no files, no sockets)");
+    }
     if let Some(world) = module.world_name() {
         report.abis.push("canonical ABI (WIT world)");
         report.world = Some(world.to_string());
