@@ -5,7 +5,7 @@
 //! function bodies: it takes microseconds per megabyte, where compiling takes about a
 //! second. Bytes it cannot read are an error: the caller refuses them.
 //!
-//! [`check`] compares a summary with [`EXPORTS`](crate::EXPORTS), listing every problem.
+//! [`check`] compares a summary with [`EXPORTS`], listing every problem.
 
 use alloc::format;
 use alloc::string::String;
@@ -378,7 +378,7 @@ const NAME_CHARS: usize = 40;
 const TYPES_SHOWN: usize = 8;
 
 /// A name from a module, fit for a one-line message: control characters (a newline, for
-/// one) escaped, and cut after [`NAME_CHARS`] characters.
+/// one) escaped, and cut after `NAME_CHARS` characters.
 pub fn show_name(name: &str) -> String {
     let mut out = String::new();
     for (i, c) in name.chars().enumerate() {
@@ -395,7 +395,7 @@ pub fn show_name(name: &str) -> String {
     out
 }
 
-/// A function type in Wasm text form, listing at most [`TYPES_SHOWN`] types of each list.
+/// A function type in Wasm text form, listing at most `TYPES_SHOWN` types of each list.
 pub fn show_func(ty: &FuncType) -> String {
     crate::FuncText {
         params: ty.params(),

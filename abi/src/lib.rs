@@ -7,9 +7,9 @@
 //! - the `guest` takes its error codes and [`SUFFIX`] from it (this crate is `no_std` and,
 //!   without the `check` feature, depends on nothing);
 //! - `cargo xtask build-guest` checks the artifact against it with [`check::check`] in
-//!   [`Strictness::Artifact`] (every export, nothing else);
+//!   `Strictness::Artifact` (every export, nothing else);
 //! - the `host` checks every module's bytes against it before compiling, with the same
-//!   function in [`Strictness::Host`] (required exports present, optional ones typed when
+//!   function in `Strictness::Host` (required exports present, optional ones typed when
 //!   present, other exports ignored);
 //! - the README's ABI table is [`write_table`]'s output, and a test fails when they differ.
 #![no_std]

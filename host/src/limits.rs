@@ -59,6 +59,66 @@ pub struct Limits {
     pub max_host_memory_bytes: u64,
 }
 
+/// A builder, since the struct is `#[non_exhaustive]` (`Limits { fuel: .., ..Default }`
+/// does not compile outside this crate): each method sets one field.
+///
+/// ```
+/// let limits = host::Limits::default()
+///     .with_fuel(Some(1_000_000))
+///     .with_max_memory_bytes(64 << 20);
+/// assert_eq!(limits.fuel, Some(1_000_000));
+/// ```
+impl Limits {
+    /// Sets [`Limits::max_module_bytes`].
+    #[must_use]
+    pub const fn with_max_module_bytes(mut self, bytes: u64) -> Self {
+        self.max_module_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Limits::max_memory_bytes`].
+    #[must_use]
+    pub const fn with_max_memory_bytes(mut self, bytes: u64) -> Self {
+        self.max_memory_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Limits::max_table_elements`].
+    #[must_use]
+    pub const fn with_max_table_elements(mut self, elements: u32) -> Self {
+        self.max_table_elements = elements;
+        self
+    }
+
+    /// Sets [`Limits::fuel`] (`None`: no metering).
+    #[must_use]
+    pub const fn with_fuel(mut self, fuel: Option<u64>) -> Self {
+        self.fuel = fuel;
+        self
+    }
+
+    /// Sets [`Limits::max_batch_bytes`].
+    #[must_use]
+    pub const fn with_max_batch_bytes(mut self, bytes: u64) -> Self {
+        self.max_batch_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Limits::max_value_bytes`].
+    #[must_use]
+    pub const fn with_max_value_bytes(mut self, bytes: u64) -> Self {
+        self.max_value_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Limits::max_host_memory_bytes`].
+    #[must_use]
+    pub const fn with_max_host_memory_bytes(mut self, bytes: u64) -> Self {
+        self.max_host_memory_bytes = bytes;
+        self
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

@@ -487,7 +487,67 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     kind.exit_code()
 }
 
+/// The first word when it is neither an option, a command, nor a file: a mistyped command,
+/// said as one with the nearest command (clap would take it for MODULE, then complain about
+/// the word after it). A word that looks like a path is left to the module's own error.
+fn unknown_command() -> Option<String> {
+    use clap::CommandFactory as _;
+    let first = std::env::args_os().nth(1)?;
+    let first = first.to_str()?;
+    let cli = Cli::command();
+    let commands: Vec<&str> = cli
+        .get_subcommands()
+        .map(clap::Command::get_name)
+        .chain(["help"])
+        .collect();
+    if first.starts_with('-')
+        || commands.contains(&first)
+        || first.contains(['.', '/'])
+        || Path::new(first).exists()
+    {
+        return None;
+    }
+    let nearest = commands
+        .iter()
+        .map(|c| (distance(first, c), *c))
+        .min()
+        .filter(|(d, _)| *d <= 2);
+    Some(match nearest {
+        Some((_, c)) => format!(
+            "unknown command `{first}`: did you mean `{c}`? (a module is named by its path, \
+             such as ./{first})"
+        ),
+        None => format!(
+            "unknown command `{first}` (the commands are {}; a module is named by its path, \
+             such as ./{first})",
+            commands.join(", ")
+        ),
+    })
+}
+
+/// The edit distance between `a` and `b` (insertions, deletions, substitutions).
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
 fn main() -> ExitCode {
+    if let Some(problem) = unknown_command() {
+        eprintln!("error: {problem}");
+        return ExitCode::from(host::exit::USAGE.code);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // Help and version exit 0, usage errors 2, as clap does.

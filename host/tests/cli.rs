@@ -357,3 +357,29 @@ fn inspect_shows_what_a_module_offers() {
         "{text}"
     );
 }
+
+/// A mistyped command is an unknown command (exit 2) with the nearest one suggested; a
+/// file of that name runs as a module, and a word that looks like a path is a module that
+/// cannot be read (exit 3).
+#[test]
+fn an_unknown_command_suggests_the_nearest() {
+    let dir = fresh_dir("cli-unknown");
+    let out = run_in(&dir, &["cal", "x.wasm"]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::USAGE.code)));
+    assert_eq!(
+        stderr(&out).lines().next().unwrap_or_default(),
+        "error: unknown command `cal`: did you mean `call`? (a module is named by its path, such as ./cal)"
+    );
+    let out = run_in(&dir, &["frobnicate"]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::USAGE.code)));
+    assert!(
+        stderr(&out).contains("the commands are demo, transform, call, inspect, help"),
+        "{}",
+        stderr(&out)
+    );
+    fs::write(dir.join("cal"), SEED_WAT).unwrap();
+    let out = run_in(&dir, &["--no-cache", "cal"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run_in(&dir, &["missing.wasm"]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::MODULE.code)));
+}
