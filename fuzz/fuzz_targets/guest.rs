@@ -15,7 +15,7 @@
 
 use std::sync::OnceLock;
 
-use host::{Error, GuestModule, Limits, Region};
+use memhost::{Error, GuestModule, Limits, Region};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 

@@ -1,4 +1,4 @@
-//! `#[derive(ComponentType, Lower, Lift)]` for the `host` crate's canonical ABI, as
+//! `#[derive(ComponentType, Lower, Lift)]` for the `memhost` library's canonical ABI, as
 //! wasmtime's derives of the same names: a Rust type stands for a WIT type of the world,
 //! and the typed API (`Guest::typed`) lowers and lifts it with no `Val` in between.
 //!
@@ -9,27 +9,27 @@
 //!
 //! WIT names are the Rust names in kebab case (`max_len` is `max-len`, `NotFound` is
 //! `not-found`); `#[component(name = "...")]` on a field or case gives another. The expansion
-//! calls `host::__derive`, which reads the layouts from the world's type table: the ABI
-//! lives in the host crate alone.
+//! calls `memhost::__derive`, which reads the layouts from the world's type table: the ABI
+//! lives in the library alone.
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;
 use quote::{format_ident, quote};
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr, Type, parse_macro_input};
 
-/// `host::ComponentType`: the typecheck of the Rust type against a WIT type.
+/// `memhost::ComponentType`: the typecheck of the Rust type against a WIT type.
 #[proc_macro_derive(ComponentType, attributes(component))]
 pub fn derive_component_type(input: TokenStream) -> TokenStream {
     expand(input, Trait::ComponentType)
 }
 
-/// `host::Lower`: the Rust value handed to the guest.
+/// `memhost::Lower`: the Rust value handed to the guest.
 #[proc_macro_derive(Lower, attributes(component))]
 pub fn derive_lower(input: TokenStream) -> TokenStream {
     expand(input, Trait::Lower)
 }
 
-/// `host::Lift`: the Rust value taken from the guest.
+/// `memhost::Lift`: the Rust value taken from the guest.
 #[proc_macro_derive(Lift, attributes(component))]
 pub fn derive_lift(input: TokenStream) -> TokenStream {
     expand(input, Trait::Lift)
@@ -189,13 +189,13 @@ fn shape(input: &DeriveInput) -> syn::Result<Shape> {
 }
 
 fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
-    let d = quote!(::host::__derive);
+    let d = quote!(::memhost::__derive);
     let rust = name.to_string();
     let body = match (shape, which) {
         (Shape::Record(fields), Trait::ComponentType) => {
             let names = fields.iter().map(|(_, n, _)| n);
             let checks = fields.iter().enumerate().map(|(i, (_, _, ty))| {
-                quote!(<#ty as ::host::ComponentType>::typecheck(resolve, &fields[#i].ty)?;)
+                quote!(<#ty as ::memhost::ComponentType>::typecheck(resolve, &fields[#i].ty)?;)
             });
             quote! {
                 fn typecheck(resolve: &#d::Resolve, ty: &#d::Type) -> ::core::result::Result<(), ::std::string::String> {
@@ -210,15 +210,15 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
             let idents: Vec<_> = fields.iter().map(|(f, _, _)| f).collect();
             let index: Vec<_> = (0..n).collect();
             quote! {
-                fn lower_flat(&self, cx: &mut ::host::LowerCx<'_>, ty: &#d::Type, out: &mut ::std::vec::Vec<u64>) -> ::core::result::Result<(), ::host::Error> {
+                fn lower_flat(&self, cx: &mut ::memhost::LowerCx<'_>, ty: &#d::Type, out: &mut ::std::vec::Vec<u64>) -> ::core::result::Result<(), ::memhost::Error> {
                     let fields = #d::record_lower(cx, ty, #n)?;
-                    #(::host::Lower::lower_flat(&self.#idents, cx, &fields[#index].ty, out)?;)*
+                    #(::memhost::Lower::lower_flat(&self.#idents, cx, &fields[#index].ty, out)?;)*
                     ::core::result::Result::Ok(())
                 }
 
-                fn store(&self, cx: &mut ::host::LowerCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<(), ::host::Error> {
+                fn store(&self, cx: &mut ::memhost::LowerCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<(), ::memhost::Error> {
                     let (fields, offsets) = #d::record_store(cx, ty, #n)?;
-                    #(::host::Lower::store(&self.#idents, cx, &fields[#index].ty, ptr + offsets[#index])?;)*
+                    #(::memhost::Lower::store(&self.#idents, cx, &fields[#index].ty, ptr + offsets[#index])?;)*
                     ::core::result::Result::Ok(())
                 }
             }
@@ -228,17 +228,17 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
             let idents: Vec<_> = fields.iter().map(|(f, _, _)| f).collect();
             let index: Vec<_> = (0..n).collect();
             quote! {
-                fn lift_flat(cx: &::host::LiftCx<'_>, ty: &#d::Type, src: &mut ::host::FlatSrc<'_>) -> ::core::result::Result<Self, ::host::Error> {
+                fn lift_flat(cx: &::memhost::LiftCx<'_>, ty: &#d::Type, src: &mut ::memhost::FlatSrc<'_>) -> ::core::result::Result<Self, ::memhost::Error> {
                     let fields = #d::record_lift(cx, ty, #n)?;
                     ::core::result::Result::Ok(Self {
-                        #(#idents: ::host::Lift::lift_flat(cx, &fields[#index].ty, src)?,)*
+                        #(#idents: ::memhost::Lift::lift_flat(cx, &fields[#index].ty, src)?,)*
                     })
                 }
 
-                fn load(cx: &::host::LiftCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<Self, ::host::Error> {
+                fn load(cx: &::memhost::LiftCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<Self, ::memhost::Error> {
                     let (fields, offsets) = #d::record_load(cx, ty, #n)?;
                     ::core::result::Result::Ok(Self {
-                        #(#idents: ::host::Lift::load(cx, &fields[#index].ty, ptr + offsets[#index])?,)*
+                        #(#idents: ::memhost::Lift::load(cx, &fields[#index].ty, ptr + offsets[#index])?,)*
                     })
                 }
             }
@@ -259,13 +259,13 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
                 #(if self.#idents { bits |= 1 << #bit; })*
             };
             quote! {
-                fn lower_flat(&self, _cx: &mut ::host::LowerCx<'_>, _ty: &#d::Type, out: &mut ::std::vec::Vec<u64>) -> ::core::result::Result<(), ::host::Error> {
+                fn lower_flat(&self, _cx: &mut ::memhost::LowerCx<'_>, _ty: &#d::Type, out: &mut ::std::vec::Vec<u64>) -> ::core::result::Result<(), ::memhost::Error> {
                     #bits
                     #d::flags_lower_flat(out, bits);
                     ::core::result::Result::Ok(())
                 }
 
-                fn store(&self, cx: &mut ::host::LowerCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<(), ::host::Error> {
+                fn store(&self, cx: &mut ::memhost::LowerCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<(), ::memhost::Error> {
                     #bits
                     #d::flags_store(cx, ty, ptr, bits)
                 }
@@ -275,12 +275,12 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
             let idents: Vec<_> = flags.iter().map(|(f, _)| f).collect();
             let bit: Vec<u32> = (0..).take(flags.len()).collect();
             quote! {
-                fn lift_flat(_cx: &::host::LiftCx<'_>, _ty: &#d::Type, src: &mut ::host::FlatSrc<'_>) -> ::core::result::Result<Self, ::host::Error> {
+                fn lift_flat(_cx: &::memhost::LiftCx<'_>, _ty: &#d::Type, src: &mut ::memhost::FlatSrc<'_>) -> ::core::result::Result<Self, ::memhost::Error> {
                     let bits = #d::flags_lift_flat(src);
                     ::core::result::Result::Ok(Self { #(#idents: bits & (1 << #bit) != 0,)* })
                 }
 
-                fn load(cx: &::host::LiftCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<Self, ::host::Error> {
+                fn load(cx: &::memhost::LiftCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<Self, ::memhost::Error> {
                     let bits = #d::flags_load(cx, ty, ptr)?;
                     ::core::result::Result::Ok(Self { #(#idents: bits & (1 << #bit) != 0,)* })
                 }
@@ -295,7 +295,7 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
                 p.as_ref().map(|ty| {
                     quote! {
                         if let ::core::option::Option::Some(t) = payloads[#i] {
-                            <#ty as ::host::ComponentType>::typecheck(resolve, t)?;
+                            <#ty as ::memhost::ComponentType>::typecheck(resolve, t)?;
                         }
                     }
                 })
@@ -311,18 +311,18 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
         (Shape::Variant(cases), Trait::Lower) => {
             let flat = cases.iter().enumerate().map(|(i, (ident, _, p))| match p {
                 None => quote!(Self::#ident => #d::case_lower_flat(cx, ty, #i, out, |_, _, _| ::core::result::Result::Ok(())),),
-                Some(_) => quote!(Self::#ident(v) => #d::case_lower_flat(cx, ty, #i, out, |cx, ty, out| ::host::Lower::lower_flat(v, cx, ty, out)),),
+                Some(_) => quote!(Self::#ident(v) => #d::case_lower_flat(cx, ty, #i, out, |cx, ty, out| ::memhost::Lower::lower_flat(v, cx, ty, out)),),
             });
             let store = cases.iter().enumerate().map(|(i, (ident, _, p))| match p {
                 None => quote!(Self::#ident => #d::case_store(cx, ty, #i, ptr, |_, _, _| ::core::result::Result::Ok(())),),
-                Some(_) => quote!(Self::#ident(v) => #d::case_store(cx, ty, #i, ptr, |cx, ty, at| ::host::Lower::store(v, cx, ty, at)),),
+                Some(_) => quote!(Self::#ident(v) => #d::case_store(cx, ty, #i, ptr, |cx, ty, at| ::memhost::Lower::store(v, cx, ty, at)),),
             });
             quote! {
-                fn lower_flat(&self, cx: &mut ::host::LowerCx<'_>, ty: &#d::Type, out: &mut ::std::vec::Vec<u64>) -> ::core::result::Result<(), ::host::Error> {
+                fn lower_flat(&self, cx: &mut ::memhost::LowerCx<'_>, ty: &#d::Type, out: &mut ::std::vec::Vec<u64>) -> ::core::result::Result<(), ::memhost::Error> {
                     match self { #(#flat)* }
                 }
 
-                fn store(&self, cx: &mut ::host::LowerCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<(), ::host::Error> {
+                fn store(&self, cx: &mut ::memhost::LowerCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<(), ::memhost::Error> {
                     match self { #(#store)* }
                 }
             }
@@ -330,11 +330,11 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
         (Shape::Variant(cases), Trait::Lift) => {
             let flat = cases.iter().enumerate().map(|(i, (ident, _, p))| match p {
                 None => quote!(#i => ::core::result::Result::Ok(Self::#ident),),
-                Some(_) => quote!(#i => ::core::result::Result::Ok(Self::#ident(::host::Lift::lift_flat(cx, #d::payload(cx, pty)?, src)?)),),
+                Some(_) => quote!(#i => ::core::result::Result::Ok(Self::#ident(::memhost::Lift::lift_flat(cx, #d::payload(cx, pty)?, src)?)),),
             });
             let load = cases.iter().enumerate().map(|(i, (ident, _, p))| match p {
                 None => quote!(#i => ::core::result::Result::Ok(Self::#ident),),
-                Some(_) => quote!(#i => ::core::result::Result::Ok(Self::#ident(::host::Lift::load(cx, #d::payload(cx, pty)?, at)?)),),
+                Some(_) => quote!(#i => ::core::result::Result::Ok(Self::#ident(::memhost::Lift::load(cx, #d::payload(cx, pty)?, at)?)),),
             });
             // The payload's type and place, named only where a case has a payload.
             let any = cases.iter().any(|(_, _, p)| p.is_some());
@@ -347,13 +347,13 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
             };
             let (pty, src, at) = (name("pty"), name("src"), name("at"));
             quote! {
-                fn lift_flat(cx: &::host::LiftCx<'_>, ty: &#d::Type, src: &mut ::host::FlatSrc<'_>) -> ::core::result::Result<Self, ::host::Error> {
+                fn lift_flat(cx: &::memhost::LiftCx<'_>, ty: &#d::Type, src: &mut ::memhost::FlatSrc<'_>) -> ::core::result::Result<Self, ::memhost::Error> {
                     #d::case_lift_flat(cx, ty, src, |case, #pty, #src| {
                         match case { #(#flat)* _ => ::core::result::Result::Err(#d::no_case(cx)) }
                     })
                 }
 
-                fn load(cx: &::host::LiftCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<Self, ::host::Error> {
+                fn load(cx: &::memhost::LiftCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<Self, ::memhost::Error> {
                     #d::case_load(cx, ty, ptr, |case, #pty, #at| {
                         match case { #(#load)* _ => ::core::result::Result::Err(#d::no_case(cx)) }
                     })
@@ -362,9 +362,9 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
         }
     };
     let trait_path = match which {
-        Trait::ComponentType => quote!(::host::ComponentType),
-        Trait::Lower => quote!(::host::Lower),
-        Trait::Lift => quote!(::host::Lift),
+        Trait::ComponentType => quote!(::memhost::ComponentType),
+        Trait::Lower => quote!(::memhost::Lower),
+        Trait::Lift => quote!(::memhost::Lift),
     };
     quote! {
         #[automatically_derived]

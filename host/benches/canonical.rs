@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::num::NonZeroUsize;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use host::{GuestModule, Limits, Transformer};
+use memhost::{GuestModule, Limits, Transformer};
 use wasmer::{Instance, Memory, Module, Store, TypedFunction, imports};
 
 fn artifact(path: &str) -> Vec<u8> {

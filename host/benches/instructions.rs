@@ -17,7 +17,7 @@ mod raw;
 use std::hint::black_box;
 
 use gungraun::{library_benchmark, library_benchmark_group, main};
-use host::{Guest, GuestModule, Limits, Region};
+use memhost::{Guest, GuestModule, Limits, Region};
 use raw::{Raw, RawAlloc};
 
 /// How many times each case repeats its operation.

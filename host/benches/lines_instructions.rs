@@ -18,7 +18,7 @@ mod sample;
 use std::hint::black_box;
 
 use gungraun::{library_benchmark, library_benchmark_group, main};
-use host::{Guest, GuestModule, Limits, Transformer};
+use memhost::{Guest, GuestModule, Limits, Transformer};
 
 /// How many lines each case transforms.
 const LINES: usize = 1000;

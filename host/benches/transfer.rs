@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use host::{GuestModule, Limits};
+use memhost::{GuestModule, Limits};
 use raw::{RawAlloc, raw, raw_metered};
 use wasmer::WasmPtr;
 
@@ -117,7 +117,7 @@ fn calls(c: &mut Criterion) {
 const ROUNDTRIP_SIZES: [(&str, usize); 3] = [("1KiB", 1024), ("1MiB", 1 << 20), ("8MiB", 8 << 20)];
 
 /// Put, adopt, transform, borrowed read: the library picks the allocation convention.
-fn roundtrip(guest: &mut host::Guest, data: &[u8]) {
+fn roundtrip(guest: &mut memhost::Guest, data: &[u8]) {
     guest.put_bytes(data).unwrap();
     guest.transform().unwrap();
     let region = guest.load().unwrap();

@@ -57,7 +57,7 @@ fn main() {
         first.parse().expect("seconds")
     };
     let mode = args.next();
-    let mut limits = host::Limits::default();
+    let mut limits = memhost::Limits::default();
     if mode.as_deref() == Some("unmetered") {
         limits.fuel = None;
     }
@@ -69,7 +69,7 @@ fn main() {
         return raw(calls.unwrap_or(1_000_000), &bytes, &"x".repeat(1024));
     }
     let module =
-        host::GuestModule::from_file(path, &limits).expect("cargo xtask build-guest --all");
+        memhost::GuestModule::from_file(path, &limits).expect("cargo xtask build-guest --all");
     let mut guest = module.instantiate().expect("instantiates");
     let f = guest
         .typed::<(&str,), (String,)>("transform")

@@ -16,7 +16,7 @@ mod large;
 
 use std::time::Instant;
 
-use host::{GuestModule, Limits};
+use memhost::{GuestModule, Limits};
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()

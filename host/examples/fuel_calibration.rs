@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use host::{GuestModule, Limits};
+use memhost::{GuestModule, Limits};
 
 /// `load` runs `body` `n` times; memory of 64 pages (4 MiB), a 10 000-element table, and a
 /// 64 KiB passive data segment.
@@ -105,9 +105,9 @@ fn main() {
     ];
     println!(
         "bytes per unit {}, units per element {}, cost of a runtime call {} units",
-        host::BYTES_PER_UNIT,
-        host::UNITS_PER_ELEMENT,
-        host::RUNTIME_CALL
+        memhost::BYTES_PER_UNIT,
+        memhost::UNITS_PER_ELEMENT,
+        memhost::RUNTIME_CALL
     );
     println!(
         "{:<22} {:>12} {:>14} {:>10}",

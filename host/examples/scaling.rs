@@ -16,7 +16,7 @@ use std::hint::black_box;
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
-use host::{GuestModule, Limits};
+use memhost::{GuestModule, Limits};
 
 /// Register-only work, split among `threads`.
 fn spin(total: u64, threads: usize) {

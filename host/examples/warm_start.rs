@@ -16,7 +16,7 @@ mod large;
 
 use std::time::{Duration, Instant};
 
-use host::{GuestModule, Limits, ModuleCache};
+use memhost::{GuestModule, Limits, ModuleCache};
 
 /// Warm loads timed; the median is reported.
 const WARM_RUNS: usize = 7;

@@ -28,7 +28,7 @@ use crate::{Error, Extras, Region};
 ///
 /// ```compile_fail
 /// fn send<T: Send>() {}
-/// send::<host::Guest>();
+/// send::<memhost::Guest>();
 /// ```
 #[derive(Debug)]
 pub struct Guest {

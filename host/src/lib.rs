@@ -9,7 +9,7 @@
 //! follows only the guide's part of it (`mem` + `load`) works too.
 //!
 //! ```no_run
-//! use host::{GuestModule, Limits};
+//! use memhost::{GuestModule, Limits};
 //!
 //! let module = GuestModule::from_file("target/guest/guest.wasm", &Limits::default())?;
 //! let mut guest = module.instantiate()?;
@@ -17,7 +17,7 @@
 //! guest.replace_string("Hello, Wasmer!")?;
 //! guest.transform()?;
 //! assert_eq!(guest.string()?, "Hello, Wasmer! Wasm is cool!");
-//! # Ok::<(), host::Error>(())
+//! # Ok::<(), memhost::Error>(())
 //! ```
 //!
 //! # Memory and safety

@@ -63,7 +63,7 @@ pub struct Limits {
 /// does not compile outside this crate): each method sets one field.
 ///
 /// ```
-/// let limits = host::Limits::default()
+/// let limits = memhost::Limits::default()
 ///     .with_fuel(Some(1_000_000))
 ///     .with_max_memory_bytes(64 << 20);
 /// assert_eq!(limits.fuel, Some(1_000_000));

@@ -4,7 +4,7 @@
 //! Without MODULE it runs the guest that `cargo xtask build-guest` writes
 //! (`target/guest/guest.wasm`), found from the current directory upward.
 //!
-//! Exit codes are those of [`host::exit`], the one table that `--help` prints too.
+//! Exit codes are those of [`memhost::exit`], the one table that `--help` prints too.
 
 use std::fmt;
 use std::fs::File;
@@ -20,15 +20,15 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use host::{ErrorKind, GuestModule, Limits, ModuleCache, Transformer};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use memhost::{ErrorKind, GuestModule, Limits, ModuleCache, Transformer};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "memhost",
     version,
     about = "Runs the Wasmer guide \"Using memory pointers\" against a guest module.",
-    after_help = host::exit::help(),
+    after_help = memhost::exit::help(),
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
@@ -125,7 +125,7 @@ struct Run {
     module: Option<PathBuf>,
     /// The work one call into the guest may do, in units of about one Wasm operator (an
     /// endless loop is stopped within about a second).
-    #[arg(long, value_name = "N", default_value_t = host::DEFAULT_FUEL)]
+    #[arg(long, value_name = "N", default_value_t = memhost::DEFAULT_FUEL)]
     fuel: u64,
     /// The most linear memory the guest may have (a size: 65536, 64KiB, 16MiB, 1GB).
     #[arg(long, value_name = "SIZE", default_value_t = Size(Limits::default().max_memory_bytes))]
@@ -223,7 +223,7 @@ impl Run {
         let wit = self
             .wit
             .as_ref()
-            .map(|path| host::Wit::from_path(path, self.world.as_deref()))
+            .map(|path| memhost::Wit::from_path(path, self.world.as_deref()))
             .transpose()?;
         let (module, outcome) =
             GuestModule::from_file_with(path, &limits, wit.as_ref(), cache.as_ref())?;
@@ -307,7 +307,7 @@ impl Run {
     }
 }
 
-/// The binary's own failures (the library's are [`host::Error`]).
+/// The binary's own failures (the library's are [`memhost::Error`]).
 #[derive(Debug, thiserror::Error)]
 enum CliError {
     /// Options that do not go together.
@@ -397,7 +397,7 @@ enum Progress {
 }
 
 impl Progress {
-    fn update(&mut self, stats: &host::StreamStats) {
+    fn update(&mut self, stats: &memhost::StreamStats) {
         match self {
             Progress::Off => {}
             Progress::Bar(bar) => {
@@ -414,7 +414,7 @@ impl Progress {
     }
 
     /// Clears the bar; plain progress ends with the final figures.
-    fn finish(self, stats: Option<&host::StreamStats>) {
+    fn finish(self, stats: Option<&memhost::StreamStats>) {
         match self {
             Progress::Off => {}
             Progress::Bar(bar) => bar.finish_and_clear(),
@@ -430,7 +430,7 @@ impl Progress {
 /// One line of plain progress: lines, bytes, rate, and the share done when the size is
 /// known.
 fn plain_line(
-    stats: &host::StreamStats,
+    stats: &memhost::StreamStats,
     elapsed: std::time::Duration,
     size: Option<u64>,
 ) -> String {
@@ -475,7 +475,7 @@ const LINE_CHARS: usize = 1000;
 /// root (context added on the way does not change it).
 fn exit_code(e: &anyhow::Error) -> u8 {
     let kind = match (
-        e.downcast_ref::<host::Error>(),
+        e.downcast_ref::<memhost::Error>(),
         e.downcast_ref::<CliError>(),
     ) {
         (Some(e), _) => e.kind(),
@@ -546,7 +546,7 @@ fn distance(a: &str, b: &str) -> usize {
 fn main() -> ExitCode {
     if let Some(problem) = unknown_command() {
         eprintln!("error: {problem}");
-        return ExitCode::from(host::exit::USAGE.code);
+        return ExitCode::from(memhost::exit::USAGE.code);
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -570,8 +570,8 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {}", one_line(e.as_ref()));
             if run.verbose {
-                let error = e.downcast_ref::<host::Error>();
-                for problem in error.map(host::Error::problems).unwrap_or_default() {
+                let error = e.downcast_ref::<memhost::Error>();
+                for problem in error.map(memhost::Error::problems).unwrap_or_default() {
                     eprintln!("  - {problem}");
                 }
             }
@@ -689,7 +689,7 @@ fn pipe_lines(t: &Transform) -> Result<()> {
     let done = module.transform_stream(
         input,
         io::BufWriter::with_capacity(1 << 16, stdout),
-        host::StreamOptions::new(jobs, &transformer).stop_on(stop),
+        memhost::StreamOptions::new(jobs, &transformer).stop_on(stop),
         &mut |stats| progress.update(stats),
     );
     progress.finish(done.as_ref().ok());
@@ -715,7 +715,7 @@ fn pipe_lines(t: &Transform) -> Result<()> {
         );
     }
     done.map(|_| ()).map_err(|e| match e {
-        host::Error::LineTooLong { line, cap } => CliError::LineTooLong { line, cap }.into(),
+        memhost::Error::LineTooLong { line, cap } => CliError::LineTooLong { line, cap }.into(),
         e => anyhow::Error::new(e),
     })
 }
@@ -741,7 +741,7 @@ fn call(run: &Run, invoke: &str) -> Result<()> {
     let stdout = io::stdout().lock();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout);
     let wrote = guest.invoke_to(invoke, &mut out).map_err(|e| match e {
-        host::Error::Output { source } => anyhow::Error::from(CliError::stdout(source)),
+        memhost::Error::Output { source } => anyhow::Error::from(CliError::stdout(source)),
         e => e.into(),
     })?;
     if wrote {
@@ -760,9 +760,9 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
 }
 
 /// A failure to put standard input into the guest, with the cap when memory ran out.
-fn putting(e: host::Error, cap: u64) -> anyhow::Error {
+fn putting(e: memhost::Error, cap: u64) -> anyhow::Error {
     let context = match e {
-        host::Error::AllocationFailed { .. } => format!(
+        memhost::Error::AllocationFailed { .. } => format!(
             "putting standard input into the guest, whose memory is capped at {cap} bytes \
              (raise it with --max-memory)"
         ),

@@ -124,7 +124,7 @@ impl Sink {
 /// use std::sync::{Arc, Mutex};
 ///
 /// let captured = Arc::new(Mutex::new(Vec::new()));
-/// let wasi = host::Wasi::default()
+/// let wasi = memhost::Wasi::default()
 ///     .arg("guest")
 ///     .env("GREETING", "hello")
 ///     .stdout(Arc::clone(&captured))

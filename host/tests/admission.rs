@@ -38,10 +38,10 @@ fn a_large_module_that_breaks_the_abi_is_refused_without_compiling() {
 
     // The library says why, listing both problems.
     let bytes = std::fs::read(&path).unwrap();
-    let err = host::GuestModule::from_bytes(&bytes, &host::Limits::default())
+    let err = memhost::GuestModule::from_bytes(&bytes, &memhost::Limits::default())
         .err()
         .unwrap();
-    assert!(matches!(err, host::Error::Abi { .. }), "{err:?}");
+    assert!(matches!(err, memhost::Error::Abi { .. }), "{err:?}");
     assert_eq!(
         err.problems(),
         [

@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use common::{temp_file, wasm};
-use host::{Error, GuestModule, Limits};
+use memhost::{Error, GuestModule, Limits};
 
 struct Counting;
 
@@ -161,7 +161,7 @@ fn a_huge_list_of_nothing_is_refused_before_allocating() {
         "package t:e; world w { record empty {} export le: func() -> list<empty>; }",
     )
     .unwrap();
-    let wit = host::Wit::from_path(&path, None).unwrap();
+    let wit = memhost::Wit::from_path(&path, None).unwrap();
     let bytes = wasm(
         r#"(module (memory (export "memory") 1)
             (data (i32.const 104) "\00\00\00\00\00\e1\f5\05")
@@ -175,7 +175,7 @@ fn a_huge_list_of_nothing_is_refused_before_allocating() {
         matches!(
             err,
             Error::HostLimit {
-                limit: host::Violation::ValueTooLarge,
+                limit: memhost::Violation::ValueTooLarge,
                 ..
             }
         ),

@@ -10,7 +10,7 @@ mod common;
 use std::io::Cursor;
 use std::num::NonZeroUsize;
 
-use host::{Error, GuestModule, Limits, StreamOptions, Transformer, Violation, Wit};
+use memhost::{Error, GuestModule, Limits, StreamOptions, Transformer, Violation, Wit};
 
 use common::{canonical_wasm, memhost, temp_file};
 
@@ -32,7 +32,7 @@ fn input() -> Vec<u8> {
         }
         if i == 12_345 {
             // Longer than BATCH_BYTES: a batch of its own.
-            input.extend(std::iter::repeat_n(b'z', host::BATCH_BYTES + 1000));
+            input.extend(std::iter::repeat_n(b'z', memhost::BATCH_BYTES + 1000));
         }
         input.push(b'\n');
     }
@@ -71,7 +71,7 @@ fn stream(
     transformer: &Transformer,
     input: &[u8],
     jobs: usize,
-) -> (Vec<u8>, Result<host::StreamStats, Error>) {
+) -> (Vec<u8>, Result<memhost::StreamStats, Error>) {
     let mut out = Vec::new();
     let result = module.transform_stream(
         Cursor::new(input.to_vec()),
@@ -256,8 +256,8 @@ fn a_line_that_is_not_utf8_is_named_after_the_lines_before_it() {
 fn a_batch_of_too_few_or_too_many_results_names_its_lines_after_the_earlier_ones() {
     for (export, word, results) in [("drop-last", "drop", -1), ("dup-last", "dup", 1)] {
         // The word well past the first batch (of at most BATCH_LINES lines).
-        let at = 3 * host::BATCH_LINES / 2 + 7;
-        let lines: Vec<String> = (1..=3 * host::BATCH_LINES)
+        let at = 3 * memhost::BATCH_LINES / 2 + 7;
+        let lines: Vec<String> = (1..=3 * memhost::BATCH_LINES)
             .map(|i| {
                 if i == at {
                     word.to_string()
@@ -335,7 +335,7 @@ world w {
 /// A module of that world: `cabi_realloc` a bump allocator (8-aligned) that first burns
 /// `spin` loop rounds; `lines` runs `body` with the list at `$p`, `$n` and returns a return
 /// area it lays out.
-fn batch_module(spin: u32, body: &str) -> (GuestModule, host::Guest) {
+fn batch_module(spin: u32, body: &str) -> (GuestModule, memhost::Guest) {
     let wat = format!(
         r#"(module
             (memory (export "memory") 1)
@@ -451,9 +451,9 @@ fn one_canonical_call_runs_on_one_fuel_budget() {
     let err = guest
         .call(
             "lines",
-            &[host::Val::List(vec![
-                host::Val::String("a".into()),
-                host::Val::String("b".into()),
+            &[memhost::Val::List(vec![
+                memhost::Val::String("a".into()),
+                memhost::Val::String("b".into()),
             ])],
         )
         .unwrap_err();

@@ -10,7 +10,7 @@ use std::num::NonZeroUsize;
 use std::process::Stdio;
 
 use common::{guest_path, run_measured_with, temp_file, wasm};
-use host::{Error, GuestModule, Limits};
+use memhost::{Error, GuestModule, Limits};
 
 const MIB: i64 = 1 << 20;
 
@@ -254,7 +254,7 @@ fn jobs_past_what_fits_are_refused_never_abort() {
         .transform_lines(b"a\nb\n", NonZeroUsize::new(35).unwrap())
         .unwrap();
     assert_eq!(out, b"a Wasm is cool!\nb Wasm is cool!\n");
-    assert_eq!(host::MAX_JOBS, 256);
+    assert_eq!(memhost::MAX_JOBS, 256);
 }
 
 /// The library refuses input past the batch limit before it starts a thread.

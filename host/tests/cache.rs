@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use host::{CacheOutcome, CacheWarning, Error, GuestModule, Limits, ModuleCache};
+use memhost::{CacheOutcome, CacheWarning, Error, GuestModule, Limits, ModuleCache};
 use sha2::{Digest as _, Sha256};
 
 /// A fresh, empty cache directory of this test's own, under cargo's scratch directory for
@@ -97,7 +97,7 @@ fn a_directory_others_can_write_is_refused() {
         err.to_string().contains("writable by group or others"),
         "{err}"
     );
-    assert_eq!(err.kind(), host::ErrorKind::Module);
+    assert_eq!(err.kind(), memhost::ErrorKind::Module);
 }
 
 #[test]

@@ -13,7 +13,7 @@ mod common;
 #[path = "common/oracle.rs"]
 mod oracle;
 
-use host::{Error, GuestModule, Limits, Val};
+use memhost::{Error, GuestModule, Limits, Val};
 use wit_parser::WorldItem;
 
 use common::{canonical_wasm, test_world};
@@ -27,7 +27,7 @@ const GUESTS: [&str; 3] = [
     abi::CANONICAL_WASIP1_ARTIFACT,
 ];
 
-fn guest(artifact: &str) -> host::Guest {
+fn guest(artifact: &str) -> memhost::Guest {
     GuestModule::from_bytes(&canonical_wasm(artifact), &Limits::default())
         .unwrap_or_else(|e| panic!("{artifact}: {e}: {:#?}", e.problems()))
         .instantiate()
@@ -301,7 +301,7 @@ fn values_of_the_wrong_type_are_refused_before_any_call() {
         let err = g.call(name, &params).unwrap_err();
         assert!(matches!(err, Error::Call { .. }), "{err}");
         assert!(err.to_string().contains(expected), "{name}: {err}");
-        assert_eq!(err.kind(), host::ErrorKind::Usage);
+        assert_eq!(err.kind(), memhost::ErrorKind::Usage);
     }
     // Nothing was called: the instance works on.
     assert_eq!(
@@ -387,7 +387,7 @@ fn lines_stream_through_canonical_functions() {
         let transformer = module.transformer(None).unwrap();
         assert_eq!(
             transformer,
-            host::Transformer::Canonical("transform".into())
+            memhost::Transformer::Canonical("transform".into())
         );
         for jobs in [1, 3] {
             let mut out = Vec::new();

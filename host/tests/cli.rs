@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 
 use common::{SEED_WAT, guest_wasm, memhost, wasm};
-use host::exit;
+use memhost::exit;
 
 fn run_in(dir: &Path, args: &[&str]) -> Output {
     memhost()

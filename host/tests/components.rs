@@ -7,7 +7,7 @@
 
 mod common;
 
-use host::{Error, ErrorKind, GuestModule, Limits, Val};
+use memhost::{Error, ErrorKind, GuestModule, Limits, Val};
 
 use common::{canonical_wasm, memhost, temp_file};
 

@@ -7,7 +7,7 @@ mod common;
 use std::borrow::Cow;
 
 use common::wasm;
-use host::{Error, Guest, GuestModule, Limits, Region};
+use memhost::{Error, Guest, GuestModule, Limits, Region};
 
 fn module(shared: bool) -> Guest {
     let memory = if shared { "1 1 shared" } else { "1 1" };

@@ -9,7 +9,7 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use host::{ComponentType, Error, GuestModule, Lift, Limits, Lower, Val};
+use memhost::{ComponentType, Error, GuestModule, Lift, Limits, Lower, Val};
 
 use common::canonical_wasm;
 
@@ -49,7 +49,7 @@ struct Perms {
     exec: bool,
 }
 
-fn guest(artifact: &str) -> host::Guest {
+fn guest(artifact: &str) -> memhost::Guest {
     GuestModule::from_bytes(&canonical_wasm(artifact), &Limits::default())
         .unwrap()
         .instantiate()
@@ -330,7 +330,7 @@ fn allocations(f: impl FnOnce()) -> u64 {
 /// the first call, which sizes the instance's buffers, nothing is allocated on the host.
 #[test]
 fn records_of_eight_scalars_through_memory_allocate_nothing() {
-    let wit = host::Wit::from_path(common::temp_file("eight.wit", EIGHT_WIT), None).unwrap();
+    let wit = memhost::Wit::from_path(common::temp_file("eight.wit", EIGHT_WIT), None).unwrap();
     let (module, _) = GuestModule::from_bytes_with(
         &common::wasm(EIGHT_WAT),
         &Limits::default(),
@@ -358,7 +358,8 @@ fn records_of_eight_scalars_through_memory_allocate_nothing() {
 #[test]
 fn a_record_of_eight_flat_scalars_allocates_only_what_wasmer_does() {
     use wasmer::{Instance, Module, Store, Value, imports};
-    let wit = host::Wit::from_path(common::temp_file("eight-flat.wit", EIGHT_WIT), None).unwrap();
+    let wit =
+        memhost::Wit::from_path(common::temp_file("eight-flat.wit", EIGHT_WIT), None).unwrap();
     let bytes = common::wasm(EIGHT_WAT);
     let (module, _) =
         GuestModule::from_bytes_with(&bytes, &Limits::default(), Some(&wit), None).unwrap();

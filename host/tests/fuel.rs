@@ -5,12 +5,12 @@
 mod common;
 
 use common::wasm;
-use host::{
+use memhost::{
     BYTES_PER_UNIT, DEFAULT_FUEL, Error, GuestModule, Limits, RUNTIME_CALL, Region,
     UNITS_PER_ELEMENT, UNITS_PER_PAGE,
 };
 
-fn guest(wat: &str, limits: &Limits) -> host::Guest {
+fn guest(wat: &str, limits: &Limits) -> memhost::Guest {
     GuestModule::from_bytes(&wasm(wat), limits)
         .unwrap()
         .instantiate()

@@ -17,7 +17,7 @@ mod worlds;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use host::{Guest, GuestModule, Limits, Val};
+use memhost::{Guest, GuestModule, Limits, Val};
 
 use oracle::{Gen, Oracle, same};
 use worlds::{Coverage, World};

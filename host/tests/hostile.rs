@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 
 use common::{snapshot, temp_file, wasm};
-use host::{Error, GuestModule, Limits, Region};
+use memhost::{Error, GuestModule, Limits, Region};
 
 /// Test budgets: far above what these fixtures need when they behave, small enough that an
 /// endless loop in an unoptimised build stops in milliseconds.
@@ -21,7 +21,7 @@ fn compile(wat: &str) -> Result<GuestModule, Error> {
     GuestModule::from_bytes(&wasm(wat), &limits())
 }
 
-fn guest(wat: &str) -> host::Guest {
+fn guest(wat: &str) -> memhost::Guest {
     compile(wat).unwrap().instantiate().unwrap()
 }
 

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{snapshot, temp_file, wasm};
-use host::{Error, GuestModule, Limits, Region};
+use memhost::{Error, GuestModule, Limits, Region};
 
 /// A guest holding "Hello, World!" at 1024 whose `cabi_realloc` and `adopt` run the given
 /// bodies. `adopt` by default takes the block; `cabi_realloc` called with `new_len` 0 (the
@@ -33,7 +33,7 @@ const TAKES_IT: &str =
     "(global.set $ptr (local.get 0)) (global.set $len (local.get 1)) i32.const 0";
 
 /// A fresh instance of `wat` under [`limits`].
-fn instance(wat: &str) -> host::Guest {
+fn instance(wat: &str) -> memhost::Guest {
     GuestModule::from_bytes(&wasm(wat), &limits())
         .unwrap()
         .instantiate()

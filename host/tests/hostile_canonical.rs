@@ -7,7 +7,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use host::{Error, GuestModule, Limits, Val, Violation, Wit};
+use memhost::{Error, GuestModule, Limits, Val, Violation, Wit};
 
 use common::memhost;
 
@@ -92,7 +92,7 @@ const DATA: &str = r#"
     (data (i32.const 112) "\02\00\00\00\00\00\00\00")  ;; v/o/r: discriminant 2
 "#;
 
-fn instance(bytes: &[u8]) -> host::Guest {
+fn instance(bytes: &[u8]) -> memhost::Guest {
     let (_, wit) = wit();
     let (module, _) = GuestModule::from_bytes_with(bytes, &Limits::default(), Some(&wit), None)
         .unwrap_or_else(|e| panic!("{e}: {:?}", e.problems()));
@@ -235,7 +235,7 @@ fn every_lie_is_a_typed_error_and_poisons_the_instance() {
                 .starts_with(&format!("guest `{name}` broke the canonical ABI: ")),
             "{err}"
         );
-        assert_eq!(err.kind(), host::ErrorKind::Guest);
+        assert_eq!(err.kind(), memhost::ErrorKind::Guest);
         // The spec's trap: the instance is not entered again.
         let again = g.call("c", &[]).unwrap_err();
         assert!(matches!(again, Error::Poisoned { .. }), "{again}");
@@ -261,7 +261,7 @@ fn a_host_limit_leaves_the_instance_usable() {
             "{err:?}"
         );
         assert!(err.to_string().contains("a limit of this host"), "{err}");
-        assert_eq!(err.kind(), host::ErrorKind::Guest);
+        assert_eq!(err.kind(), memhost::ErrorKind::Guest);
     }
     // Not poisoned: other functions answer.
     assert_eq!(g.call("c", &[]).unwrap(), Some(Val::Char('\0')));

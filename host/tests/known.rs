@@ -4,7 +4,7 @@
 
 mod common;
 
-use host::{Error, GuestModule, Limits};
+use memhost::{Error, GuestModule, Limits};
 
 /// A string at `$off`, moved by `transform` to offset 1000; a static buffer of 100 bytes;
 /// and a bump allocator from 2000 whose next block is, after `transform`, where the string
@@ -37,7 +37,7 @@ const MOVER: &str = r#"
     (global.set $off (local.get 0)) (global.set $len (local.get 1)) i32.const 0))
 "#;
 
-fn mover() -> host::Guest {
+fn mover() -> memhost::Guest {
     GuestModule::from_bytes(&common::wasm(MOVER), &Limits::default())
         .unwrap()
         .instantiate()
@@ -72,7 +72,7 @@ fn a_block_over_the_moved_string_is_refused() {
 }
 
 /// How many times the guest's `load` has run, read from its memory (no call).
-fn loads(guest: &host::Guest) -> i32 {
+fn loads(guest: &memhost::Guest) -> i32 {
     let mut count = [0u8; 4];
     guest.read_into(60000, &mut count).unwrap();
     i32::from_le_bytes(count)

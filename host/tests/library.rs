@@ -4,7 +4,7 @@
 mod common;
 
 use common::{SEED_WAT, guest, guest_wasm, snapshot, wasm};
-use host::{Error, GuestModule, Limits, Region};
+use memhost::{Error, GuestModule, Limits, Region};
 use wasmer::{ExternType, Instance, Module, Store, TypedFunction, WasmPtr, imports};
 
 #[test]
@@ -242,7 +242,7 @@ fn transform_without_memory_left_changes_no_byte() {
 #[test]
 fn any_size_goes_in_through_the_allocator_and_comes_back_transformed() {
     let mut g = guest();
-    assert_eq!(g.convention(), host::Convention::Allocation);
+    assert_eq!(g.convention(), memhost::Convention::Allocation);
     for len in [0, 1, 13, 4096, 4097, 100_000, 3 << 20] {
         let data: Vec<u8> = (0..len)
             .map(|i| b'a' + u8::try_from(i % 26).unwrap())
@@ -326,7 +326,7 @@ fn a_guest_with_only_a_length_setter_takes_data_in_its_static_buffer() {
         .unwrap()
         .instantiate()
         .unwrap();
-    assert_eq!(g.convention(), host::Convention::StaticBuffer);
+    assert_eq!(g.convention(), memhost::Convention::StaticBuffer);
     assert_eq!(
         g.put_str("in the buffer").unwrap(),
         Region {
@@ -360,7 +360,7 @@ fn a_guest_with_only_a_length_setter_takes_data_in_its_static_buffer() {
         .unwrap()
         .instantiate()
         .unwrap();
-    assert_eq!(seed.convention(), host::Convention::WriteOnly);
+    assert_eq!(seed.convention(), memhost::Convention::WriteOnly);
     assert!(matches!(
         &seed.put_str("x"),
         Err(Error::MissingExport {
@@ -374,7 +374,7 @@ fn a_guest_with_only_a_length_setter_takes_data_in_its_static_buffer() {
 fn seed_only_module_has_no_extras() {
     let module = GuestModule::from_bytes(&wasm(SEED_WAT), &Limits::default()).unwrap();
     let mut g = module.instantiate().unwrap();
-    assert_eq!(g.extras(), host::Extras::default());
+    assert_eq!(g.extras(), memhost::Extras::default());
     assert_eq!(
         g.load().unwrap(),
         Region {

@@ -7,7 +7,7 @@ mod common;
 use std::num::NonZeroUsize;
 
 use common::{guest_wasm, temp_file, wasm};
-use host::{Error, GuestModule, Limits};
+use memhost::{Error, GuestModule, Limits};
 
 /// Lines of every length from empty to 100 KB, the last without a newline.
 fn input() -> Vec<u8> {

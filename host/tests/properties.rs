@@ -16,7 +16,7 @@ mod common;
 use std::cell::RefCell;
 
 use common::wasm;
-use host::{Error, Guest, GuestModule, Limits, Region};
+use memhost::{Error, Guest, GuestModule, Limits, Region};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 

@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{temp_file, wasm};
-use host::{Error, GuestModule, Limits};
+use memhost::{Error, GuestModule, Limits};
 
 /// A module whose `load` runs `body` first, with a shared memory and a tag.
 fn module(body: &str, extra: &str) -> Vec<u8> {
@@ -135,7 +135,7 @@ fn the_rest_of_threads_runs() {
     let mut word = [0; 4];
     guest.read_into(0, &mut word).unwrap();
     assert_eq!(u32::from_le_bytes(word), 5);
-    assert!(guest.fuel_used().unwrap() >= host::RUNTIME_CALL);
+    assert!(guest.fuel_used().unwrap() >= memhost::RUNTIME_CALL);
 }
 
 /// Only a module whose ABI and limits pass has its function bodies read: a refused ABI is

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use host::{Error, GuestModule, Limits, Wit};
+use memhost::{Error, GuestModule, Limits, Wit};
 
 use common::{canonical_wasm, memhost};
 

@@ -87,10 +87,11 @@ fn hungry_guests_stay_within_the_caps() {
 
 #[test]
 fn table_grow_past_the_cap_returns_minus_one_in_the_guest() {
-    let module = host::GuestModule::from_bytes(&wasm(TABLE_HOG), &host::Limits::default()).unwrap();
+    let module =
+        memhost::GuestModule::from_bytes(&wasm(TABLE_HOG), &memhost::Limits::default()).unwrap();
     let mut g = module.instantiate().unwrap();
     g.load().unwrap();
-    let results = g.read(host::Region { offset: 0, len: 8 }).unwrap();
+    let results = g.read(memhost::Region { offset: 0, len: 8 }).unwrap();
     // Ten million: refused. 9999 more on top of 1: exactly the 10 000 cap, granted (old size 1).
     assert_eq!(
         results,

@@ -201,7 +201,8 @@ fn jobs_that_cannot_fit_are_refused_before_anything_is_read() {
         assert_eq!(err.lines().count(), 1, "{err}");
     }
     // The library says the same.
-    let module = host::GuestModule::from_file(guest_path(), &host::Limits::default()).unwrap();
+    let module =
+        memhost::GuestModule::from_file(guest_path(), &memhost::Limits::default()).unwrap();
     assert_eq!(module.stream_jobs(), 35);
     let err = module
         .transform_lines(b"a\n", std::num::NonZeroUsize::new(36).unwrap())
@@ -209,7 +210,7 @@ fn jobs_that_cannot_fit_are_refused_before_anything_is_read() {
     assert!(
         matches!(
             err,
-            host::Error::HostMemory {
+            memhost::Error::HostMemory {
                 jobs: 36,
                 fit: 35,
                 ..

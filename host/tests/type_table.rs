@@ -8,7 +8,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use host::{
+use memhost::{
     Error, GuestModule, Limits, MAX_TYPE_DEPTH, MAX_TYPE_SIZE, MAX_TYPE_WIDTH, Val, Violation, Wit,
 };
 

@@ -9,7 +9,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use host::{Error, GuestModule, Limits, Val, Wasi};
+use memhost::{Error, GuestModule, Limits, Val, Wasi};
 
 use common::{memhost, temp_file, wasm};
 
@@ -73,8 +73,8 @@ const WAT: &str = r#"(module
 
 /// The module, its world written to a file of `test`'s own (tests run side by side).
 fn module(test: &str) -> GuestModule {
-    let wit =
-        host::Wit::from_path(temp_file(&format!("wasi-{test}.wit"), WIT.as_bytes()), None).unwrap();
+    let wit = memhost::Wit::from_path(temp_file(&format!("wasi-{test}.wit"), WIT.as_bytes()), None)
+        .unwrap();
     let (module, _) =
         GuestModule::from_bytes_with(&wasm(WAT), &Limits::default(), Some(&wit), None).unwrap();
     assert!(module.uses_wasi());
@@ -95,7 +95,7 @@ fn text(c: &Captured) -> String {
     String::from_utf8_lossy(&c.lock().unwrap()).into_owned()
 }
 
-fn call(g: &mut host::Guest, name: &str, params: &[Val]) -> Option<Val> {
+fn call(g: &mut memhost::Guest, name: &str, params: &[Val]) -> Option<Val> {
     g.call(name, params)
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
@@ -108,7 +108,7 @@ fn output_goes_where_the_embedder_says_and_bad_descriptors_are_ebadf() {
     let (wasi, out, err) = captured();
     let mut g = module("output").instantiate_with(&wasi).unwrap();
     let write =
-        |g: &mut host::Guest, fd| call(g, "write", &[Val::S32(fd), Val::U32(100), Val::U32(21)]);
+        |g: &mut memhost::Guest, fd| call(g, "write", &[Val::S32(fd), Val::U32(100), Val::U32(21)]);
     assert_eq!(write(&mut g, 1), Some(Val::S32(0)));
     assert_eq!(write(&mut g, 2), Some(Val::S32(0)));
     assert_eq!(write(&mut g, 2), Some(Val::S32(0)));
@@ -196,7 +196,7 @@ fn no_environment_or_arguments_unless_given() {
 #[test]
 fn clocks_and_random_bytes() {
     let mut g = module("clocks").instantiate().unwrap();
-    let peek = |g: &mut host::Guest, at| match call(g, "peek", &[Val::U32(at)]) {
+    let peek = |g: &mut memhost::Guest, at| match call(g, "peek", &[Val::U32(at)]) {
         Some(Val::U64(v)) => v,
         other => panic!("{other:?}"),
     };
@@ -225,7 +225,7 @@ fn proc_exit_is_a_typed_error_with_its_code() {
         matches!(&err, Error::Exit { code: 3, export } if export == "bye"),
         "{err:?}"
     );
-    assert_eq!(err.kind(), host::ErrorKind::Guest);
+    assert_eq!(err.kind(), memhost::ErrorKind::Guest);
 }
 
 /// A guest writing without end is stopped by the call's fuel, as a loop is: the host's
@@ -234,7 +234,7 @@ fn proc_exit_is_a_typed_error_with_its_code() {
 fn endless_output_is_stopped_by_fuel() {
     let mut limits = Limits::default();
     limits.fuel = Some(10_000_000);
-    let wit = host::Wit::from_path(temp_file("wasi-fuel.wit", WIT.as_bytes()), None).unwrap();
+    let wit = memhost::Wit::from_path(temp_file("wasi-fuel.wit", WIT.as_bytes()), None).unwrap();
     let (module, _) = GuestModule::from_bytes_with(&wasm(WAT), &limits, Some(&wit), None).unwrap();
     let counted = Arc::new(Mutex::new(Counter(0)));
     let wasi = Wasi::default().stdout(Arc::clone(&counted));
@@ -243,7 +243,7 @@ fn endless_output_is_stopped_by_fuel() {
     assert!(matches!(err, Error::OutOfFuel { .. }), "{err:?}");
     let written = counted.lock().unwrap().0;
     // At least a unit of fuel for every BYTES_PER_UNIT bytes.
-    let most = 10_000_000 * u64::from(host::BYTES_PER_UNIT);
+    let most = 10_000_000 * u64::from(memhost::BYTES_PER_UNIT);
     assert!(written > 0 && written <= most, "{written} bytes went out");
 }
 
@@ -272,7 +272,7 @@ fn other_wasi_functions_are_refused_at_admission() {
             (memory (export "memory") 1)
             (func (export "f")))"#,
     );
-    let wit = host::Wit::from_path(
+    let wit = memhost::Wit::from_path(
         temp_file(
             "wasi-refused.wit",
             b"package t:r;\nworld w { export f: func(); }\n",

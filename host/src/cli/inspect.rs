@@ -9,7 +9,7 @@ use std::path::Path;
 use abi::check::wasmparser::{ExternalKind, TypeRef};
 use abi::check::{ParseError, Summary};
 use anyhow::Result;
-use host::GuestModule;
+use memhost::GuestModule;
 
 use crate::{Run, write_stdout};
 

@@ -378,11 +378,11 @@ impl Guest {
     /// The function `name` of the module's world, its types checked against `P` and `R`.
     ///
     /// ```no_run
-    /// # let module = host::GuestModule::from_file("guest.wasm", &host::Limits::default())?;
+    /// # let module = memhost::GuestModule::from_file("guest.wasm", &memhost::Limits::default())?;
     /// let mut guest = module.instantiate()?;
     /// let f = guest.typed::<(&str,), (String,)>("transform")?;
     /// let (out,) = f.call(&mut guest, ("hi",))?;
-    /// # Ok::<(), host::Error>(())
+    /// # Ok::<(), memhost::Error>(())
     /// ```
     ///
     /// # Errors

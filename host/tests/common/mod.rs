@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use host::{Guest, GuestModule, Limits};
+use memhost::{Guest, GuestModule, Limits};
 
 pub mod large;
 
@@ -119,7 +119,7 @@ pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
 /// A copy of the whole of the guest's memory.
 pub fn snapshot(guest: &Guest) -> Vec<u8> {
     let len = u32::try_from(guest.memory_size()).expect("test memories are small");
-    guest.read(host::Region { offset: 0, len }).unwrap()
+    guest.read(memhost::Region { offset: 0, len }).unwrap()
 }
 
 /// What a run of the binary cost: its exit code, peak resident set and CPU time.

@@ -9,7 +9,7 @@
 )]
 #![allow(dead_code, reason = "each test that includes it uses part of it")]
 
-use host::Val;
+use memhost::Val;
 use wasmtime::component::{Component, Func, Instance, Linker, Val as WVal};
 use wasmtime::{Config, Engine, Store};
 use wit_parser::{Resolve, Type, TypeDefKind};
