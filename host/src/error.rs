@@ -132,6 +132,19 @@ pub enum Error {
         code: i32,
     },
 
+    /// A function the embedder gave the guest ([`HostFunctions`](crate::HostFunctions))
+    /// failed or panicked while `export` ran, or was handed a region outside guest memory:
+    /// the guest is stopped.
+    #[error("guest `{export}`: host function `{import}` failed: {why}")]
+    HostFunction {
+        /// The export that was running.
+        export: Cow<'static, str>,
+        /// The import, `module.name`.
+        import: String,
+        /// Its error, or its panic's message.
+        why: String,
+    },
+
     /// The guest ran out of its instruction budget ([`Limits::fuel`](crate::Limits::fuel)).
     #[error("guest `{export}` ran out of fuel after {fuel} units")]
     OutOfFuel {
@@ -501,6 +514,7 @@ impl Error {
             | Error::Trap { .. }
             | Error::OutOfFuel { .. }
             | Error::Exit { .. }
+            | Error::HostFunction { .. }
             | Error::NegativeLength { .. }
             | Error::RangeOverflow { .. }
             | Error::OutOfBounds { .. }

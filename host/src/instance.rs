@@ -432,11 +432,21 @@ impl Core {
                 fuel: meter.fuel,
             };
         }
-        if let Some(crate::wasi::Stop::Exit(code)) = e.downcast_ref::<crate::wasi::Stop>() {
-            return Error::Exit {
-                export,
-                code: *code,
-            };
+        match e.downcast_ref::<crate::imports::Stop>() {
+            Some(crate::imports::Stop::Exit(code)) => {
+                return Error::Exit {
+                    export,
+                    code: *code,
+                };
+            }
+            Some(crate::imports::Stop::Host { import, why }) => {
+                return Error::HostFunction {
+                    export,
+                    import: import.clone(),
+                    why: why.clone(),
+                };
+            }
+            Some(crate::imports::Stop::OutOfFuel) | None => {}
         }
         Error::Trap {
             export,

@@ -62,6 +62,7 @@ mod component;
 mod error;
 pub mod exit;
 mod guest;
+mod imports;
 mod instance;
 mod limits;
 mod lines;
@@ -80,6 +81,7 @@ pub use crate::canonical::{
 };
 pub use crate::error::{Error, ErrorKind, PROBLEM_CHARS, Violation};
 pub use crate::guest::{ComponentParams, ComponentResults, Convention, Guest, TypedFunc};
+pub use crate::imports::HostFunctions;
 pub use crate::limits::{DEFAULT_FUEL, Limits};
 pub use crate::lines::MAX_JOBS;
 pub use crate::metering::{BYTES_PER_UNIT, RUNTIME_CALL, UNITS_PER_ELEMENT, UNITS_PER_PAGE};

@@ -15,7 +15,9 @@ use crate::canonical::{self, Wit, World};
 use crate::guest::Canonical;
 use crate::instance::{Core, Effect};
 use crate::prepare::{self, Extras, Refusal};
-use crate::{CacheOutcome, Error, Guest, Limits, ModuleCache, Wasi, limits, metering};
+use crate::{
+    CacheOutcome, Error, Guest, HostFunctions, Limits, ModuleCache, Wasi, limits, metering,
+};
 
 /// A compiled guest module whose imports and exports have been checked against the ABI.
 /// Instantiate it as often as needed.
@@ -42,6 +44,8 @@ pub struct GuestModule {
     deferred_start: bool,
     /// Whether it imports WASI preview 1.
     wasi: bool,
+    /// The embedder's functions it may import.
+    host: HostFunctions,
 }
 
 impl GuestModule {
@@ -54,8 +58,15 @@ impl GuestModule {
     pub fn from_file(path: impl AsRef<Path>, limits: &Limits) -> Result<Self, Error> {
         let path = path.as_ref();
         let bytes = read_module(path, limits)?;
-        Self::build(&bytes, path.display().to_string(), limits, None, None)
-            .map(|(module, _)| module)
+        Self::build(
+            &bytes,
+            path.display().to_string(),
+            limits,
+            None,
+            None,
+            &HostFunctions::default(),
+        )
+        .map(|(module, _)| module)
     }
 
     /// As [`GuestModule::from_file`], through `cache`: the compiled module is loaded from it
@@ -80,6 +91,7 @@ impl GuestModule {
             limits,
             None,
             Some(cache),
+            &HostFunctions::default(),
         )?;
         Ok((module, outcome.expect("a cache was given")))
     }
@@ -89,7 +101,15 @@ impl GuestModule {
     /// # Errors
     /// [`Error::ModuleTooLarge`], [`Error::OverLimit`], [`Error::Compile`], [`Error::Abi`].
     pub fn from_bytes(bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
-        Self::build(bytes, "<bytes>".to_string(), limits, None, None).map(|(module, _)| module)
+        Self::build(
+            bytes,
+            "<bytes>".to_string(),
+            limits,
+            None,
+            None,
+            &HostFunctions::default(),
+        )
+        .map(|(module, _)| module)
     }
 
     /// As [`GuestModule::from_bytes`], through `cache`, as [`GuestModule::from_file_cached`]
@@ -102,8 +122,14 @@ impl GuestModule {
         limits: &Limits,
         cache: &ModuleCache,
     ) -> Result<(Self, CacheOutcome), Error> {
-        let (module, outcome) =
-            Self::build(bytes, "<bytes>".to_string(), limits, None, Some(cache))?;
+        let (module, outcome) = Self::build(
+            bytes,
+            "<bytes>".to_string(),
+            limits,
+            None,
+            Some(cache),
+            &HostFunctions::default(),
+        )?;
         Ok((module, outcome.expect("a cache was given")))
     }
 
@@ -121,7 +147,14 @@ impl GuestModule {
     ) -> Result<(Self, Option<CacheOutcome>), Error> {
         let path = path.as_ref();
         let bytes = read_module(path, limits)?;
-        Self::build(&bytes, path.display().to_string(), limits, wit, cache)
+        Self::build(
+            &bytes,
+            path.display().to_string(),
+            limits,
+            wit,
+            cache,
+            &HostFunctions::default(),
+        )
     }
 
     /// As [`GuestModule::from_file_with`], for bytes held in memory.
@@ -134,7 +167,31 @@ impl GuestModule {
         wit: Option<&Wit>,
         cache: Option<&ModuleCache>,
     ) -> Result<(Self, Option<CacheOutcome>), Error> {
-        Self::build(bytes, "<bytes>".to_string(), limits, wit, cache)
+        Self::build(
+            bytes,
+            "<bytes>".to_string(),
+            limits,
+            wit,
+            cache,
+            &HostFunctions::default(),
+        )
+    }
+
+    /// As [`GuestModule::from_bytes_with`], for a module that imports functions `host`
+    /// gives (in the guide's ABI: a region of guest memory handed to the host). Admission
+    /// accepts those imports, with their types, and every instance gets them.
+    ///
+    /// # Errors
+    /// As [`GuestModule::from_bytes`]; [`Error::Abi`] names each import that neither `host`
+    /// nor WASI preview 1 gives.
+    pub fn from_bytes_with_imports(
+        bytes: &[u8],
+        limits: &Limits,
+        wit: Option<&Wit>,
+        cache: Option<&ModuleCache>,
+        host: &HostFunctions,
+    ) -> Result<(Self, Option<CacheOutcome>), Error> {
+        Self::build(bytes, "<bytes>".to_string(), limits, wit, cache, host)
     }
 
     fn build(
@@ -143,6 +200,7 @@ impl GuestModule {
         limits: &Limits,
         wit: Option<&Wit>,
         cache: Option<&ModuleCache>,
+        host: &HostFunctions,
     ) -> Result<(Self, Option<CacheOutcome>), Error> {
         if bytes.len() as u64 > limits.max_module_bytes {
             return Err(Error::ModuleTooLarge {
@@ -173,7 +231,7 @@ impl GuestModule {
         let engine = engine(limits);
         // Checked on the bytes: nothing is compiled (or loaded from a cache) unless all of it
         // passes.
-        let prepared = match prepare::prepare(bytes, limits, wit) {
+        let prepared = match prepare::prepare(bytes, limits, wit, host) {
             Ok(prepared) => prepared,
             Err(Refusal::Abi(problems)) => {
                 return Err(Error::Abi {
@@ -258,6 +316,7 @@ impl GuestModule {
             max_host_memory: limits.max_host_memory_bytes,
             deferred_start: prepared.deferred_start,
             wasi: prepared.wasi,
+            host: host.clone(),
         };
         Ok((module, outcome))
     }
@@ -286,12 +345,13 @@ impl GuestModule {
     /// As [`GuestModule::instantiate`].
     pub fn instantiate_with(&self, wasi: &Wasi) -> Result<Guest, Error> {
         let mut store = Store::new(self.engine.clone());
-        let (imports, wasi_env) = if self.wasi {
+        let (mut imports, wasi_env) = if self.wasi {
             let (imports, env) = crate::wasi::imports(&mut store, wasi);
             (imports, Some(env))
         } else {
             (imports! {}, None)
         };
+        let host_env = (!self.host.is_empty()).then(|| self.host.define(&mut store, &mut imports));
         let instance = Instance::new(&mut store, &self.module, &imports).map_err(|e| match e {
             // Not reached: the start section was moved to an export by `prepare`.
             InstantiationError::Start(e) => Error::Trap {
@@ -305,6 +365,9 @@ impl GuestModule {
         })?;
         if let Some(env) = &wasi_env {
             crate::wasi::attach(env, &mut store, &instance);
+        }
+        if let Some(env) = &host_env {
+            crate::imports::attach(env, &mut store, &instance);
         }
         let memory = if self.guide {
             Some(abi::MEMORY.name)

@@ -37,9 +37,9 @@ use std::borrow::Cow;
 use abi::check::wasmparser::{self, ExternalKind, Operator, Parser, Payload, TypeRef};
 use abi::check::{Strictness, Summary};
 
-use crate::Limits;
 use crate::canonical::{self, Wit, World};
 use crate::wasi;
+use crate::{HostFunctions, Limits};
 
 // The check must read modules as wasmer's validator does: the two must be one crate. (This
 // stops compiling when `abi`'s pinned wasmparser and wasmer's differ.)
@@ -104,6 +104,7 @@ pub(crate) fn prepare<'a>(
     bytes: &'a [u8],
     limits: &Limits,
     wit: Option<&Wit>,
+    host: &HostFunctions,
 ) -> Result<Prepared<'a>, Refusal> {
     let summary = Summary::parse(bytes).map_err(|e| Refusal::Unreadable(e.to_string()))?;
     let mut problems = Vec::new();
@@ -127,7 +128,7 @@ pub(crate) fn prepare<'a>(
         present = found;
         problems.extend(wrong);
     }
-    problems.extend(import_problems(&summary));
+    problems.extend(import_problems(&summary, host));
     let wasi = summary.imports.iter().any(|i| i.module == wasi::MODULE);
     let world = match wit.map(|wit| canonical::admit(wit, &summary)) {
         Some(Ok(world)) => Some(world),
@@ -175,16 +176,18 @@ pub(crate) fn prepare<'a>(
 }
 
 /// Every import of `summary` the host does not provide, one sentence each. It provides
-/// WASI preview 1 ([`crate::wasi`]) and nothing else; an unknown WASI function is named
-/// with those it does provide.
-fn import_problems(summary: &Summary) -> Vec<String> {
+/// WASI preview 1 ([`crate::wasi`]) and the embedder's `host` functions; an unknown WASI
+/// function is named with those it does provide.
+fn import_problems(summary: &Summary, host: &HostFunctions) -> Vec<String> {
     summary
         .imports
         .iter()
         .filter_map(|import| {
             let provided = match import.ty {
                 TypeRef::Func(index) => summary.types.get(index as usize).is_some_and(|ty| {
-                    wasi::provides(&import.module, &import.name, ty.params(), ty.results())
+                    let (params, results) = (ty.params(), ty.results());
+                    wasi::provides(&import.module, &import.name, params, results)
+                        || host.provides(&import.module, &import.name, params, results)
                 }),
                 _ => false,
             };
@@ -413,7 +416,7 @@ mod tests {
             b"\0asm\x02\0\0\0",
             b"(module)",
         ] {
-            match prepare(bytes, &Limits::default(), None) {
+            match prepare(bytes, &Limits::default(), None, &HostFunctions::default()) {
                 Err(Refusal::Unreadable(why)) => assert!(!why.is_empty()),
                 other => panic!("{other:?}"),
             }
@@ -423,7 +426,7 @@ mod tests {
     #[test]
     fn a_start_function_becomes_an_export_and_nothing_else_changes() {
         let good = wat::parse_str(MODULE).unwrap();
-        let prepared = prepare(&good, &Limits::default(), None).unwrap();
+        let prepared = prepare(&good, &Limits::default(), None, &HostFunctions::default()).unwrap();
         assert!(prepared.deferred_start);
         let summary = Summary::parse(&prepared.bytes).unwrap();
         assert_eq!(summary.start, None);
@@ -437,7 +440,8 @@ mod tests {
         );
         // Without a start function the bytes are passed on as they are.
         let plain = wat::parse_str(MODULE.replace("(start $s)", "")).unwrap();
-        let prepared = prepare(&plain, &Limits::default(), None).unwrap();
+        let prepared =
+            prepare(&plain, &Limits::default(), None, &HostFunctions::default()).unwrap();
         assert!(matches!(prepared.bytes, Cow::Borrowed(b) if b == plain.as_slice()));
         assert!(!prepared.deferred_start);
     }

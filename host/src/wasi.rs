@@ -10,7 +10,7 @@
 //! `MemoryView`: a bad one is `EFAULT` to the guest, never host memory touched, and the
 //! host checks a whole output's range before writing any of it. Work the host does for the
 //! guest is charged to the call's fuel like guest code: each WASI call costs
-//! [`RUNTIME_CALL`] units, and each byte written or filled costs as a bulk copy does
+//! [`RUNTIME_CALL`](crate::RUNTIME_CALL) units, and each byte written or filled costs as a bulk copy does
 //! ([`BYTES_PER_UNIT`]), so a guest writing without end is stopped as any loop is, and no
 //! host buffer grows with what it writes (output goes through in pieces of 64 KiB).
 //!
@@ -23,12 +23,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use abi::check::wasmparser::ValType;
-use wasmer::{
-    AsStoreMut, Function, FunctionEnv, FunctionEnvMut, Global, Imports, Instance, Memory,
-    MemoryView, Value,
-};
+use wasmer::{AsStoreMut, Function, FunctionEnv, FunctionEnvMut, Imports, Instance, MemoryView};
 
-use crate::metering::{self, BYTES_PER_UNIT, RUNTIME_CALL};
+use crate::imports::{GuestSide, Stop};
+use crate::metering::BYTES_PER_UNIT;
 
 /// The import module of WASI preview 1.
 pub(crate) const MODULE: &str = "wasi_snapshot_preview1";
@@ -184,30 +182,9 @@ impl Wasi {
     }
 }
 
-/// Why a WASI call stops the guest: it exited, or the host's work for it ran past the
-/// call's fuel.
-#[derive(Debug)]
-pub(crate) enum Stop {
-    Exit(i32),
-    OutOfFuel,
-}
-
-impl fmt::Display for Stop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Stop::Exit(code) => write!(f, "the guest exited with code {code}"),
-            Stop::OutOfFuel => f.write_str("out of fuel in a WASI call"),
-        }
-    }
-}
-
-impl std::error::Error for Stop {}
-
 /// One instance's WASI state.
 pub(crate) struct Env {
-    memory: Option<Memory>,
-    /// The metering globals (remaining, exhausted), when the module is metered.
-    meter: Option<(Global, Global)>,
+    guest: GuestSide,
     config: Wasi,
     /// Reused for output, at most `PIECE` bytes.
     piece: Vec<u8>,
@@ -227,8 +204,7 @@ pub(crate) fn imports(store: &mut impl AsStoreMut, config: &Wasi) -> (Imports, F
     let env = FunctionEnv::new(
         store,
         Env {
-            memory: None,
-            meter: None,
+            guest: GuestSide::default(),
             config: config.clone(),
             piece: Vec::new(),
             urandom: None,
@@ -308,50 +284,20 @@ pub(crate) fn imports(store: &mut impl AsStoreMut, config: &Wasi) -> (Imports, F
     (imports, env)
 }
 
-/// Gives the WASI state its instance's memory (`memory`, as WASI modules export it, else
-/// the guide's `mem`) and metering globals.
+/// Gives the WASI state its instance's memory and metering globals.
 pub(crate) fn attach(env: &FunctionEnv<Env>, store: &mut impl AsStoreMut, instance: &Instance) {
-    let memory = ["memory", abi::MEMORY.name]
-        .iter()
-        .find_map(|name| instance.exports.get_memory(name).ok().cloned());
-    let meter = match (
-        instance.exports.get_global(metering::REMAINING),
-        instance.exports.get_global(metering::EXHAUSTED),
-    ) {
-        (Ok(r), Ok(e)) => Some((r.clone(), e.clone())),
-        _ => None,
-    };
-    let state = env.as_mut(store);
-    state.memory = memory;
-    state.meter = meter;
+    env.as_mut(store).guest = GuestSide::of(instance);
 }
 
 /// Charges `bytes` of host work, and one call, to the call's fuel.
 fn charge(cx: &mut Cx<'_>, bytes: u64) -> Result<(), Stop> {
-    let Some((remaining, exhausted)) = cx.data().meter.clone() else {
-        return Ok(());
-    };
-    let cost = RUNTIME_CALL + bytes / u64::from(BYTES_PER_UNIT);
-    let left = remaining
-        .get(&mut cx.as_store_mut())
-        .i64()
-        .unwrap_or(0)
-        .cast_unsigned();
-    if left < cost {
-        let _ = remaining.set(&mut cx.as_store_mut(), Value::I64(0));
-        let _ = exhausted.set(&mut cx.as_store_mut(), Value::I32(1));
-        return Err(Stop::OutOfFuel);
-    }
-    let _ = remaining.set(
-        &mut cx.as_store_mut(),
-        Value::I64((left - cost).cast_signed()),
-    );
-    Ok(())
+    let guest = cx.data().guest.clone();
+    guest.charge(&mut cx.as_store_mut(), bytes)
 }
 
 /// The guest's memory, if it exported one.
 fn view<'a>(cx: &'a Cx<'_>) -> Option<MemoryView<'a>> {
-    cx.data().memory.as_ref().map(|m| m.view(cx))
+    cx.data().guest.memory.as_ref().map(|m| m.view(cx))
 }
 
 /// Whether `[ptr, ptr + len)` is within the guest's memory.
@@ -536,7 +482,7 @@ fn fd_write(mut cx: Cx<'_>, fd: i32, iovs: i32, count: i32, written: i32) -> Ret
     };
     charge(&mut cx, total)?;
     let (state, store) = cx.data_and_store_mut();
-    let Some(memory) = &state.memory else {
+    let Some(memory) = &state.guest.memory else {
         return Ok(EFAULT);
     };
     let view = memory.view(&store);
@@ -638,7 +584,7 @@ fn random_get(mut cx: Cx<'_>, buf: i32, len: i32) -> Ret {
     if state.urandom.is_none() {
         state.urandom = std::fs::File::open("/dev/urandom").ok();
     }
-    let (Some(memory), Some(urandom)) = (&state.memory, &mut state.urandom) else {
+    let (Some(memory), Some(urandom)) = (&state.guest.memory, &mut state.urandom) else {
         return Ok(EIO);
     };
     let view = memory.view(&store);
