@@ -29,15 +29,27 @@ fn exits_without_its_input_ending(child: &mut Child, what: &str) -> i32 {
     }
 }
 
-/// Starts `memhost` with `args`, its standard streams piped.
+/// Starts `memhost` with `args`, its standard streams piped, and SIGINT and SIGTERM at
+/// their defaults: `memhost` keeps a signal it was started ignoring ignored (as a
+/// background job of a script is started), so a test run from such a job would otherwise
+/// signal a process that cannot hear it.
 fn spawn(args: &[&std::ffi::OsStr]) -> Child {
-    memhost()
-        .args(args)
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = memhost();
+    cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::piped());
+    // SAFETY: runs in the child between fork and exec, and calls only `signal`, which is
+    // async-signal-safe; it touches no memory of the parent's.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    cmd.spawn().unwrap()
 }
 
 /// What `child` wrote to standard error.
