@@ -284,6 +284,17 @@ pub fn imports(summary: &Summary) -> Vec<String> {
         .collect()
 }
 
+/// The name the Wasm text format gives an export's (or import's) kind.
+pub fn kind_name(kind: ExternalKind) -> &'static str {
+    match kind {
+        ExternalKind::Func | ExternalKind::FuncExact => "func",
+        ExternalKind::Table => "table",
+        ExternalKind::Memory => "memory",
+        ExternalKind::Global => "global",
+        ExternalKind::Tag => "tag",
+    }
+}
+
 /// The sentence for an import of `summary` that the host does not provide.
 pub fn unprovided(summary: &Summary, import: &Import) -> String {
     format!(

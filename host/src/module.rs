@@ -56,17 +56,7 @@ impl GuestModule {
     /// [`Error::Read`], [`Error::ModuleTooLarge`], [`Error::OverLimit`], [`Error::Compile`],
     /// [`Error::Abi`].
     pub fn from_file(path: impl AsRef<Path>, limits: &Limits) -> Result<Self, Error> {
-        let path = path.as_ref();
-        let bytes = read_module(path, limits)?;
-        Self::build(
-            &bytes,
-            path.display().to_string(),
-            limits,
-            None,
-            None,
-            &HostFunctions::default(),
-        )
-        .map(|(module, _)| module)
+        Self::from_file_with(path, limits, None, None).map(|(module, _)| module)
     }
 
     /// As [`GuestModule::from_file`], through `cache`: the compiled module is loaded from it
@@ -83,16 +73,7 @@ impl GuestModule {
         limits: &Limits,
         cache: &ModuleCache,
     ) -> Result<(Self, CacheOutcome), Error> {
-        let path = path.as_ref();
-        let bytes = read_module(path, limits)?;
-        let (module, outcome) = Self::build(
-            &bytes,
-            path.display().to_string(),
-            limits,
-            None,
-            Some(cache),
-            &HostFunctions::default(),
-        )?;
+        let (module, outcome) = Self::from_file_with(path, limits, None, Some(cache))?;
         Ok((module, outcome.expect("a cache was given")))
     }
 
@@ -101,15 +82,7 @@ impl GuestModule {
     /// # Errors
     /// [`Error::ModuleTooLarge`], [`Error::OverLimit`], [`Error::Compile`], [`Error::Abi`].
     pub fn from_bytes(bytes: &[u8], limits: &Limits) -> Result<Self, Error> {
-        Self::build(
-            bytes,
-            "<bytes>".to_string(),
-            limits,
-            None,
-            None,
-            &HostFunctions::default(),
-        )
-        .map(|(module, _)| module)
+        Self::from_bytes_with(bytes, limits, None, None).map(|(module, _)| module)
     }
 
     /// As [`GuestModule::from_bytes`], through `cache`, as [`GuestModule::from_file_cached`]
@@ -122,14 +95,7 @@ impl GuestModule {
         limits: &Limits,
         cache: &ModuleCache,
     ) -> Result<(Self, CacheOutcome), Error> {
-        let (module, outcome) = Self::build(
-            bytes,
-            "<bytes>".to_string(),
-            limits,
-            None,
-            Some(cache),
-            &HostFunctions::default(),
-        )?;
+        let (module, outcome) = Self::from_bytes_with(bytes, limits, None, Some(cache))?;
         Ok((module, outcome.expect("a cache was given")))
     }
 
@@ -167,14 +133,7 @@ impl GuestModule {
         wit: Option<&Wit>,
         cache: Option<&ModuleCache>,
     ) -> Result<(Self, Option<CacheOutcome>), Error> {
-        Self::build(
-            bytes,
-            "<bytes>".to_string(),
-            limits,
-            wit,
-            cache,
-            &HostFunctions::default(),
-        )
+        Self::from_bytes_with_imports(bytes, limits, wit, cache, &HostFunctions::default())
     }
 
     /// As [`GuestModule::from_bytes_with`], for a module that imports functions `host`

@@ -278,20 +278,7 @@ fn bare_names_find_interface_functions() {
          world w { export a; export b; }\n",
     )
     .unwrap();
-    let call = |invoke: &str| {
-        run_in(
-            &dir,
-            &[
-                "call",
-                "--no-cache",
-                "--wit",
-                "w.wit",
-                "m.wasm",
-                "--invoke",
-                invoke,
-            ],
-        )
-    };
+    let call = |invoke: &str| common::call_with_wit(dir.join("w.wit"), dir.join("m.wasm"), invoke);
     let out = call("g(\"abc\")");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "9\n");

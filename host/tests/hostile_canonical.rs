@@ -9,8 +9,6 @@ use std::path::PathBuf;
 
 use memhost::{Error, GuestModule, Limits, Val, Violation, Wit};
 
-use common::memhost;
-
 /// The world the hostile modules claim to implement.
 const WIT: &str = "
 package t:hostile;
@@ -445,15 +443,7 @@ fn the_binary_exits_4_for_a_lie_and_2_for_a_bad_call() {
         module(&[("c", "i32.const 0xD800")], DATA, "i32.const 8", ""),
     )
     .unwrap();
-    let run = |invoke: &str| {
-        memhost()
-            .args(["call", "--no-cache", "--wit"])
-            .arg(&path)
-            .arg(&wasm)
-            .args(["--invoke", invoke])
-            .output()
-            .unwrap()
-    };
+    let run = |invoke: &str| common::call_with_wit(&path, &wasm, invoke);
     let out = run("c()");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");

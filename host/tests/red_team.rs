@@ -113,13 +113,7 @@ fn error_lines_stay_short_whatever_the_module_names() {
     }
     let wasm = dir.join("many.wasm");
     std::fs::write(&wasm, common::wasm(&format!("(module {funcs})"))).unwrap();
-    let out = memhost()
-        .args(["call", "--no-cache", "--wit"])
-        .arg(&wit_path)
-        .arg(&wasm)
-        .args(["--invoke", "nope()"])
-        .output()
-        .unwrap();
+    let out = common::call_with_wit(&wit_path, &wasm, "nope()");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1);
@@ -131,13 +125,7 @@ fn error_lines_stay_short_whatever_the_module_names() {
     assert!(stderr.contains("more)"), "{stderr}");
     // A name of 60 000 letters in the function asked for: the line is cut.
     let long = "x".repeat(60_000);
-    let out = memhost()
-        .args(["call", "--no-cache", "--wit"])
-        .arg(&wit_path)
-        .arg(&wasm)
-        .args(["--invoke", &format!("{long}()")])
-        .output()
-        .unwrap();
+    let out = common::call_with_wit(&wit_path, &wasm, &format!("{long}()"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use memhost::{Error, GuestModule, Limits, Val, Wasi};
 
-use common::{memhost, temp_file, wasm};
+use common::{temp_file, wasm};
 
 const WIT: &str = "package t:wasi;\n\
     world w {\n\
@@ -302,15 +302,7 @@ fn other_wasi_functions_are_refused_at_admission() {
 fn the_binary_keeps_guest_output_off_standard_output() {
     let wat = temp_file("wasi-cli.wat", WAT.as_bytes());
     let wit = temp_file("wasi-cli.wit", WIT.as_bytes());
-    let run = |invoke: &str| {
-        memhost()
-            .args(["call", "--no-cache", "--wit"])
-            .arg(&wit)
-            .arg(&wat)
-            .args(["--invoke", invoke])
-            .output()
-            .unwrap()
-    };
+    let run = |invoke: &str| common::call_with_wit(&wit, &wat, invoke);
     let out = run("write(1, 100, 21)");
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n");

@@ -494,7 +494,9 @@ fn wrapper_body(func: u32, sp: u32, results: &[ValType]) -> Result<wasm_encoder:
     Ok(f)
 }
 
-/// The name the Wasm text format gives an export's kind.
+/// The name the Wasm text format gives an export's kind. `abi::check::kind_name` says the
+/// same of the wasmparser wasmer compiles with; this one takes the newer wasmparser that
+/// the rewrite's `wasm-encoder` re-encodes with, whose `ExternalKind` is another type.
 pub fn kind_name(kind: ExternalKind) -> &'static str {
     match kind {
         ExternalKind::Func | ExternalKind::FuncExact => "func",

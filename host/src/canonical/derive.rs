@@ -172,33 +172,7 @@ pub fn record_load<'a>(
     laid_out(cx, ty, n)
 }
 
-/// Lowers case `case` of variant or enum `ty` flat, its payload through `payload`.
-///
-/// # Errors
-/// The payload's, or a typed error where `ty` is not variant-shaped.
-pub fn case_lower_flat(
-    cx: &mut LowerCx<'_>,
-    ty: &Type,
-    case: usize,
-    out: &mut Vec<u64>,
-    payload: impl FnOnce(&mut LowerCx<'_>, &Type, &mut Vec<u64>) -> Result<(), Error>,
-) -> Result<(), Error> {
-    values::lower_either_flat(cx, ty, case, out, payload)
-}
-
-/// Stores case `case` of variant or enum `ty` at `ptr`, its payload through `payload`.
-///
-/// # Errors
-/// As [`case_lower_flat`].
-pub fn case_store(
-    cx: &mut LowerCx<'_>,
-    ty: &Type,
-    case: usize,
-    ptr: u32,
-    payload: impl FnOnce(&mut LowerCx<'_>, &Type, u32) -> Result<(), Error>,
-) -> Result<(), Error> {
-    values::store_either(cx, ty, case, ptr, payload)
-}
+pub use super::values::{lower_either_flat as case_lower_flat, store_either as case_store};
 
 /// Lifts a variant or enum `ty` flat: its case checked, then `payload` given the case
 /// and its payload's type.

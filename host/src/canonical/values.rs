@@ -710,8 +710,12 @@ impl Lift for () {
     }
 }
 
-/// Lowers case `case` of an option or result `ty`, flat, its payload through `payload`.
-pub(crate) fn lower_either_flat(
+/// Lowers case `case` of a variant-shaped `ty` (option, result, variant, enum), flat, its
+/// payload through `payload`.
+///
+/// # Errors
+/// The payload's, or a typed error where `ty` is not variant-shaped.
+pub fn lower_either_flat(
     cx: &mut LowerCx<'_>,
     ty: &Type,
     case: usize,
@@ -723,8 +727,11 @@ pub(crate) fn lower_either_flat(
     lower_case_flat(cx, cases, case, payload_ty, out, payload)
 }
 
-/// Stores case `case` of an option or result `ty` at `ptr`, its payload through `payload`.
-pub(crate) fn store_either(
+/// Stores case `case` of a variant-shaped `ty` at `ptr`, its payload through `payload`.
+///
+/// # Errors
+/// As [`lower_either_flat`].
+pub fn store_either(
     cx: &mut LowerCx<'_>,
     ty: &Type,
     case: usize,

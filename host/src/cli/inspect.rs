@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use abi::check::wasmparser::{ExternalKind, TypeRef};
-use abi::check::{ParseError, Summary};
+use abi::check::{ParseError, Summary, kind_name};
 use anyhow::Result;
 use memhost::GuestModule;
 
@@ -88,7 +88,7 @@ fn read_bytes(path: &Path, cap: u64, report: &mut Report) {
             report.exports = s
                 .exports
                 .iter()
-                .map(|(name, kind, _)| format!("{name} ({})", export_kind(*kind)))
+                .map(|(name, kind, _)| format!("{name} ({})", kind_name(*kind)))
                 .collect();
             report.memories = s.memories.iter().map(|m| (m.initial, m.maximum)).collect();
         }
@@ -97,24 +97,15 @@ fn read_bytes(path: &Path, cap: u64, report: &mut Report) {
     }
 }
 
+/// The kind of what an import brings in.
 fn kind_of(ty: TypeRef) -> &'static str {
-    match ty {
-        TypeRef::Func(_) | TypeRef::FuncExact(_) => "func",
-        TypeRef::Table(_) => "table",
-        TypeRef::Memory(_) => "memory",
-        TypeRef::Global(_) => "global",
-        TypeRef::Tag(_) => "tag",
-    }
-}
-
-fn export_kind(kind: ExternalKind) -> &'static str {
-    match kind {
-        ExternalKind::Func | ExternalKind::FuncExact => "func",
-        ExternalKind::Table => "table",
-        ExternalKind::Memory => "memory",
-        ExternalKind::Global => "global",
-        ExternalKind::Tag => "tag",
-    }
+    kind_name(match ty {
+        TypeRef::Func(_) | TypeRef::FuncExact(_) => ExternalKind::Func,
+        TypeRef::Table(_) => ExternalKind::Table,
+        TypeRef::Memory(_) => ExternalKind::Memory,
+        TypeRef::Global(_) => ExternalKind::Global,
+        TypeRef::Tag(_) => ExternalKind::Tag,
+    })
 }
 
 /// What admission found: the conventions, the world and its functions.

@@ -19,6 +19,22 @@ pub fn memhost() -> std::process::Command {
     cmd
 }
 
+/// `memhost call --no-cache --wit WIT MODULE --invoke CALL`, run to its end with no input.
+pub fn call_with_wit(
+    wit: impl AsRef<std::ffi::OsStr>,
+    module: impl AsRef<std::ffi::OsStr>,
+    invoke: &str,
+) -> std::process::Output {
+    memhost()
+        .args(["call", "--no-cache", "--wit"])
+        .arg(wit)
+        .arg(module)
+        .args(["--invoke", invoke])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the binary runs")
+}
+
 /// `target/guest/guest.wasm`, written by `cargo xtask build-guest`.
 pub fn guest_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
