@@ -1,6 +1,6 @@
 //! `cargo xtask generated [--seconds N] [--seed S] [--release]`: the canonical ABI against
 //! wasmtime on new generated worlds until N seconds (default 1800) have passed, from seed S
-//! (default: the clock). The test `host/tests/generated.rs` does the work; `cargo xtask test`
+//! (default: the clock). The test `host/tests/all/generated.rs` does the work; `cargo xtask test`
 //! runs it on 20 fixed seeds. A mismatch stops the run, printing its seed and world.
 
 use anyhow::{Context, Result, bail};
@@ -31,11 +31,11 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     let mut cmd = cargo();
-    cmd.args(["test", "-p", "host", "--test", "generated"]);
+    cmd.args(["test", "-p", "host", "--test", "all"]);
     if release {
         cmd.arg("--release");
     }
-    cmd.args(["--", "--nocapture"]);
+    cmd.args(["--", "--nocapture", "generated::"]);
     cmd.env("MEMHOST_GENERATED_SECONDS", &seconds);
     if let Some(seed) = seed {
         cmd.env("MEMHOST_GENERATED_SEED", seed);

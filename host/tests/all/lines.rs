@@ -2,7 +2,7 @@
 //! `host transform --lines --jobs N` give the same bytes as a plain loop, in input order,
 //! whatever the number of threads; and a failing line is named.
 
-mod common;
+use crate::common;
 
 use std::num::NonZeroUsize;
 

@@ -2,7 +2,7 @@
 //! unreadable entry is a miss with a warning, and is replaced; a directory others can write
 //! to is refused.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

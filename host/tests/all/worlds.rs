@@ -1,6 +1,6 @@
 //! Generated WIT worlds, each with a core module that implements it, for comparing the
 //! library's canonical ABI with wasmtime's on types nobody wrote by hand
-//! (`tests/generated.rs`).
+//! (`generated.rs`).
 //!
 //! A world is one exported interface `api`: named types drawn at random (records, variants,
 //! enums, flags, aliases of anything, aliases of aliases), nested through lists, options,

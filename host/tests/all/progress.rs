@@ -2,7 +2,7 @@
 //! percentage and the time left when standard input is a file; nothing with `--quiet`;
 //! nothing on a pipe unless `--progress`, then plain lines.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::io::Read as _;

@@ -4,7 +4,7 @@
 //! bound, which --max-host-memory lowers and which a run that cannot fit says before it
 //! reads anything.
 
-mod common;
+use crate::common;
 
 use std::io::{Read as _, Write as _};
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! The second implementation of the canonical ABI that the tests compare with: wasmtime's
 //! Component Model calling the same core module, componentized by wit-component's encoder;
 //! a generator of values for WIT types; and equality of values with floats by their bits.
-//! Included by the tests that use it (`#[path]`), so that the others do not link wasmtime.
+//! A module of the `all` test binary (`main.rs`).
 
 #![allow(
     clippy::cast_possible_truncation,

@@ -2,7 +2,7 @@
 //! from a path that never ends or never answers, error lines made long by the names a
 //! module chose, and handles used with an instance they were not made on.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Stdio;

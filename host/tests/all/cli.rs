@@ -2,7 +2,7 @@
 //! README print alike, each code reached as documented, `--version`, sizes with units, and
 //! a default module found at run time (never at a path of the machine that built it).
 
-mod common;
+use crate::common;
 
 use std::fs::{self, File, OpenOptions};
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! The canonical ABI on generated worlds (`common/worlds.rs`), against wasmtime's Component
+//! The canonical ABI on generated worlds (`worlds.rs`), against wasmtime's Component
 //! Model on the same module componentized: for each value drawn, both lower it into the
 //! same bytes (through memory and flat), and both lift those bytes back to the value; with
 //! a few bytes or the pointer spoiled, both refuse the image or both lift the same value.
@@ -8,11 +8,8 @@
 //! (`MEMHOST_GENERATED_SECONDS`, from `MEMHOST_GENERATED_SEED`), and prints the seed of any
 //! mismatch with the world's WIT.
 
-mod common;
-#[path = "common/oracle.rs"]
-mod oracle;
-#[path = "common/worlds.rs"]
-mod worlds;
+use crate::common;
+use crate::{oracle, worlds};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -203,7 +200,7 @@ fn run(seed: u64, values: usize) -> usize {
 }
 
 /// 20 fixed worlds × 200 values of each tested type; and the worlds cover what the module
-/// docs of `common/worlds.rs` say they do.
+/// docs of `worlds.rs` say they do.
 #[test]
 fn generated_worlds_agree_with_wasmtime() {
     if let Some(secs) = std::env::var_os("MEMHOST_GENERATED_SECONDS") {

@@ -1,60 +1,12 @@
 //! What the library allocates when a guest or a file claims a huge size: nothing in
-//! proportion to the claim. Counted by a global allocator of this test binary, per thread,
-//! so that tests running side by side do not count each other.
+//! proportion to the claim. Counted per thread by the global allocator of this test binary
+//! (`counting.rs`).
 
-mod common;
+use crate::common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
+use crate::counting::bytes_allocated_by;
 use common::{temp_file, wasm};
 use memhost::{Error, GuestModule, Limits};
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATED: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count(bytes: usize) {
-    let _ = ALLOCATED.try_with(|a| a.set(a.get() + bytes as u64));
-}
-
-// SAFETY: every method forwards to `System` unchanged; counting touches no allocation.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size());
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count(layout.size());
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count(new_size);
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Bytes allocated on this thread while `f` runs.
-fn allocated_by<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    let before = ALLOCATED.with(Cell::get);
-    let result = f();
-    (result, ALLOCATED.with(Cell::get) - before)
-}
 
 const KIB: u64 = 1024;
 
@@ -81,7 +33,7 @@ fn a_huge_claimed_length_allocates_nothing() {
                 continue;
             }
             let region = g.load().unwrap();
-            let (result, bytes) = allocated_by(|| g.read(region));
+            let (result, bytes) = bytes_allocated_by(|| g.read(region));
             assert!(
                 matches!(
                     result,
@@ -93,7 +45,7 @@ fn a_huge_claimed_length_allocates_nothing() {
                 "{result:?}"
             );
             assert!(bytes < 4 * KIB, "{memory}: {bytes} bytes allocated");
-            let (result, bytes) = allocated_by(|| g.str(region).map(|_| ()));
+            let (result, bytes) = bytes_allocated_by(|| g.str(region).map(|_| ()));
             assert!(result.is_err());
             assert!(bytes < 4 * KIB, "{memory}: {bytes} bytes allocated by str");
         }
@@ -112,7 +64,7 @@ fn module_size_is_capped_before_reading() {
         .unwrap();
     let mut limits = Limits::default();
     limits.max_module_bytes = 100;
-    let (result, bytes) = allocated_by(|| GuestModule::from_file(&path, &limits));
+    let (result, bytes) = bytes_allocated_by(|| GuestModule::from_file(&path, &limits));
     let err = result.err().unwrap();
     assert!(
         matches!(
@@ -139,7 +91,7 @@ fn module_size_is_capped_before_reading() {
     module.extend_from_slice(b"pad");
     module.resize(module.len() + pad - 4, 0);
     let path = temp_file("padded-for-allocation.wasm", &module);
-    let (result, bytes) = allocated_by(|| GuestModule::from_file(&path, &Limits::default()));
+    let (result, bytes) = bytes_allocated_by(|| GuestModule::from_file(&path, &Limits::default()));
     assert!(matches!(result, Err(Error::Abi { .. })), "{result:?}");
     let len = module.len() as u64;
     println!("reading and refusing a {len}-byte module allocated {bytes} bytes");
@@ -170,7 +122,7 @@ fn a_huge_list_of_nothing_is_refused_before_allocating() {
     let (module, _) =
         GuestModule::from_bytes_with(&bytes, &Limits::default(), Some(&wit), None).unwrap();
     let mut guest = module.instantiate().unwrap();
-    let (err, bytes) = allocated_by(|| guest.call("le", &[]).unwrap_err());
+    let (err, bytes) = bytes_allocated_by(|| guest.call("le", &[]).unwrap_err());
     assert!(
         matches!(
             err,

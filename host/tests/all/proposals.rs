@@ -6,7 +6,7 @@
 //! (fuel does not run while a thread waits), and `throw` caught in a loop grew host memory
 //! past 4 GB under a 16 MiB cap (exception objects live in the store).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -9,9 +9,8 @@
     reason = "the value generator takes the low bits of random words on purpose"
 )]
 
-mod common;
-#[path = "common/oracle.rs"]
-mod oracle;
+use crate::common;
+use crate::oracle;
 
 use memhost::{Error, GuestModule, Limits, Val};
 use wit_parser::WorldItem;

@@ -1,7 +1,7 @@
 //! `memhost transform [MODULE] < input > output`, as a script calls it: the result and nothing
 //! else on standard output, byte for byte; errors on standard error, with the exit codes.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! so an honest guest that makes many small copies runs, and a guest that moves gigabytes
 //! or fills memory forever is still stopped.
 
-mod common;
+use crate::common;
 
 use common::wasm;
 use memhost::{

@@ -1,6 +1,6 @@
 //! The `memhost` binary, run as a user runs it, on the built guest and on the guide's module.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 

@@ -11,7 +11,7 @@
     reason = "every value here is bounded by the 64 KiB memory"
 )]
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 

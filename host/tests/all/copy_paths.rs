@@ -2,7 +2,7 @@
 //! give the same bytes and the same errors. Two modules with the same data, one with a
 //! shared memory, are driven through the same calls.
 
-mod common;
+use crate::common;
 
 use std::borrow::Cow;
 

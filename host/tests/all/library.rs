@@ -1,7 +1,7 @@
 //! The library against the built guest: the seed's steps, the guest's extras, and writes
 //! that must change nothing when refused.
 
-mod common;
+use crate::common;
 
 use common::{SEED_WAT, guest, guest_wasm, snapshot, wasm};
 use memhost::{Error, GuestModule, Limits, Region};

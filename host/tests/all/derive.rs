@@ -4,10 +4,9 @@
 //! refused when the function is bound, saying why; a derived record of 8 scalars lowered
 //! and lifted with nothing allocated on the host.
 
-mod common;
+use crate::common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use crate::counting::allocations;
 
 use memhost::{ComponentType, Error, GuestModule, Lift, Limits, Lower, Val};
 
@@ -235,41 +234,6 @@ fn a_derived_type_that_is_not_the_wit_type_is_refused_when_bound() {
 
 // ---- nothing allocated ----
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: every method forwards to `System` unchanged; counting touches no allocation.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract, forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
 #[derive(Debug, Clone, Copy, PartialEq, ComponentType, Lower, Lift)]
 struct Eight {
     a: u8,
@@ -319,12 +283,6 @@ const R: Eight = Eight {
     g: 'é',
     h: true,
 };
-
-fn allocations(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
 
 /// Records of 8 scalars lowered into memory and lifted from the return area, typed: after
 /// the first call, which sizes the instance's buffers, nothing is allocated on the host.

@@ -3,7 +3,7 @@
 //! then refusing further canonical calls, as the spec leaves a trapped instance) and
 //! through the binary (exit 4, one line).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -3,7 +3,7 @@
 //! `host transform`; the guest's previous string stays readable, and no byte is written
 //! outside a block that passed the checks.
 
-mod common;
+use crate::common;
 
 use common::{snapshot, temp_file, wasm};
 use memhost::{Error, GuestModule, Limits, Region};

@@ -5,7 +5,7 @@
 //! module's exports were checked as the file's: `missing export mem ... missing export
 //! load`).
 
-mod common;
+use crate::common;
 
 use memhost::{Error, ErrorKind, GuestModule, Limits, Val};
 

@@ -5,7 +5,7 @@
 //! the guest, and every other WASI function refused at admission, named. The Rust canonical
 //! guest built for `wasm32-wasip1` is in `canonical.rs`.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

@@ -2,7 +2,7 @@
 //! left as it was; through the library and through the `memhost` binary (exit code and the
 //! one `error:` line).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
@@ -727,7 +727,7 @@ fn the_module_size_cap_has_a_flag() {
         line,
         format!(
             "error: module {} is {} bytes, over the limit of {limit} bytes",
-            temp_file("seed.wasm", &bytes).display(),
+            temp_file("hostile-seed.wasm", &bytes).display(),
             bytes.len()
         )
     );

@@ -2,7 +2,7 @@
 //! calling `load` and `capacity` again (the ABI makes them queries). Guest code that may
 //! move the string makes it ask again: these guests move theirs in `transform`.
 
-mod common;
+use crate::common;
 
 use memhost::{Error, GuestModule, Limits};
 

@@ -5,7 +5,7 @@
 //! named, after every earlier result; a batch's results are checked as a whole; one
 //! canonical call, `cabi_realloc` included, runs on one fuel budget.
 
-mod common;
+use crate::common;
 
 use std::io::Cursor;
 use std::num::NonZeroUsize;
