@@ -721,7 +721,7 @@ fn the_error_line_stays_short_however_many_problems_and_verbose_lists_them_all()
 fn the_module_size_cap_has_a_flag() {
     let bytes = wasm(common::SEED_WAT);
     let limit = (bytes.len() - 1).to_string();
-    let (code, line) = run_binary("seed.wasm", &bytes, &["--max-module-bytes", &limit]);
+    let (code, line) = run_binary("hostile-seed.wasm", &bytes, &["--max-module-bytes", &limit]);
     assert_eq!(code, 3);
     assert_eq!(
         line,
