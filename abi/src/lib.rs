@@ -151,6 +151,10 @@ pub const CANONICAL_C_ARTIFACT: &str = "target/guest/canonical-c.wasm";
 /// guides build one: Rust `std` then imports WASI preview 1.
 pub const CANONICAL_WASIP1_ARTIFACT: &str = "target/guest/canonical-wasip1.wasm";
 
+/// Where it writes the Rust wit-bindgen guest whose world imports functions
+/// (`wit/plugin`).
+pub const PLUGIN_ARTIFACT: &str = "target/guest/plugin.wasm";
+
 /// `mem`: the guest's linear memory.
 pub const MEMORY: Export = Export {
     name: "mem",

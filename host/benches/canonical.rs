@@ -1,8 +1,9 @@
 //! The canonical ABI, side by side in one run: a wit-bindgen guest's `transform: func(s:
 //! string) -> string` called (a) through the library's typed API, (b) with the same steps
 //! on raw wasmer (no checks, no fuel), (c) through wasmtime's Component Model on the same
-//! core module componentized; and `--lines` through the canonical path against the guide's
-//! 4-call path.
+//! core module componentized; a guest calling the host (the plugin's `map` and the host's
+//! `callback`), in the library and in wasmtime; and `--lines` through the canonical path
+//! against the guide's 4-call path.
 //!
 //! Needs `cargo xtask build-guest --all` (`cargo xtask bench canonical` runs it).
 
@@ -138,6 +139,108 @@ fn transform(c: &mut Criterion) {
     }
 }
 
+/// A guest calling the host: the plugin's `map(values)` calls the host's `callback(values)`
+/// (a `list<s64>` lifted out of guest memory, and one lowered back through the guest's
+/// `cabi_realloc`, re-entered while `map` runs), given by the library typed and dynamic,
+/// and by wasmtime's `Linker` (typed).
+fn imports(c: &mut Criterion) {
+    use memhost::{HostFunctions, Val};
+    let core = artifact(abi::PLUGIN_ARTIFACT);
+    let others = |host: HostFunctions| {
+        ["log", "wide", "fallible", "memhost:plugin/config#get"]
+            .into_iter()
+            .fold(host, |host, name| {
+                host.func(name, |_| Err("not called".into()))
+            })
+    };
+    let typed = others(
+        HostFunctions::default().typed("callback", |(values,): (Vec<i64>,)| {
+            Ok((values
+                .iter()
+                .map(|v| v.wrapping_add(1))
+                .collect::<Vec<i64>>(),))
+        }),
+    );
+    let dynamic = others(HostFunctions::default().func("callback", |args| {
+        match args {
+            [Val::List(values)] => Ok(Some(Val::List(
+                values
+                    .iter()
+                    .map(|v| match v {
+                        Val::S64(v) => Val::S64(v.wrapping_add(1)),
+                        other => other.clone(),
+                    })
+                    .collect(),
+            ))),
+            _ => Err("not a list".into()),
+        }
+    }));
+    let values: Vec<i64> = (0..256).collect();
+    let mut g = c.benchmark_group("canonical/import/map/256");
+    g.throughput(Throughput::Elements(256));
+    for (name, host) in [("library_typed", &typed), ("library_dynamic", &dynamic)] {
+        let module =
+            GuestModule::from_bytes_with_imports(&core, &Limits::default(), None, None, host)
+                .unwrap()
+                .0;
+        let mut guest = module.instantiate().unwrap();
+        let map = guest.typed::<(&[i64],), (Vec<i64>,)>("map").unwrap();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                map.call(&mut guest, (black_box(&values[..]),))
+                    .unwrap()
+                    .0
+                    .len()
+            });
+        });
+    }
+    let component = wit_component::ComponentEncoder::default()
+        .module(&core)
+        .unwrap()
+        .encode()
+        .unwrap();
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    let engine = wasmtime::Engine::new(&config).unwrap();
+    let component = wasmtime::component::Component::new(&engine, component).unwrap();
+    let mut linker = wasmtime::component::Linker::<()>::new(&engine);
+    let mut root = linker.root();
+    root.func_wrap("callback", |_, (values,): (Vec<i64>,)| {
+        Ok((values
+            .iter()
+            .map(|v| v.wrapping_add(1))
+            .collect::<Vec<i64>>(),))
+    })
+    .unwrap();
+    let never =
+        |_: wasmtime::StoreContextMut<'_, ()>,
+         _: wasmtime::component::types::ComponentFunc,
+         _: &[wasmtime::component::Val],
+         _: &mut [wasmtime::component::Val]| { Err(wasmtime::Error::msg("not called")) };
+    for name in ["log", "wide", "fallible"] {
+        root.func_new(name, never).unwrap();
+    }
+    linker
+        .instance("memhost:plugin/config")
+        .unwrap()
+        .func_new("get", never)
+        .unwrap();
+    let mut store = wasmtime::Store::new(&engine, ());
+    let instance = linker.instantiate(&mut store, &component).unwrap();
+    let map = instance
+        .get_typed_func::<(&[i64],), (Vec<i64>,)>(&mut store, "map")
+        .unwrap();
+    g.bench_function("wasmtime", |b| {
+        b.iter(|| {
+            map.call(&mut store, (black_box(&values[..]),))
+                .unwrap()
+                .0
+                .len()
+        });
+    });
+    g.finish();
+}
+
 fn lines(c: &mut Criterion) {
     let input = sample::input(100_000);
     let all = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
@@ -212,5 +315,5 @@ fn lines(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, transform, lines);
+criterion_group!(benches, transform, imports, lines);
 criterion_main!(benches);

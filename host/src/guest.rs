@@ -6,8 +6,8 @@ mod allocation;
 mod canonical;
 mod static_buffer;
 
-pub(crate) use self::canonical::{Canonical, Utf8};
-pub use self::canonical::{ComponentParams, ComponentResults, TypedFunc};
+pub(crate) use self::canonical::{Canonical, Utf8, core_values, flat_bits};
+pub use self::canonical::{ComponentParams, ComponentResults, HostParams, HostResults, TypedFunc};
 
 use std::borrow::Cow;
 use std::io;

@@ -15,9 +15,13 @@ use std::sync::Arc;
 
 use abi::check::wasmparser::ValType;
 use wasmer::{
-    AsStoreMut, Function, FunctionEnv, FunctionEnvMut, Global, Imports, Instance, Memory, Value,
+    AsStoreMut, AsStoreRef, Function, FunctionEnv, FunctionEnvMut, Global, Imports, Instance,
+    Memory, Value,
 };
 
+use crate::canonical::{Flat, FlatSrc, FuncDef, Lift, LiftCx, Lower, LowerCx, Val, World};
+use crate::guest::{HostParams, HostResults};
+use crate::instance::{InCall, Reach};
 use crate::metering::{self, BYTES_PER_UNIT, RUNTIME_CALL};
 
 /// Why a host function stops the guest.
@@ -44,20 +48,22 @@ impl fmt::Display for Stop {
 impl std::error::Error for Stop {}
 
 /// The guest as a host function sees it: its memory (`memory`, as WASI and wit-bindgen
-/// modules export it, else the guide's `mem`) and its metering globals.
+/// modules export it, else the guide's `mem`), its `cabi_realloc`, and its metering
+/// globals.
 #[derive(Clone, Default)]
 pub(crate) struct GuestSide {
     pub(crate) memory: Option<Memory>,
+    /// The memory and `cabi_realloc`, as lifting and lowering reach them.
+    pub(crate) reach: Reach,
     /// `remaining`, `exhausted`, when the module is metered.
     meter: Option<(Global, Global)>,
 }
 
 impl GuestSide {
     /// What `instance` exports of it.
-    pub(crate) fn of(instance: &Instance) -> GuestSide {
-        let memory = ["memory", abi::MEMORY.name]
-            .iter()
-            .find_map(|name| instance.exports.get_memory(name).ok().cloned());
+    pub(crate) fn of(instance: &Instance, store: &impl AsStoreRef) -> GuestSide {
+        let reach = Reach::of(instance, store);
+        let memory = reach.memory().cloned();
         let meter = match (
             instance.exports.get_global(metering::REMAINING),
             instance.exports.get_global(metering::EXHAUSTED),
@@ -65,7 +71,11 @@ impl GuestSide {
             (Ok(r), Ok(e)) => Some((r.clone(), e.clone())),
             _ => None,
         };
-        GuestSide { memory, meter }
+        GuestSide {
+            memory,
+            reach,
+            meter,
+        }
     }
 
     /// Charges one host call and `bytes` of work (as a bulk copy of them costs) to the
@@ -112,12 +122,30 @@ type BytesFn = dyn Fn(&[u8]) -> Result<(), String> + Send + Sync;
 #[derive(Clone, Default)]
 pub struct HostFunctions {
     funcs: Vec<(String, String, Arc<BytesFn>)>,
+    /// Functions of guests' WIT worlds, by the world's name of each: `name`, or
+    /// `ns:pkg/iface#name`.
+    canonical: Vec<(String, Canonical)>,
 }
+
+/// A function of the embedder's standing for a function a guest's world imports: whether
+/// it has the function's types, and how to define it for an instance.
+#[derive(Clone)]
+struct Canonical {
+    typecheck: fn(&wit_parser::Resolve, &FuncDef) -> Result<(), String>,
+    define: Arc<DefineFn>,
+}
+
+/// Defines the function `world.imports[index]` in a store, with the state of its
+/// instance's host functions and the most bytes a lifted value may take.
+type DefineFn = dyn Fn(&mut wasmer::StoreMut<'_>, &FunctionEnv<GuestSide>, Arc<World>, usize, u64) -> Function
+    + Send
+    + Sync;
 
 impl fmt::Debug for HostFunctions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
             .entries(self.funcs.iter().map(|(m, n, _)| format!("{m}.{n}")))
+            .entries(self.canonical.iter().map(|(n, _)| n.clone()))
             .finish()
     }
 }
@@ -138,6 +166,173 @@ impl HostFunctions {
         self
     }
 
+    /// Gives the function `name` that a guest's WIT world imports (`name`, or
+    /// `ns:pkg/iface#name` for a function of an imported interface), in the canonical ABI.
+    /// `f` gets the arguments, lifted out of guest memory with every check that an
+    /// export's result gets (and counted against
+    /// [`Limits::max_value_bytes`](crate::Limits)); its result is checked against the
+    /// function's type, then lowered into guest memory, its strings and lists into blocks
+    /// from the guest's own `cabi_realloc`, called while the guest is on the stack, on the
+    /// call's fuel. An `Err`, a panic, or a result of the wrong type stops the guest with
+    /// [`Error::HostFunction`](crate::Error::HostFunction), naming the function. A module
+    /// whose world imports a function nobody gives is refused at admission, every such
+    /// function named. A later function of the same name replaces an earlier one.
+    ///
+    /// ```
+    /// use memhost::{HostFunctions, Val};
+    ///
+    /// let functions = HostFunctions::default()
+    ///     .func("log", |args| {
+    ///         if let [Val::String(line)] = args {
+    ///             eprintln!("guest: {line}");
+    ///         }
+    ///         Ok(None)
+    ///     })
+    ///     .func("my:app/config#get", |args| match args {
+    ///         [Val::String(key)] if key == "greeting" => {
+    ///             Ok(Some(Val::Option(Some(Box::new(Val::String("hello".into()))))))
+    ///         }
+    ///         _ => Ok(Some(Val::Option(None))),
+    ///     });
+    /// # let _ = functions;
+    /// ```
+    #[must_use]
+    pub fn func(
+        self,
+        name: impl Into<String>,
+        f: impl Fn(&[Val]) -> Result<Option<Val>, String> + Send + Sync + 'static,
+    ) -> Self {
+        let f = Arc::new(f);
+        let define = move |store: &mut wasmer::StoreMut<'_>,
+                           env: &FunctionEnv<GuestSide>,
+                           world: Arc<World>,
+                           index: usize,
+                           max_value_bytes: u64| {
+            let f = Arc::clone(&f);
+            define(store, env, world, index, move |cx, world, args| {
+                serve(
+                    cx,
+                    world,
+                    index,
+                    args,
+                    max_value_bytes,
+                    |cx, def, src| match src {
+                        Params::Flat(src) => def
+                            .param_types
+                            .iter()
+                            .map(|ty| Val::lift_flat(cx, ty, src))
+                            .collect(),
+                        Params::At(ptr) => def
+                            .param_types
+                            .iter()
+                            .zip(def.param_offsets.iter())
+                            .map(|(ty, offset)| Val::load(cx, ty, ptr + offset))
+                            .collect(),
+                    },
+                    |params: Vec<Val>| f(&params),
+                    lower_val,
+                )
+            })
+        };
+        self.canonical_entry(name.into(), |_, _| Ok(()), Arc::new(define))
+    }
+
+    /// As [`HostFunctions::func`], with Rust types: `f` takes the parameters as a tuple of
+    /// [`Lift`] types and returns `()` or a 1-tuple of a [`Lower`] type, checked against
+    /// the function's WIT types at admission (a module whose world has other types is
+    /// refused, saying why). Nothing goes through [`Val`].
+    ///
+    /// ```
+    /// let functions = memhost::HostFunctions::default()
+    ///     .typed("add", |(a, b): (u32, u32)| Ok((a.wrapping_add(b),)))
+    ///     .typed("log", |(line,): (String,)| {
+    ///         eprintln!("guest: {line}");
+    ///         Ok(())
+    ///     });
+    /// # let _ = functions;
+    /// ```
+    #[must_use]
+    pub fn typed<P, R>(
+        self,
+        name: impl Into<String>,
+        f: impl Fn(P) -> Result<R, String> + Send + Sync + 'static,
+    ) -> Self
+    where
+        P: HostParams + 'static,
+        R: HostResults + 'static,
+    {
+        let f = Arc::new(f);
+        let define = move |store: &mut wasmer::StoreMut<'_>,
+                           env: &FunctionEnv<GuestSide>,
+                           world: Arc<World>,
+                           index: usize,
+                           max_value_bytes: u64| {
+            let f = Arc::clone(&f);
+            define(store, env, world, index, move |cx, world, args| {
+                serve(
+                    cx,
+                    world,
+                    index,
+                    args,
+                    max_value_bytes,
+                    |cx, def, src| match src {
+                        Params::Flat(src) => P::lift_params(cx, &def.param_types, src),
+                        Params::At(ptr) => {
+                            P::load_params(cx, &def.param_types, &def.param_offsets, ptr)
+                        }
+                    },
+                    |params: P| f(params),
+                    |cx, def, result: R, dest| {
+                        match dest {
+                            Dest::Flat(out) => result.lower_results(cx, def.result.as_ref(), out),
+                            Dest::At(ptr) => match &def.result {
+                                Some(ty) => result.store_results(cx, ty, ptr),
+                                None => Ok(()),
+                            },
+                        }
+                        .map_err(|e| e.to_string())
+                    },
+                )
+            })
+        };
+        let typecheck = |resolve: &wit_parser::Resolve, def: &FuncDef| {
+            P::typecheck_params(resolve, &def.params)
+                .and_then(|()| R::typecheck_results(resolve, def.result.as_ref()))
+        };
+        self.canonical_entry(name.into(), typecheck, Arc::new(define))
+    }
+
+    fn canonical_entry(
+        mut self,
+        name: String,
+        typecheck: fn(&wit_parser::Resolve, &FuncDef) -> Result<(), String>,
+        define: Arc<DefineFn>,
+    ) -> Self {
+        self.canonical.retain(|(n, _)| *n != name);
+        self.canonical.push((name, Canonical { typecheck, define }));
+        self
+    }
+
+    /// Whether the function `def` of a world is given, with its types; else why not.
+    pub(crate) fn canonical_provides(
+        &self,
+        resolve: &wit_parser::Resolve,
+        def: &FuncDef,
+    ) -> Result<(), String> {
+        let Some((_, given)) = self.canonical.iter().find(|(n, _)| *n == def.name) else {
+            return Err(format!(
+                "the world imports `{}`, which the host was not given (HostFunctions::func)",
+                def.signature(resolve)
+            ));
+        };
+        (given.typecheck)(resolve, def).map_err(|why| {
+            format!(
+                "the host's function for `{}` has other types: {why}",
+                def.signature(resolve)
+            )
+        })
+    }
+
     /// Whether one of these is `module.name` with core type `params -> results`.
     pub(crate) fn provides(
         &self,
@@ -152,17 +347,36 @@ impl HostFunctions {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.funcs.is_empty()
+        self.funcs.is_empty() && self.canonical.is_empty()
     }
 
-    /// Defines them in `imports`, in `store`; their state, which [`attach`] completes once
-    /// the instance exists.
+    /// Defines them in `imports`, in `store`, with the functions `world` imports; their
+    /// state, which [`attach`] completes once the instance exists.
     pub(crate) fn define(
         &self,
         store: &mut impl AsStoreMut,
         imports: &mut Imports,
+        world: Option<&Arc<World>>,
+        max_value_bytes: u64,
     ) -> FunctionEnv<GuestSide> {
         let env = FunctionEnv::new(store, GuestSide::default());
+        if let Some(world) = world {
+            for (index, import) in world.imports.iter().enumerate() {
+                let Some((_, given)) = self.canonical.iter().find(|(n, _)| *n == import.def.name)
+                else {
+                    // Admission refused a module whose world imports a function not given.
+                    continue;
+                };
+                let func = (given.define)(
+                    &mut store.as_store_mut(),
+                    &env,
+                    Arc::clone(world),
+                    index,
+                    max_value_bytes,
+                );
+                imports.define(&import.module, &import.field, func);
+            }
+        }
         for (module, name, f) in &self.funcs {
             let (f, import) = (Arc::clone(f), format!("{module}.{name}"));
             let func = Function::new_typed_with_env(
@@ -190,7 +404,7 @@ pub(crate) fn attach(
     store: &mut impl AsStoreMut,
     instance: &Instance,
 ) {
-    *env.as_mut(store) = GuestSide::of(instance);
+    *env.as_mut(store) = GuestSide::of(instance, store);
 }
 
 /// One call of `f` on the region `[ptr, ptr + len)`: checked, charged, copied out of guest
@@ -228,13 +442,186 @@ fn call(
     match catch_unwind(AssertUnwindSafe(|| f(&bytes))) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(why)) => Err(fail(why)),
-        Err(panic) => Err(fail(format!(
-            "it panicked: {}",
-            panic
-                .downcast_ref::<&str>()
-                .map(ToString::to_string)
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "(no message)".into())
-        ))),
+        Err(panic) => Err(fail(format!("it panicked: {}", panic_text(&*panic)))),
     }
+}
+
+/// Core value types of flat types.
+fn flat_types(flats: &[Flat]) -> Vec<wasmer::Type> {
+    flats
+        .iter()
+        .map(|f| match f {
+            Flat::I32 => wasmer::Type::I32,
+            Flat::I64 => wasmer::Type::I64,
+            Flat::F32 => wasmer::Type::F32,
+            Flat::F64 => wasmer::Type::F64,
+        })
+        .collect()
+}
+
+/// The wasmer function for `world.imports[index]`, of its core type, calling `call` with
+/// the core arguments.
+fn define(
+    store: &mut wasmer::StoreMut<'_>,
+    env: &FunctionEnv<GuestSide>,
+    world: Arc<World>,
+    index: usize,
+    call: impl Fn(&mut FunctionEnvMut<GuestSide>, &World, &[Value]) -> Result<Vec<Value>, Stop>
+    + Send
+    + Sync
+    + 'static,
+) -> Function {
+    let def = &world.imports[index].def;
+    let ty = wasmer::FunctionType::new(flat_types(&def.core_params), flat_types(&def.core_results));
+    Function::new_with_env(
+        store,
+        env,
+        ty,
+        move |mut cx: FunctionEnvMut<GuestSide>, args: &[Value]| {
+            call(&mut cx, &world, args).map_err(|stop| wasmer::RuntimeError::user(Box::new(stop)))
+        },
+    )
+}
+
+/// Where an imported function's arguments are: flat, or in memory at a pointer the guest
+/// passed (checked).
+enum Params<'s, 'a> {
+    Flat(&'s mut FlatSrc<'a>),
+    At(u32),
+}
+
+/// Where an imported function's result goes: flat, or into the return area the guest
+/// passed (checked).
+enum Dest<'s> {
+    Flat(&'s mut Vec<u64>),
+    At(u32),
+}
+
+/// One call of the function the world imports as `world.imports[index]`: its arguments
+/// lifted by `lift` (checked, counted against `max_value_bytes`, charged to the fuel),
+/// then `call` (its panic caught), then its result lowered by `lower` (into the return
+/// area the guest passed, when the result takes more than one flat value). What stops
+/// the guest names the function.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the steps of one call, each its own"
+)]
+fn serve<A, O>(
+    cx: &mut FunctionEnvMut<GuestSide>,
+    world: &World,
+    index: usize,
+    args: &[Value],
+    max_value_bytes: u64,
+    lift: impl FnOnce(&LiftCx<'_>, &FuncDef, Params<'_, '_>) -> Result<A, crate::Error>,
+    call: impl FnOnce(A) -> Result<O, String>,
+    lower: impl FnOnce(&mut LowerCx<'_>, &FuncDef, O, Dest<'_>) -> Result<(), String>,
+) -> Result<Vec<Value>, Stop> {
+    let def = &world.imports[index].def;
+    let fail = |why: String| Stop::Host {
+        import: def.name.clone(),
+        why,
+    };
+    let guest = cx.data().clone();
+    let mut store = cx.as_store_mut();
+    guest.charge(&mut store, 0)?;
+    let mut bits = Vec::new();
+    crate::guest::flat_bits(args, &mut bits);
+    let pointer = |b: Option<&u64>| b.map_or(0, |&b| (b & 0xFFFF_FFFF) as u32);
+    let mut reach = InCall::new(store, guest.reach.clone(), &def.name);
+    let (resolve, types) = (world.resolve(), &world.types);
+    fn check_cx<'a>(
+        reach: &'a InCall<'_>,
+        world: &'a World,
+        def: &'a FuncDef,
+        budget: u64,
+    ) -> LiftCx<'a> {
+        LiftCx {
+            core: reach,
+            resolve: world.resolve(),
+            types: &world.types,
+            export: &def.name,
+            budget: std::cell::Cell::new(budget),
+        }
+    }
+    let (params, lifted) = {
+        let cx = check_cx(&reach, world, def, max_value_bytes);
+        let params = if def.indirect_params() {
+            let ptr = pointer(bits.first());
+            let (size, align) = def.params_layout;
+            cx.check_range("the parameters", ptr, u64::from(size), align)
+                .and_then(|()| lift(&cx, def, Params::At(ptr)))
+        } else {
+            lift(&cx, def, Params::Flat(&mut FlatSrc::new(&bits)))
+        };
+        (
+            params.map_err(|e| fail(e.to_string()))?,
+            max_value_bytes - cx.budget.get(),
+        )
+    };
+    guest.charge(reach.store_mut(), lifted)?;
+    let result = match catch_unwind(AssertUnwindSafe(|| call(params))) {
+        Ok(Ok(result)) => result,
+        Ok(Err(why)) => return Err(fail(why)),
+        Err(panic) => return Err(fail(format!("it panicked: {}", panic_text(&*panic)))),
+    };
+    let mut flat = Vec::new();
+    let dest = if def.retptr() {
+        // The return area the guest passed, last: checked as the spec checks it.
+        let ptr = pointer(bits.last());
+        let (size, align) = def.result_layout;
+        check_cx(&reach, world, def, 0)
+            .check_range("the return area", ptr, u64::from(size), align)
+            .map_err(|e| fail(e.to_string()))?;
+        Dest::At(ptr)
+    } else {
+        Dest::Flat(&mut flat)
+    };
+    let mut cx = LowerCx {
+        core: &mut reach,
+        resolve,
+        types,
+        export: &def.name,
+    };
+    lower(&mut cx, def, result, dest).map_err(fail)?;
+    let mut values = Vec::new();
+    crate::guest::core_values(&flat, &def.core_results, &mut values);
+    Ok(values)
+}
+
+/// Lowers `result`, the dynamic function's answer for `def`, to `dest`: checked against
+/// the function's type first.
+fn lower_val(
+    cx: &mut LowerCx<'_>,
+    def: &FuncDef,
+    result: Option<Val>,
+    dest: Dest<'_>,
+) -> Result<(), String> {
+    let resolve = cx.resolve;
+    match (&def.result, result) {
+        (None, None) => Ok(()),
+        (Some(ty), Some(value)) => {
+            value
+                .check(resolve, ty)
+                .map_err(|e| format!("its result: {e}"))?;
+            match dest {
+                Dest::Flat(out) => value.lower_flat(cx, ty, out),
+                Dest::At(ptr) => value.store(cx, ty, ptr),
+            }
+            .map_err(|e| e.to_string())
+        }
+        (None, Some(_)) => Err("it returned a value for a function without a result".into()),
+        (Some(ty), None) => Err(format!(
+            "it returned no value for a function that returns {}",
+            crate::canonical::type_name(resolve, ty)
+        )),
+    }
+}
+
+/// What a panic carried, as text.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(ToString::to_string)
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }

@@ -827,6 +827,276 @@ fn meter(instance: &Instance, store: &mut Store, fuel: u64) -> Result<Meter, was
     })
 }
 
+/// Guest memory as lifting reads it: through a [`Core`] between calls, or through
+/// [`InCall`] inside a host function while the guest is on the stack. Implemented only in
+/// this file, by both, on the rule of its documentation.
+pub(crate) trait ReadGuest {
+    /// As [`Core::bytes`].
+    fn bytes(&self, region: Region) -> Result<Cow<'_, [u8]>, Error>;
+    /// As [`Core::read_into`].
+    fn read_into(&self, offset: u32, buf: &mut [u8]) -> Result<(), Error>;
+    /// As [`Core::memory_size`].
+    fn memory_size(&self) -> u64;
+    /// As [`Core::memory_is_shared`].
+    fn memory_is_shared(&self) -> bool;
+}
+
+/// Guest memory as lowering writes it, with blocks from the guest's `cabi_realloc`.
+pub(crate) trait WriteGuest: ReadGuest {
+    /// As [`Core::write`].
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error>;
+    /// As [`Core::alloc`].
+    fn alloc(&mut self, len: u32, align: u32) -> Result<Block, Error>;
+}
+
+impl ReadGuest for Core {
+    #[inline]
+    fn bytes(&self, region: Region) -> Result<Cow<'_, [u8]>, Error> {
+        Core::bytes(self, region)
+    }
+    #[inline]
+    fn read_into(&self, offset: u32, buf: &mut [u8]) -> Result<(), Error> {
+        Core::read_into(self, offset, buf)
+    }
+    #[inline]
+    fn memory_size(&self) -> u64 {
+        Core::memory_size(self)
+    }
+    fn memory_is_shared(&self) -> bool {
+        self.shared
+    }
+}
+
+impl WriteGuest for Core {
+    #[inline]
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
+        Core::write(self, offset, bytes)
+    }
+    fn alloc(&mut self, len: u32, align: u32) -> Result<Block, Error> {
+        Core::alloc(self, len, align)
+    }
+}
+
+/// What a host function keeps of its instance to reach the guest while the guest is on
+/// the stack: the memory and `cabi_realloc` (cheap handles into the store), set once the
+/// instance exists.
+#[derive(Clone, Default)]
+pub(crate) struct Reach {
+    memory: Option<Memory>,
+    shared: bool,
+    realloc: Option<TypedFunction<(i32, i32, i32, i32), i32>>,
+}
+
+impl Reach {
+    /// What `instance` exports of it: `memory` (else the guide's `mem`), `cabi_realloc`
+    /// when it has the type the canonical ABI gives it.
+    pub(crate) fn of(instance: &Instance, store: &impl wasmer::AsStoreRef) -> Reach {
+        let memory = ["memory", abi::MEMORY.name]
+            .iter()
+            .find_map(|name| instance.exports.get_memory(name).ok().cloned());
+        let shared = memory.as_ref().is_some_and(|m| m.ty(store).shared);
+        let realloc = instance
+            .exports
+            .get_typed_function(store, abi::CABI_REALLOC.name)
+            .ok();
+        Reach {
+            memory,
+            shared,
+            realloc,
+        }
+    }
+
+    /// The guest's memory, if it exports one.
+    pub(crate) fn memory(&self) -> Option<&Memory> {
+        self.memory.as_ref()
+    }
+}
+
+/// The guest as a host function reaches it, while the guest is on the stack: the store the
+/// host function was given, borrowed for as long as this lives. The rule of this file
+/// holds here as in [`Core`]: guest code runs only in [`InCall::alloc`], which takes
+/// `&mut self`; no `&self` method writes memory.
+pub(crate) struct InCall<'s> {
+    store: wasmer::StoreMut<'s>,
+    reach: Reach,
+    /// The import being served, for errors.
+    import: &'s str,
+    /// Where the memory is and how long, when it may be lent out (not shared): taken when
+    /// this is made and again after each call into the guest, the only thing that can
+    /// grow (and so move) it while this lives.
+    lent: Option<(*mut u8, usize)>,
+}
+
+impl<'s> InCall<'s> {
+    pub(crate) fn new(store: wasmer::StoreMut<'s>, reach: Reach, import: &'s str) -> Self {
+        let mut call = InCall {
+            store,
+            reach,
+            import,
+            lent: None,
+        };
+        call.lent = call.lendable();
+        call
+    }
+
+    /// Where the memory is and how long, when it may be lent: not shared, and no longer
+    /// than a slice may be.
+    fn lendable(&self) -> Option<(*mut u8, usize)> {
+        if self.reach.shared {
+            return None;
+        }
+        let view = self.reach.memory.as_ref()?.view(&self.store);
+        let len = usize::try_from(view.data_size()).ok()?;
+        isize::try_from(len).ok()?;
+        Some((view.data_ptr(), len))
+    }
+
+    /// The store, for the host function's own use (fuel).
+    pub(crate) fn store_mut(&mut self) -> &mut wasmer::StoreMut<'s> {
+        &mut self.store
+    }
+
+    /// The whole memory as a slice, borrowed while `self` is; `None` when it is shared, or
+    /// there is none.
+    fn memory_slice(&self) -> Option<&[u8]> {
+        let (ptr, len) = self.lent?;
+        if len == 0 {
+            return Some(&[]);
+        }
+        // SAFETY: `ptr..ptr + len` is the memory's live allocation, as wasmer's view of it
+        // said when `lent` was taken: since then no guest code ran (`alloc`, the one way
+        // into the guest here, takes it again after), and nothing else can grow the memory
+        // (this file never calls `Memory::grow`; the store is borrowed by `self`). While the
+        // slice lives, `self` is borrowed, and with it the store this host function was
+        // given: no guest code can run (it needs the store mutably), so nothing can write
+        // the memory or grow it; and the memory is not shared, so no other thread can.
+        // `len <= isize::MAX` (checked in `lendable`).
+        Some(unsafe { std::slice::from_raw_parts(ptr, len) })
+    }
+
+    fn memory_slice_mut(&mut self) -> Option<&mut [u8]> {
+        let (ptr, len) = {
+            let slice = self.memory_slice()?;
+            (slice.as_ptr().cast_mut(), slice.len())
+        };
+        if len == 0 {
+            return Some(&mut []);
+        }
+        // SAFETY: as in `memory_slice`, and the `&mut self` borrow makes this slice the only
+        // way to the memory until it is dropped.
+        Some(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+    }
+
+    fn view_read(&self, offset: u32, buf: &mut [u8]) -> Result<(), Error> {
+        let region = Region::spanning(offset, buf.len())?;
+        let Some(memory) = &self.reach.memory else {
+            region.range_in(0)?;
+            return Ok(());
+        };
+        let view = memory.view(&self.store);
+        let start = region.range_in(view.data_size())?.start as u64;
+        view.read(start, buf)
+            .map_err(|_| region.out_of_bounds(view.data_size()))
+    }
+}
+
+impl ReadGuest for InCall<'_> {
+    fn bytes(&self, region: Region) -> Result<Cow<'_, [u8]>, Error> {
+        if let Some(memory) = self.memory_slice() {
+            return Ok(Cow::Borrowed(
+                &memory[region.range_in(memory.len() as u64)?],
+            ));
+        }
+        let mut bytes = vec![0; region.range_in(self.memory_size())?.len()];
+        self.view_read(region.offset, &mut bytes)?;
+        Ok(Cow::Owned(bytes))
+    }
+
+    fn read_into(&self, offset: u32, buf: &mut [u8]) -> Result<(), Error> {
+        if let Some(memory) = self.memory_slice() {
+            let region = Region::spanning(offset, buf.len())?;
+            buf.copy_from_slice(&memory[region.range_in(memory.len() as u64)?]);
+            return Ok(());
+        }
+        self.view_read(offset, buf)
+    }
+
+    fn memory_size(&self) -> u64 {
+        match self.lent {
+            Some((_, len)) => len as u64,
+            None => self
+                .reach
+                .memory
+                .as_ref()
+                .map_or(0, |memory| memory.view(&self.store).data_size()),
+        }
+    }
+
+    fn memory_is_shared(&self) -> bool {
+        self.reach.shared
+    }
+}
+
+impl WriteGuest for InCall<'_> {
+    fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Error> {
+        let region = Region::spanning(offset, bytes.len())?;
+        if let Some(memory) = self.memory_slice_mut() {
+            let range = region.range_in(memory.len() as u64)?;
+            memory[range].copy_from_slice(bytes);
+            return Ok(());
+        }
+        let Some(memory) = &self.reach.memory else {
+            region.range_in(0)?;
+            return Ok(());
+        };
+        let view = memory.view(&self.store);
+        let start = region.range_in(view.data_size())?.start as u64;
+        view.write(start, bytes)
+            .map_err(|_| region.out_of_bounds(view.data_size()))
+    }
+
+    /// As [`Core::alloc`], re-entering the guest's `cabi_realloc` while the guest is on the
+    /// stack, on what is left of the call's fuel. A trap or running out of fuel there is
+    /// the error of the host function, and so of the call.
+    fn alloc(&mut self, len: u32, align: u32) -> Result<Block, Error> {
+        let name: Cow<'static, str> = abi::CABI_REALLOC.name.into();
+        let Some(realloc) = self.reach.realloc.clone() else {
+            return Err(Error::MissingExport {
+                module: self.import.to_string(),
+                export: name,
+            });
+        };
+        let (Ok(size), Ok(align)) = (i32::try_from(len), i32::try_from(align)) else {
+            return Err(Error::TooLong { len: len as usize });
+        };
+        let called = realloc.call(&mut self.store, 0, 0, align, size);
+        // Guest code ran: the memory may have grown, and moved.
+        self.lent = self.lendable();
+        let ptr = called.map_err(|e| Error::Trap {
+            export: name.clone(),
+            trap: e.message(),
+        })?;
+        if ptr == 0 && len > 0 {
+            return Err(Error::AllocationFailed { export: name, len });
+        }
+        let offset = ptr.cast_unsigned();
+        if offset % align.cast_unsigned().max(1) != 0 {
+            return Err(Error::Misaligned {
+                export: name,
+                offset,
+                align: align.cast_unsigned(),
+            });
+        }
+        let region = Region { offset, len };
+        region.range_in(self.memory_size())?;
+        Ok(Block {
+            region,
+            size,
+            align,
+        })
+    }
+}
+
 fn utf8_error(region: Region, source: std::str::Utf8Error) -> Error {
     Error::InvalidUtf8 {
         offset: region.offset,

@@ -80,7 +80,9 @@ pub use crate::canonical::{
     MAX_TYPE_WIDTH, MAX_WIT_BYTES, Val, Wit,
 };
 pub use crate::error::{Error, ErrorKind, PROBLEM_CHARS, Violation};
-pub use crate::guest::{ComponentParams, ComponentResults, Convention, Guest, TypedFunc};
+pub use crate::guest::{
+    ComponentParams, ComponentResults, Convention, Guest, HostParams, HostResults, TypedFunc,
+};
 pub use crate::imports::HostFunctions;
 pub use crate::limits::{DEFAULT_FUEL, Limits};
 pub use crate::lines::MAX_JOBS;

@@ -310,7 +310,14 @@ impl GuestModule {
         } else {
             (imports! {}, None)
         };
-        let host_env = (!self.host.is_empty()).then(|| self.host.define(&mut store, &mut imports));
+        let host_env = (!self.host.is_empty()).then(|| {
+            self.host.define(
+                &mut store,
+                &mut imports,
+                self.world.as_ref(),
+                self.max_value_bytes,
+            )
+        });
         let instance = Instance::new(&mut store, &self.module, &imports).map_err(|e| match e {
             // Not reached: the start section was moved to an export by `prepare`.
             InstantiationError::Start(e) => Error::Trap {

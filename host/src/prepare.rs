@@ -128,9 +128,13 @@ pub(crate) fn prepare<'a>(
         present = found;
         problems.extend(wrong);
     }
-    problems.extend(import_problems(&summary, host));
     let wasi = summary.imports.iter().any(|i| i.module == wasi::MODULE);
-    let world = match wit.map(|wit| canonical::admit(wit, &summary)) {
+    // The imports that stand for functions of the world are judged with it.
+    let mut of_world = Vec::new();
+    let world = match wit.map(|wit| {
+        of_world = canonical::world_imports(&wit);
+        canonical::admit(wit, &summary, host)
+    }) {
         Some(Ok(world)) => Some(world),
         Some(Err(found)) => {
             problems.extend(found);
@@ -138,6 +142,7 @@ pub(crate) fn prepare<'a>(
         }
         None => None,
     };
+    problems.extend(import_problems(&summary, host, &of_world));
     let over = over_limits(&summary, limits);
     if !problems.is_empty() {
         problems.extend(over);
@@ -175,13 +180,23 @@ pub(crate) fn prepare<'a>(
     })
 }
 
-/// Every import of `summary` the host does not provide, one sentence each. It provides
+/// Every import of `summary` the host does not provide, one sentence each, but those that
+/// stand for functions of the world (`of_world`, judged by admission). It provides
 /// WASI preview 1 ([`crate::wasi`]) and the embedder's `host` functions; an unknown WASI
 /// function is named with those it does provide.
-fn import_problems(summary: &Summary, host: &HostFunctions) -> Vec<String> {
+fn import_problems(
+    summary: &Summary,
+    host: &HostFunctions,
+    of_world: &[(String, String)],
+) -> Vec<String> {
     summary
         .imports
         .iter()
+        .filter(|import| {
+            !of_world
+                .iter()
+                .any(|(m, n)| *m == import.module && *n == import.name)
+        })
         .filter_map(|import| {
             let provided = match import.ty {
                 TypeRef::Func(index) => summary.types.get(index as usize).is_some_and(|ty| {

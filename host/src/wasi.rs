@@ -286,7 +286,8 @@ pub(crate) fn imports(store: &mut impl AsStoreMut, config: &Wasi) -> (Imports, F
 
 /// Gives the WASI state its instance's memory and metering globals.
 pub(crate) fn attach(env: &FunctionEnv<Env>, store: &mut impl AsStoreMut, instance: &Instance) {
-    env.as_mut(store).guest = GuestSide::of(instance);
+    let guest = GuestSide::of(instance, store);
+    env.as_mut(store).guest = guest;
 }
 
 /// Charges `bytes` of host work, and one call, to the call's fuel.

@@ -1,6 +1,7 @@
 //! The guests of the canonical ABI's test world (`wit/guest.wit`): the Rust one
 //! (`guests/canonical`, wit-bindgen's macro) and the C one (`guests/canonical-c`,
-//! wit-bindgen's C generator and clang), each written to `target/guest/` with only the
+//! wit-bindgen's C generator and clang); and the plugin (`guests/plugin`, `wit/plugin`), each
+//! written to `target/guest/` with only the
 //! sections a host needs: the code, and the `component-type` section that says its world.
 
 use std::fs;
@@ -29,6 +30,24 @@ pub fn rust() -> Result<PathBuf> {
         .join("release")
         .join("canonical_guest.wasm");
     write_artifact(&linked, &project_root().join(abi::CANONICAL_ARTIFACT))
+}
+
+/// Builds the plugin guest, whose world imports functions (`wit/plugin`); returns where it
+/// was written.
+pub fn plugin() -> Result<PathBuf> {
+    run_cmd(cargo().args([
+        "build",
+        "--package",
+        "plugin-guest",
+        "--target",
+        TARGET,
+        "--release",
+    ]))?;
+    let linked = target_dir()
+        .join(TARGET)
+        .join("release")
+        .join("plugin_guest.wasm");
+    write_artifact(&linked, &project_root().join(abi::PLUGIN_ARTIFACT))
 }
 
 /// Builds the Rust guest for `wasm32-wasip1` (adding the target when the toolchain lacks

@@ -81,6 +81,7 @@ pub fn run_all() -> Result<()> {
     run()?;
     crate::build_canonical::rust()?;
     crate::build_canonical::rust_wasip1()?;
+    crate::build_canonical::plugin()?;
     crate::build_canonical::c()?;
     Ok(())
 }

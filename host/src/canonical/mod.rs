@@ -28,6 +28,7 @@ use wit_parser::{FunctionKind, Resolve, Type, WorldId, WorldItem};
 pub(crate) use self::layout::{Flat, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS, Types};
 pub use self::layout::{MAX_TYPE_DEPTH, MAX_TYPE_SIZE, MAX_TYPE_WIDTH};
 pub use self::val::Val;
+pub(crate) use self::val::type_name;
 #[doc(hidden)]
 pub mod derive;
 pub use self::values::{ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx};
@@ -246,6 +247,18 @@ impl FuncDef {
         })
     }
 
+    /// The imported function `f` named `name`: as [`FuncDef::new`], with the core type
+    /// of the spec's lowering (the guest calls it): a result of more than one flat value
+    /// comes back through a return area whose pointer the guest passes last.
+    fn import(name: String, f: &wit_parser::Function, types: &Types) -> Result<FuncDef, String> {
+        let mut def = FuncDef::new(name, f, types)?;
+        if def.retptr() {
+            def.core_params.push(Flat::I32);
+            def.core_results.clear();
+        }
+        Ok(def)
+    }
+
     /// Whether its parameters go through memory.
     pub(crate) fn indirect_params(&self) -> bool {
         self.flat_param_count as usize > MAX_FLAT_PARAMS
@@ -266,12 +279,12 @@ impl FuncDef {
         let params: Vec<String> = self
             .params
             .iter()
-            .map(|(n, t)| format!("{n}: {}", val::type_name(resolve, t)))
+            .map(|(n, t)| format!("{n}: {}", type_name(resolve, t)))
             .collect();
         let result = self
             .result
             .as_ref()
-            .map(|t| format!(" -> {}", val::type_name(resolve, t)))
+            .map(|t| format!(" -> {}", type_name(resolve, t)))
             .unwrap_or_default();
         format!("{}: func({}){result}", self.name, params.join(", "))
     }
@@ -311,6 +324,17 @@ pub(crate) fn bytes_shape(resolve: &Resolve, def: &FuncDef) -> Option<BytesShape
     Some(BytesShape { text, batch })
 }
 
+/// A function of the world that the module imports: the core import that stands for it,
+/// and its definition (named `name`, or `ns:pkg/iface#name`, as exports are).
+#[derive(Debug, Clone)]
+pub(crate) struct ImportDef {
+    /// The core import's module (`$root` for a function of the world itself, else the
+    /// interface's name) and name.
+    pub(crate) module: String,
+    pub(crate) field: String,
+    pub(crate) def: FuncDef,
+}
+
 /// A module's canonical-ABI side, admitted: its world and every function the host may call.
 #[derive(Debug, Clone)]
 pub(crate) struct World {
@@ -318,6 +342,9 @@ pub(crate) struct World {
     /// The layouts of its types, compiled once.
     pub(crate) types: Types,
     pub(crate) funcs: Vec<FuncDef>,
+    /// Every function of the world that the module imports, which the embedder gives
+    /// ([`HostFunctions::func`](crate::HostFunctions::func)).
+    pub(crate) imports: Vec<ImportDef>,
     /// Whether the module exports `memory` and `cabi_realloc` (with their types).
     pub(crate) memory: bool,
     pub(crate) realloc: bool,
@@ -397,25 +424,17 @@ fn show_flat(params: &[Flat], results: &[Flat]) -> String {
 /// The module's canonical-ABI side: every function of `wit`'s world checked against the
 /// module's exports (`summary`), before compiling; or every problem found, one sentence
 /// each.
-pub(crate) fn admit(wit: Wit, summary: &Summary) -> Result<World, Vec<String>> {
+pub(crate) fn admit(
+    wit: Wit,
+    summary: &Summary,
+    host: &crate::HostFunctions,
+) -> Result<World, Vec<String>> {
     let resolve = &wit.resolve;
     let types = Types::compile(resolve);
     let world = &resolve.worlds[wit.world];
     let mut problems = Vec::new();
-    for (key, item) in &world.imports {
-        let imports_funcs = match item {
-            WorldItem::Function(_) => true,
-            WorldItem::Interface { id, .. } => !resolve.interfaces[*id].functions.is_empty(),
-            WorldItem::Type { .. } => false,
-        };
-        if imports_funcs {
-            problems.push(format!(
-                "the world `{}` imports `{}`, which the host does not provide",
-                world.name,
-                resolve.name_world_key(key)
-            ));
-        }
-    }
+    let (imports, import_problems) = admit_imports(resolve, world, &types, summary, host);
+    problems.extend(import_problems);
     let mut funcs = Vec::new();
     for (key, item) in &world.exports {
         match item {
@@ -446,6 +465,22 @@ pub(crate) fn admit(wit: Wit, summary: &Summary) -> Result<World, Vec<String>> {
         Some(flats(ty.params()).zip(flats(ty.results())))
     };
     let (mut needs_memory, mut needs_realloc) = (None, None);
+    // A function the guest imports reads its parameters from memory, and stores results
+    // that hold strings or lists into blocks from `cabi_realloc`.
+    for import in &imports {
+        let def = &import.def;
+        if needs_memory.is_none()
+            && (def.indirect_params()
+                || def.retptr()
+                || def.params_use_memory
+                || def.result_uses_memory)
+        {
+            needs_memory = Some(def.name.clone());
+        }
+        if needs_realloc.is_none() && def.result_uses_memory {
+            needs_realloc = Some(def.name.clone());
+        }
+    }
     let mut defs = Vec::new();
     for (name, f) in funcs {
         if !matches!(f.kind, FunctionKind::Freestanding) {
@@ -533,7 +568,7 @@ pub(crate) fn admit(wit: Wit, summary: &Summary) -> Result<World, Vec<String>> {
         && func_type(REALLOC).is_none()
     {
         problems.push(format!(
-            "missing export `{REALLOC}` {}, which `{name}` needs for its parameters",
+            "missing export `{REALLOC}` {}, which `{name}` needs for the strings and lists it is given",
             show_flat(&realloc_type.0, &realloc_type.1)
         ));
     }
@@ -542,10 +577,116 @@ pub(crate) fn admit(wit: Wit, summary: &Summary) -> Result<World, Vec<String>> {
             wit,
             types,
             funcs: defs,
+            imports,
             memory,
             realloc,
         })
     } else {
         Err(problems)
     }
+}
+
+/// The core imports (module, name) that stand for functions `wit`'s world imports.
+pub(crate) fn world_imports(wit: &Wit) -> Vec<(String, String)> {
+    imported_funcs(&wit.resolve, &wit.resolve.worlds[wit.world])
+        .into_iter()
+        .map(|(module, field, _)| (module, field))
+        .collect()
+}
+
+/// The functions `world` imports, each with the core import's module (`$root` for a
+/// function of the world itself, else the interface's name) and name.
+fn imported_funcs<'r>(
+    resolve: &'r Resolve,
+    world: &'r wit_parser::World,
+) -> Vec<(String, String, &'r wit_parser::Function)> {
+    let mut funcs = Vec::new();
+    for (key, item) in &world.imports {
+        match item {
+            WorldItem::Function(f) => funcs.push(("$root".to_string(), f.name.clone(), f)),
+            WorldItem::Interface { id, .. } => {
+                let iface = resolve.name_world_key(key);
+                for (name, f) in &resolve.interfaces[*id].functions {
+                    funcs.push((iface.clone(), name.clone(), f));
+                }
+            }
+            WorldItem::Type { .. } => {}
+        }
+    }
+    funcs
+}
+
+/// The functions of `world` that the module imports, each checked: a core import of the
+/// type the spec's lowering gives it, which the embedder gives (`host`). A function the
+/// module does not import needs nothing. Returns them, and every problem, one sentence
+/// each.
+fn admit_imports(
+    resolve: &Resolve,
+    world: &wit_parser::World,
+    types: &Types,
+    summary: &Summary,
+    host: &crate::HostFunctions,
+) -> (Vec<ImportDef>, Vec<String>) {
+    let (mut imports, mut problems) = (Vec::new(), Vec::new());
+    for (module, field, f) in imported_funcs(resolve, world) {
+        let name = if module == "$root" {
+            field.clone()
+        } else {
+            format!("{module}#{field}")
+        };
+        let Some(import) = summary
+            .imports
+            .iter()
+            .find(|i| i.module == module && i.name == field)
+        else {
+            continue;
+        };
+        if !matches!(f.kind, FunctionKind::Freestanding) {
+            problems.push(format!(
+                "the module imports `{name}`, a resource method or an async function, which this host does not provide"
+            ));
+            continue;
+        }
+        let def = match FuncDef::import(name.clone(), f, types) {
+            Ok(def) => def,
+            Err(why) => {
+                problems.push(format!(
+                    "the module imports `{name}`, which takes or returns {why}"
+                ));
+                continue;
+            }
+        };
+        let wanted = show_flat(&def.core_params, &def.core_results);
+        let found = match import.ty {
+            ::abi::check::wasmparser::TypeRef::Func(index) => {
+                summary.types.get(index as usize).and_then(|ty| {
+                    let flats = |tys: &[ValType]| {
+                        tys.iter().map(|t| flat_of(*t)).collect::<Option<Vec<_>>>()
+                    };
+                    flats(ty.params()).zip(flats(ty.results()))
+                })
+            }
+            _ => None,
+        };
+        match found {
+            Some((p, r)) if p == def.core_params && r == def.core_results => {}
+            found => {
+                problems.push(format!(
+                    "import `{module}.{field}` is {}, expected {wanted} for `{}`",
+                    found.map_or_else(
+                        || "not a function of numbers".into(),
+                        |(p, r)| show_flat(&p, &r)
+                    ),
+                    def.signature(resolve)
+                ));
+                continue;
+            }
+        }
+        if let Err(why) = host.canonical_provides(resolve, &def) {
+            problems.push(why);
+            continue;
+        }
+        imports.push(ImportDef { module, field, def });
+    }
+    (imports, problems)
 }

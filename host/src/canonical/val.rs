@@ -14,10 +14,10 @@ use wit_parser::{Flags, Record, Resolve, Type, TypeDefKind};
 
 use super::layout::{self, Shape};
 use super::values::{
-    ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, TypesOf as _, lift_case_flat, load_case,
+    ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, TypesOf, lift_case_flat, load_case,
     lower_case_flat, store_case,
 };
-use crate::Error;
+use crate::{Error, Region, Violation};
 
 /// A value of a WIT type, as the canonical ABI carries it: what [`Guest::call`](crate::Guest::call)
 /// (crate::Guest::call) takes and returns.
@@ -333,7 +333,42 @@ fn chosen_case<'k, 'v>(
     Ok((case, layout::case_payload(kind, case), payload))
 }
 
+/// The size in memory of `ty` when it is a scalar (a number, `bool` or `char`): lists of
+/// those move through one copy of the whole range, not one an element.
+fn scalar_size<'a>(cx: &impl TypesOf<'a>, ty: &Type) -> Option<usize> {
+    match ty {
+        Type::String | Type::ErrorContext | Type::Id(_) => None,
+        _ => cx.info(ty).ok().map(|info| info.size as usize),
+    }
+}
+
 impl Lower for Val {
+    fn store_list(items: &[Val], cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+        let ty = cx.types.unalias(ty);
+        let Some(size) = scalar_size(cx, &ty).filter(|&s| (1..=8).contains(&s)) else {
+            let size = cx.info(&ty)?.size;
+            let mut at = ptr;
+            for item in items {
+                item.store(cx, &ty, at)?;
+                at = at.wrapping_add(size);
+            }
+            return Ok(());
+        };
+        let mut buf = [0u8; 4096];
+        let mut at = ptr;
+        for chunk in items.chunks(buf.len() / size) {
+            for (slot, item) in buf.chunks_exact_mut(size).zip(chunk) {
+                let bits = scalar_bits(item).ok_or_else(|| not_of(cx, item))?;
+                slot.copy_from_slice(&bits.to_le_bytes()[..size]);
+            }
+            let bytes = chunk.len() * size;
+            cx.write(at, &buf[..bytes])?;
+            // Within the block the caller allocated, which is within memory.
+            at = at.wrapping_add(bytes as u32);
+        }
+        Ok(())
+    }
+
     fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
         if let Some(bits) = scalar_bits(self) {
             out.push(bits);
@@ -513,6 +548,41 @@ fn record(
 }
 
 impl Lift for Val {
+    fn load_list(cx: &LiftCx<'_>, ty: &Type, ptr: u32, len: u32) -> Result<Vec<Val>, Error> {
+        let ty = cx.types.unalias(ty);
+        let Some(size) = scalar_size(cx, &ty).filter(|&s| (1..=8).contains(&s)) else {
+            let size = cx.info(&ty)?.size;
+            cx.spend(u64::from(len) * size_of::<Val>() as u64)?;
+            let mut items = Vec::with_capacity(len as usize);
+            for i in 0..len {
+                items.push(Val::load(cx, &ty, ptr + i * size)?);
+            }
+            return Ok(items);
+        };
+        cx.spend(u64::from(len) * size_of::<Val>() as u64)?;
+        let total = (len as usize)
+            .checked_mul(size)
+            .and_then(|t| u32::try_from(t).ok())
+            .ok_or_else(|| {
+                cx.violation(Violation::ListTooLong {
+                    len,
+                    size: size as u32,
+                })
+            })?;
+        let bytes = cx.core.bytes(Region {
+            offset: ptr,
+            len: total,
+        })?;
+        bytes
+            .chunks_exact(size)
+            .map(|c| {
+                let mut all = [0u8; 8];
+                all[..size].copy_from_slice(c);
+                scalar_from_bits(cx, &ty, u64::from_le_bytes(all))
+            })
+            .collect()
+    }
+
     fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
         cx.spend(size_of::<Val>() as u64)?;
         let ty = cx.types.unalias(ty);

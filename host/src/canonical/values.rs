@@ -20,14 +20,13 @@ use std::cell::Cell;
 use wit_parser::{Resolve, Type, TypeDefKind};
 
 use super::layout::{self, Cases, Info, MAX_STRING_BYTES, Types};
-use crate::instance::Core;
+use crate::instance::{ReadGuest, WriteGuest};
 use crate::{Error, Region, Violation};
 
 /// What lowering (host values into the guest) works with: the guest's core, the types, and
 /// the export being called. Opaque: its methods are the library's own.
-#[derive(Debug)]
 pub struct LowerCx<'a> {
-    pub(crate) core: &'a mut Core,
+    pub(crate) core: &'a mut dyn WriteGuest,
     pub(crate) resolve: &'a Resolve,
     pub(crate) types: &'a Types,
     pub(crate) export: &'a str,
@@ -35,13 +34,29 @@ pub struct LowerCx<'a> {
 
 /// What lifting (guest values out to the host) works with: the guest's core, the types, the
 /// export, and what is left of the host memory one value may take. Opaque.
-#[derive(Debug)]
 pub struct LiftCx<'a> {
-    pub(crate) core: &'a Core,
+    pub(crate) core: &'a dyn ReadGuest,
     pub(crate) resolve: &'a Resolve,
     pub(crate) types: &'a Types,
     pub(crate) export: &'a str,
     pub(crate) budget: Cell<u64>,
+}
+
+impl std::fmt::Debug for LowerCx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LowerCx")
+            .field("export", &self.export)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for LiftCx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiftCx")
+            .field("export", &self.export)
+            .field("budget", &self.budget)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Flat values being lifted, in order. Opaque.
@@ -412,8 +427,49 @@ fn mismatch(expected: &str, resolve: &Resolve, ty: &Type) -> Result<(), String> 
 
 /// Integers, floats, bool and char: one flat value, `N` bytes in memory.
 macro_rules! scalar {
-    ($rust:ty, $wit:ident, $n:literal, |$v:ident| $to_bits:expr, |$cx:ident, $b:ident| $from_bits:expr
-     $(, lists: $store_list:item $load_list:item)?) => {
+    // Lists of them move through one bounds-checked copy of the whole range each way (in
+    // chunks of 4 KiB when lowered), not one check and copy an element.
+    ($rust:ty, $wit:ident, $n:literal, |$v:ident| $to_bits:expr, |$cx:ident, $b:ident| $from_bits:expr) => {
+        scalar!($rust, $wit, $n, |$v| $to_bits, |$cx, $b| $from_bits,
+            lists:
+            fn store_list(items: &[$rust], cx: &mut LowerCx<'_>, _ty: &Type, ptr: u32) -> Result<(), Error> {
+                const CHUNK: usize = 4096 / $n;
+                let mut buf = [0u8; CHUNK * $n];
+                let mut at = ptr;
+                for chunk in items.chunks(CHUNK) {
+                    for (slot, item) in buf.chunks_exact_mut($n).zip(chunk) {
+                        let $v = *item;
+                        let bits: u64 = $to_bits;
+                        slot.copy_from_slice(&bits.to_le_bytes()[..$n]);
+                    }
+                    let bytes = chunk.len() * $n;
+                    cx.write(at, &buf[..bytes])?;
+                    // Within the block the caller allocated, which is within memory.
+                    at = at.wrapping_add(bytes as u32);
+                }
+                Ok(())
+            }
+            fn load_list(cx: &LiftCx<'_>, _ty: &Type, ptr: u32, len: u32) -> Result<Vec<$rust>, Error> {
+                cx.spend(u64::from(len) * size_of::<$rust>() as u64)?;
+                let total = len
+                    .checked_mul($n)
+                    .ok_or_else(|| cx.violation(Violation::ListTooLong { len, size: $n }))?;
+                let bytes = cx.core.bytes(Region { offset: ptr, len: total })?;
+                bytes
+                    .chunks_exact($n)
+                    .map(|c| {
+                        let mut all = [0u8; 8];
+                        all[..$n].copy_from_slice(c);
+                        let $cx = cx;
+                        let $b: u64 = u64::from_le_bytes(all);
+                        $from_bits
+                    })
+                    .collect()
+            }
+        );
+    };
+    ($rust:ty, $wit:ident, $n:literal, |$v:ident| $to_bits:expr, |$cx:ident, $b:ident| $from_bits:expr,
+     lists: $store_list:item $load_list:item) => {
         impl ComponentType for $rust {
             fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
                 if layout::unalias(resolve, ty) == Type::$wit {
@@ -442,7 +498,7 @@ macro_rules! scalar {
                 cx.write(ptr, &bits.to_le_bytes()[..$n])
             }
 
-            $($store_list)?
+            $store_list
         }
 
         impl Lift for $rust {
@@ -461,7 +517,7 @@ macro_rules! scalar {
                 $from_bits
             }
 
-            $($load_list)?
+            $load_list
         }
     };
 }

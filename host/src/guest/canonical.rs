@@ -249,6 +249,112 @@ macro_rules! params {
 params!(0:);
 crate::canonical::values::for_tuples!(params);
 
+/// The parameters of a function the guest imports, as the Rust values the embedder's
+/// function takes ([`HostFunctions::typed`](crate::HostFunctions::typed)): tuples of
+/// [`Lift`] types.
+pub trait HostParams: Sized {
+    /// Whether these are values of `params`' types.
+    #[doc(hidden)]
+    fn typecheck_params(resolve: &Resolve, params: &[(String, Type)]) -> Result<(), String>;
+    /// Lifts each from flat values.
+    #[doc(hidden)]
+    fn lift_params(cx: &LiftCx<'_>, types: &[Type], src: &mut FlatSrc<'_>) -> Result<Self, Error>;
+    /// Lifts each from its offset from `ptr` (checked by the caller).
+    #[doc(hidden)]
+    fn load_params(
+        cx: &LiftCx<'_>,
+        types: &[Type],
+        offsets: &[u32],
+        ptr: u32,
+    ) -> Result<Self, Error>;
+}
+
+/// The result of a function the guest imports, as the Rust value the embedder's function
+/// returns: `()` for none, `(T,)` of a [`Lower`] type for one.
+pub trait HostResults {
+    /// Whether these stand for `result`.
+    #[doc(hidden)]
+    fn typecheck_results(resolve: &Resolve, result: Option<&Type>) -> Result<(), String>;
+    /// Lowers it, flat.
+    #[doc(hidden)]
+    fn lower_results(
+        &self,
+        cx: &mut LowerCx<'_>,
+        result: Option<&Type>,
+        out: &mut Vec<u64>,
+    ) -> Result<(), Error>;
+    /// Stores it in the return area at `ptr` (checked by the caller).
+    #[doc(hidden)]
+    fn store_results(&self, cx: &mut LowerCx<'_>, result: &Type, ptr: u32) -> Result<(), Error>;
+}
+
+impl HostResults for () {
+    fn typecheck_results(resolve: &Resolve, result: Option<&Type>) -> Result<(), String> {
+        <() as ComponentResults>::typecheck_results(resolve, result)
+    }
+    fn lower_results(
+        &self,
+        _: &mut LowerCx<'_>,
+        _: Option<&Type>,
+        _: &mut Vec<u64>,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+    fn store_results(&self, _: &mut LowerCx<'_>, _: &Type, _: u32) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+impl<T: Lower> HostResults for (T,) {
+    fn typecheck_results(resolve: &Resolve, result: Option<&Type>) -> Result<(), String> {
+        match result {
+            Some(ty) => T::typecheck(resolve, ty),
+            None => Err("a result for a function that returns none".into()),
+        }
+    }
+    fn lower_results(
+        &self,
+        cx: &mut LowerCx<'_>,
+        result: Option<&Type>,
+        out: &mut Vec<u64>,
+    ) -> Result<(), Error> {
+        match result {
+            Some(ty) => self.0.lower_flat(cx, ty, out),
+            None => Ok(()),
+        }
+    }
+    fn store_results(&self, cx: &mut LowerCx<'_>, result: &Type, ptr: u32) -> Result<(), Error> {
+        self.0.store(cx, result, ptr)
+    }
+}
+
+macro_rules! host_params {
+    ($n:literal: $($t:ident $i:tt),*) => {
+        impl<$($t: Lift),*> HostParams for ($($t,)*) {
+            #[allow(unused_variables)]
+            fn typecheck_params(resolve: &Resolve, params: &[(String, Type)]) -> Result<(), String> {
+                if params.len() != $n {
+                    return Err(format!("{} parameters for a function of {}", $n, params.len()));
+                }
+                $($t::typecheck(resolve, &params[$i].1)
+                    .map_err(|e| format!("parameter `{}`: {e}", params[$i].0))?;)*
+                Ok(())
+            }
+            #[allow(unused_variables)]
+            fn lift_params(cx: &LiftCx<'_>, types: &[Type], src: &mut FlatSrc<'_>) -> Result<Self, Error> {
+                Ok(($($t::lift_flat(cx, &types[$i], src)?,)*))
+            }
+            #[allow(unused_variables)]
+            fn load_params(cx: &LiftCx<'_>, types: &[Type], offsets: &[u32], ptr: u32) -> Result<Self, Error> {
+                Ok(($($t::load(cx, &types[$i], ptr + offsets[$i])?,)*))
+            }
+        }
+    };
+}
+
+host_params!(0:);
+crate::canonical::values::for_tuples!(host_params);
+
 /// A function of the guest's world, its types checked once against `P` and `R`, to be
 /// called many times: the canonical ABI's `TypedFunc`.
 #[derive(Debug)]
@@ -299,7 +405,7 @@ impl<P: ComponentParams, R: ComponentResults> TypedFunc<P, R> {
 }
 
 /// Core values from flat bits, as the core export's types say, into `out`.
-fn core_values(bits: &[u64], types: &[Flat], out: &mut Vec<Value>) {
+pub(crate) fn core_values(bits: &[u64], types: &[Flat], out: &mut Vec<Value>) {
     out.clear();
     out.extend(bits.iter().zip(types).map(|(&b, ty)| match ty {
         Flat::I32 => Value::I32((b as u32).cast_signed()),
@@ -310,7 +416,7 @@ fn core_values(bits: &[u64], types: &[Flat], out: &mut Vec<Value>) {
 }
 
 /// Flat bits from core values, into `out`.
-fn flat_bits(values: &[Value], out: &mut Vec<u64>) {
+pub(crate) fn flat_bits(values: &[Value], out: &mut Vec<u64>) {
     out.clear();
     out.extend(values.iter().map(|v| match *v {
         Value::I32(v) => u64::from(v.cast_unsigned()),

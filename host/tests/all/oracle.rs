@@ -18,10 +18,20 @@ pub struct Oracle {
     component: Component,
     store: Store<()>,
     instance: Instance,
+    imports: Vec<(String, HostFn)>,
 }
+
+/// A host function, as both engines are given it: the world's name of the function
+/// (`name`, or `ns:pkg/iface#name`), and what it does with its arguments.
+pub type HostFn = std::sync::Arc<dyn Fn(&[Val]) -> Result<Option<Val>, String> + Send + Sync>;
 
 impl Oracle {
     pub fn new(core: &[u8]) -> Oracle {
+        Self::with_imports(core, Vec::new())
+    }
+
+    /// The module, its world's imports given by `imports` (through wasmtime's `Linker`).
+    pub fn with_imports(core: &[u8], imports: Vec<(String, HostFn)>) -> Oracle {
         let component = wit_component::ComponentEncoder::default()
             .module(core)
             .expect("the module's world decodes")
@@ -32,25 +42,42 @@ impl Oracle {
         config.wasm_component_model(true);
         let engine = Engine::new(&config).unwrap();
         let component = Component::new(&engine, component).unwrap();
-        let (store, instance) = Self::instantiate(&component);
+        let (store, instance) = Self::instantiate(&component, &imports);
         Oracle {
             component,
             store,
             instance,
+            imports,
         }
     }
 
-    fn instantiate(component: &Component) -> (Store<()>, Instance) {
+    fn instantiate(component: &Component, imports: &[(String, HostFn)]) -> (Store<()>, Instance) {
         let mut store = Store::new(component.engine(), ());
-        let instance = Linker::new(component.engine())
-            .instantiate(&mut store, component)
-            .unwrap();
+        let mut linker = Linker::new(component.engine());
+        for (name, f) in imports {
+            let f = std::sync::Arc::clone(f);
+            let func = move |_: wasmtime::StoreContextMut<'_, ()>,
+                             _: wasmtime::component::types::ComponentFunc,
+                             params: &[WVal],
+                             results: &mut [WVal]| {
+                let params: Vec<Val> = params.iter().map(from_wasmtime).collect();
+                if let Some(v) = f(&params).map_err(wasmtime::Error::msg)? {
+                    results[0] = to_wasmtime(&v);
+                }
+                Ok(())
+            };
+            match name.split_once('#') {
+                None => linker.root().func_new(name, func).unwrap(),
+                Some((iface, f)) => linker.instance(iface).unwrap().func_new(f, func).unwrap(),
+            }
+        }
+        let instance = linker.instantiate(&mut store, component).unwrap();
         (store, instance)
     }
 
     /// A fresh instance: wasmtime refuses to enter one that trapped.
     pub fn restart(&mut self) {
-        (self.store, self.instance) = Self::instantiate(&self.component);
+        (self.store, self.instance) = Self::instantiate(&self.component, &self.imports);
     }
 
     fn func(&mut self, name: &str) -> Func {
