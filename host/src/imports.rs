@@ -10,6 +10,7 @@
 //! panic stops the guest with a typed error naming the import.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use wasmer::{
 
 use crate::canonical::{Flat, FlatSrc, FuncDef, Lift, LiftCx, Lower, LowerCx, Val, World};
 use crate::guest::{HostParams, HostResults};
-use crate::instance::{InCall, Reach};
+use crate::instance::{InCall, Leave, Reach};
 use crate::metering::{self, BYTES_PER_UNIT, RUNTIME_CALL};
 
 /// Why a host function stops the guest.
@@ -61,8 +62,8 @@ pub(crate) struct GuestSide {
 
 impl GuestSide {
     /// What `instance` exports of it.
-    pub(crate) fn of(instance: &Instance, store: &impl AsStoreRef) -> GuestSide {
-        let reach = Reach::of(instance, store);
+    pub(crate) fn of(instance: &Instance, store: &impl AsStoreRef, leave: Leave) -> GuestSide {
+        let reach = Reach::of(instance, store, leave);
         let memory = reach.memory().cloned();
         let meter = match (
             instance.exports.get_global(metering::REMAINING),
@@ -202,39 +203,7 @@ impl HostFunctions {
         name: impl Into<String>,
         f: impl Fn(&[Val]) -> Result<Option<Val>, String> + Send + Sync + 'static,
     ) -> Self {
-        let f = Arc::new(f);
-        let define = move |store: &mut wasmer::StoreMut<'_>,
-                           env: &FunctionEnv<GuestSide>,
-                           world: Arc<World>,
-                           index: usize,
-                           max_value_bytes: u64| {
-            let f = Arc::clone(&f);
-            define(store, env, world, index, move |cx, world, args| {
-                serve(
-                    cx,
-                    world,
-                    index,
-                    args,
-                    max_value_bytes,
-                    |cx, def, src| match src {
-                        Params::Flat(src) => def
-                            .param_types
-                            .iter()
-                            .map(|ty| Val::lift_flat(cx, ty, src))
-                            .collect(),
-                        Params::At(ptr) => def
-                            .param_types
-                            .iter()
-                            .zip(def.param_offsets.iter())
-                            .map(|(ty, offset)| Val::load(cx, ty, ptr + offset))
-                            .collect(),
-                    },
-                    |params: Vec<Val>| f(&params),
-                    lower_val,
-                )
-            })
-        };
-        self.canonical_entry(name.into(), |_, _| Ok(()), Arc::new(define))
+        self.canonical_entry(name.into(), |_, _| Ok(()), Dynamic(f))
     }
 
     /// As [`HostFunctions::func`], with Rust types: `f` takes the parameters as a tuple of
@@ -261,55 +230,38 @@ impl HostFunctions {
         P: HostParams + 'static,
         R: HostResults + 'static,
     {
-        let f = Arc::new(f);
-        let define = move |store: &mut wasmer::StoreMut<'_>,
-                           env: &FunctionEnv<GuestSide>,
-                           world: Arc<World>,
-                           index: usize,
-                           max_value_bytes: u64| {
-            let f = Arc::clone(&f);
-            define(store, env, world, index, move |cx, world, args| {
-                serve(
-                    cx,
-                    world,
-                    index,
-                    args,
-                    max_value_bytes,
-                    |cx, def, src| match src {
-                        Params::Flat(src) => P::lift_params(cx, &def.param_types, src),
-                        Params::At(ptr) => {
-                            P::load_params(cx, &def.param_types, &def.param_offsets, ptr)
-                        }
-                    },
-                    |params: P| f(params),
-                    |cx, def, result: R, dest| {
-                        match dest {
-                            Dest::Flat(out) => result.lower_results(cx, def.result.as_ref(), out),
-                            Dest::At(ptr) => match &def.result {
-                                Some(ty) => result.store_results(cx, ty, ptr),
-                                None => Ok(()),
-                            },
-                        }
-                        .map_err(|e| e.to_string())
-                    },
-                )
-            })
-        };
         let typecheck = |resolve: &wit_parser::Resolve, def: &FuncDef| {
             P::typecheck_params(resolve, &def.params)
                 .and_then(|()| R::typecheck_results(resolve, def.result.as_ref()))
         };
-        self.canonical_entry(name.into(), typecheck, Arc::new(define))
+        self.canonical_entry(name.into(), typecheck, Typed(f, PhantomData))
     }
 
     fn canonical_entry(
         mut self,
         name: String,
         typecheck: fn(&wit_parser::Resolve, &FuncDef) -> Result<(), String>,
-        define: Arc<DefineFn>,
+        server: impl Server,
     ) -> Self {
+        let server = Arc::new(server);
+        let define = move |store: &mut wasmer::StoreMut<'_>,
+                           env: &FunctionEnv<GuestSide>,
+                           world: Arc<World>,
+                           index: usize,
+                           max_value_bytes: u64| {
+            let server = Arc::clone(&server);
+            define(store, env, world, index, move |cx, world, args| {
+                serve(cx, world, index, args, max_value_bytes, &*server)
+            })
+        };
         self.canonical.retain(|(n, _)| *n != name);
-        self.canonical.push((name, Canonical { typecheck, define }));
+        self.canonical.push((
+            name,
+            Canonical {
+                typecheck,
+                define: Arc::new(define),
+            },
+        ));
         self
     }
 
@@ -403,8 +355,9 @@ pub(crate) fn attach(
     env: &FunctionEnv<GuestSide>,
     store: &mut impl AsStoreMut,
     instance: &Instance,
+    leave: Leave,
 ) {
-    *env.as_mut(store) = GuestSide::of(instance, store);
+    *env.as_mut(store) = GuestSide::of(instance, store, leave);
 }
 
 /// One call of `f` on the region `[ptr, ptr + len)`: checked, charged, copied out of guest
@@ -443,6 +396,127 @@ fn call(
         Ok(Ok(())) => Ok(()),
         Ok(Err(why)) => Err(fail(why)),
         Err(panic) => Err(fail(format!("it panicked: {}", panic_text(&*panic)))),
+    }
+}
+
+/// How a kind of host function takes its arguments and gives its result: lifts them,
+/// calls the embedder's function, lowers what it returned.
+trait Server: Send + Sync + 'static {
+    type Args;
+    type Out;
+    fn lift(
+        &self,
+        cx: &LiftCx<'_>,
+        def: &FuncDef,
+        src: Params<'_, '_>,
+    ) -> Result<Self::Args, crate::Error>;
+    fn call(&self, args: Self::Args) -> Result<Self::Out, String>;
+    fn lower(
+        &self,
+        cx: &mut LowerCx<'_>,
+        def: &FuncDef,
+        out: Self::Out,
+        dest: Dest<'_>,
+    ) -> Result<(), String>;
+}
+
+/// A function of `Val`s ([`HostFunctions::func`]).
+struct Dynamic<F>(F);
+
+impl<F> Server for Dynamic<F>
+where
+    F: Fn(&[Val]) -> Result<Option<Val>, String> + Send + Sync + 'static,
+{
+    type Args = Vec<Val>;
+    type Out = Option<Val>;
+
+    fn lift(
+        &self,
+        cx: &LiftCx<'_>,
+        def: &FuncDef,
+        src: Params<'_, '_>,
+    ) -> Result<Vec<Val>, crate::Error> {
+        let types = def.param_types.iter();
+        match src {
+            Params::Flat(src) => types.map(|ty| Val::lift_flat(cx, ty, src)).collect(),
+            Params::At(ptr) => types
+                .zip(def.param_offsets.iter())
+                .map(|(ty, offset)| Val::load(cx, ty, ptr + offset))
+                .collect(),
+        }
+    }
+
+    fn call(&self, args: Vec<Val>) -> Result<Option<Val>, String> {
+        (self.0)(&args)
+    }
+
+    /// Checked against the function's type first.
+    fn lower(
+        &self,
+        cx: &mut LowerCx<'_>,
+        def: &FuncDef,
+        result: Option<Val>,
+        dest: Dest<'_>,
+    ) -> Result<(), String> {
+        let resolve = cx.resolve;
+        match (&def.result, result) {
+            (None, None) => Ok(()),
+            (Some(ty), Some(value)) => {
+                value
+                    .check(resolve, ty)
+                    .map_err(|e| format!("its result: {e}"))?;
+                match dest {
+                    Dest::Flat(out) => value.lower_flat(cx, ty, out),
+                    Dest::At(ptr) => value.store(cx, ty, ptr),
+                }
+                .map_err(|e| e.to_string())
+            }
+            (None, Some(_)) => Err("it returned a value for a function without a result".into()),
+            (Some(ty), None) => Err(format!(
+                "it returned no value for a function that returns {}",
+                crate::canonical::type_name(resolve, ty)
+            )),
+        }
+    }
+}
+
+/// A function of Rust types ([`HostFunctions::typed`]), checked against the WIT types at
+/// admission.
+struct Typed<F, P, R>(F, PhantomData<fn(P) -> R>);
+
+impl<F, P, R> Server for Typed<F, P, R>
+where
+    F: Fn(P) -> Result<R, String> + Send + Sync + 'static,
+    P: HostParams + 'static,
+    R: HostResults + 'static,
+{
+    type Args = P;
+    type Out = R;
+
+    fn lift(&self, cx: &LiftCx<'_>, def: &FuncDef, src: Params<'_, '_>) -> Result<P, crate::Error> {
+        match src {
+            Params::Flat(src) => P::lift_params(cx, &def.param_types, src),
+            Params::At(ptr) => P::load_params(cx, &def.param_types, &def.param_offsets, ptr),
+        }
+    }
+
+    fn call(&self, args: P) -> Result<R, String> {
+        (self.0)(args)
+    }
+
+    fn lower(
+        &self,
+        cx: &mut LowerCx<'_>,
+        def: &FuncDef,
+        result: R,
+        dest: Dest<'_>,
+    ) -> Result<(), String> {
+        match (dest, &def.result) {
+            (Dest::Flat(out), ty) => result.lower_results(cx, ty.as_ref(), out),
+            (Dest::At(ptr), Some(ty)) => result.store_results(cx, ty, ptr),
+            (Dest::At(_), None) => Ok(()),
+        }
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -497,24 +571,18 @@ enum Dest<'s> {
     At(u32),
 }
 
-/// One call of the function the world imports as `world.imports[index]`: its arguments
-/// lifted by `lift` (checked, counted against `max_value_bytes`, charged to the fuel),
-/// then `call` (its panic caught), then its result lowered by `lower` (into the return
-/// area the guest passed, when the result takes more than one flat value). What stops
-/// the guest names the function.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the steps of one call, each its own"
-)]
-fn serve<A, O>(
+/// One call of the function the world imports as `world.imports[index]`, served by
+/// `server`: its arguments lifted (checked, counted against `max_value_bytes`, charged to
+/// the fuel), the embedder's function called (its panic caught), its result lowered (into
+/// the return area the guest passed, when the result takes more than one flat value).
+/// What stops the guest names the function.
+fn serve(
     cx: &mut FunctionEnvMut<GuestSide>,
     world: &World,
     index: usize,
     args: &[Value],
     max_value_bytes: u64,
-    lift: impl FnOnce(&LiftCx<'_>, &FuncDef, Params<'_, '_>) -> Result<A, crate::Error>,
-    call: impl FnOnce(A) -> Result<O, String>,
-    lower: impl FnOnce(&mut LowerCx<'_>, &FuncDef, O, Dest<'_>) -> Result<(), String>,
+    server: &impl Server,
 ) -> Result<Vec<Value>, Stop> {
     let def = &world.imports[index].def;
     let fail = |why: String| Stop::Host {
@@ -522,6 +590,13 @@ fn serve<A, O>(
         why,
     };
     let guest = cx.data().clone();
+    if !guest.reach.may_leave() {
+        return Err(fail(
+            "the guest called it while the host had it in `cabi_realloc` or a post-return \
+             function, where the canonical ABI forbids calling out of the instance"
+                .into(),
+        ));
+    }
     let mut store = cx.as_store_mut();
     guest.charge(&mut store, 0)?;
     let mut bits = Vec::new();
@@ -549,9 +624,9 @@ fn serve<A, O>(
             let ptr = pointer(bits.first());
             let (size, align) = def.params_layout;
             cx.check_range("the parameters", ptr, u64::from(size), align)
-                .and_then(|()| lift(&cx, def, Params::At(ptr)))
+                .and_then(|()| server.lift(&cx, def, Params::At(ptr)))
         } else {
-            lift(&cx, def, Params::Flat(&mut FlatSrc::new(&bits)))
+            server.lift(&cx, def, Params::Flat(&mut FlatSrc::new(&bits)))
         };
         (
             params.map_err(|e| fail(e.to_string()))?,
@@ -559,7 +634,7 @@ fn serve<A, O>(
         )
     };
     guest.charge(reach.store_mut(), lifted)?;
-    let result = match catch_unwind(AssertUnwindSafe(|| call(params))) {
+    let result = match catch_unwind(AssertUnwindSafe(|| server.call(params))) {
         Ok(Ok(result)) => result,
         Ok(Err(why)) => return Err(fail(why)),
         Err(panic) => return Err(fail(format!("it panicked: {}", panic_text(&*panic)))),
@@ -582,39 +657,10 @@ fn serve<A, O>(
         types,
         export: &def.name,
     };
-    lower(&mut cx, def, result, dest).map_err(fail)?;
+    server.lower(&mut cx, def, result, dest).map_err(fail)?;
     let mut values = Vec::new();
     crate::guest::core_values(&flat, &def.core_results, &mut values);
     Ok(values)
-}
-
-/// Lowers `result`, the dynamic function's answer for `def`, to `dest`: checked against
-/// the function's type first.
-fn lower_val(
-    cx: &mut LowerCx<'_>,
-    def: &FuncDef,
-    result: Option<Val>,
-    dest: Dest<'_>,
-) -> Result<(), String> {
-    let resolve = cx.resolve;
-    match (&def.result, result) {
-        (None, None) => Ok(()),
-        (Some(ty), Some(value)) => {
-            value
-                .check(resolve, ty)
-                .map_err(|e| format!("its result: {e}"))?;
-            match dest {
-                Dest::Flat(out) => value.lower_flat(cx, ty, out),
-                Dest::At(ptr) => value.store(cx, ty, ptr),
-            }
-            .map_err(|e| e.to_string())
-        }
-        (None, Some(_)) => Err("it returned a value for a function without a result".into()),
-        (Some(ty), None) => Err(format!(
-            "it returned no value for a function that returns {}",
-            crate::canonical::type_name(resolve, ty)
-        )),
-    }
 }
 
 /// What a panic carried, as text.

@@ -19,6 +19,13 @@
 //! **no method of `Core` that takes `&self` writes guest memory**, not even through a
 //! `MemoryView` (which needs only `&Store`). Nothing outside this file can reach the store,
 //! the memory or its place, so nothing outside it can break the rule.
+//!
+//! A host function runs while the guest is on the stack, with the store wasmer hands it.
+//! [`InCall`] is the guest as it sees it then, under the same rule: it borrows that store,
+//! lends the memory only while it is borrowed, and runs guest code (`cabi_realloc`, to
+//! lower a result) only from a `&mut self` method, after which it takes the memory's
+//! place again. [`ReadGuest`] and [`WriteGuest`] are what lifting and lowering need of
+//! either.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -168,6 +175,43 @@ pub(crate) struct Block {
 }
 
 impl Block {
+    /// The block at `ptr` that `cabi_realloc` (`export`) answered for `size` bytes aligned
+    /// to `align`, checked: not null (unless `size` is 0), aligned, within a memory of
+    /// `memory_size` bytes.
+    ///
+    /// # Errors
+    /// [`Error::AllocationFailed`], [`Error::Misaligned`], [`Error::RangeOverflow`],
+    /// [`Error::OutOfBounds`].
+    fn checked(
+        export: Cow<'static, str>,
+        ptr: i32,
+        size: i32,
+        align: i32,
+        memory_size: u64,
+    ) -> Result<Block, Error> {
+        let len = size.cast_unsigned();
+        // A block of no bytes may be anywhere, even at 0 (the canonical ABI asks nothing of
+        // it but alignment); a null address for bytes is the allocator saying no.
+        if ptr == 0 && len > 0 {
+            return Err(Error::AllocationFailed { export, len });
+        }
+        let offset = ptr.cast_unsigned();
+        if !offset.is_multiple_of(align.cast_unsigned().max(1)) {
+            return Err(Error::Misaligned {
+                export,
+                offset,
+                align: align.cast_unsigned(),
+            });
+        }
+        let region = Region { offset, len };
+        region.range_in(memory_size)?;
+        Ok(Block {
+            region,
+            size,
+            align,
+        })
+    }
+
     /// Where the block is: its address, and the length asked for.
     pub(crate) fn region(&self) -> Region {
         self.region
@@ -215,6 +259,8 @@ pub(crate) struct Core {
     /// Whether a budget is being shared by several calls ([`Core::one_budget`]): they do
     /// not refuel.
     sharing: bool,
+    /// Whether the guest may call out now, shared with its host functions.
+    leave: Leave,
 }
 
 impl fmt::Debug for Core {
@@ -243,6 +289,7 @@ impl Core {
         memory: Option<&str>,
         fuel: Option<u64>,
         realloc: bool,
+        leave: Leave,
     ) -> Result<Core, Error> {
         let abi_mismatch = |e: wasmer::ExportError| Error::Abi {
             module: name.clone(),
@@ -278,6 +325,7 @@ impl Core {
             known: Known::default(),
             scratch: Vec::new(),
             sharing: false,
+            leave,
         };
         if realloc {
             core.realloc = Some(core.func(abi::CABI_REALLOC.name, Effect::Mutates)?);
@@ -387,6 +435,13 @@ impl Core {
             self.known = Known::default();
         }
         result.map_err(|e| self.fault(func.name(), &e))
+    }
+
+    /// Runs `f`, whose calls into the guest may not call out of the instance (into the
+    /// functions of its world's imports): `cabi_realloc` lowering a value, a post-return.
+    pub(crate) fn forbidding_leave<T>(&mut self, f: impl FnOnce(&mut Core) -> T) -> T {
+        let leave = self.leave.clone();
+        leave.forbid(|| f(self))
     }
 
     /// Runs `f`, whose calls into the guest share one budget: a canonical call is the
@@ -748,30 +803,8 @@ impl Core {
         let (Ok(size), Ok(align)) = (i32::try_from(len), i32::try_from(align)) else {
             return Err(Error::TooLong { len: len as usize });
         };
-        let ptr = self.call(&realloc, (0, 0, align, size))?;
-        // A block of no bytes may be anywhere, even at 0 (the canonical ABI asks nothing of
-        // it but alignment); a null address for bytes is the allocator saying no.
-        if ptr == 0 && len > 0 {
-            return Err(Error::AllocationFailed {
-                export: realloc.name(),
-                len,
-            });
-        }
-        let offset = ptr.cast_unsigned();
-        if offset % align.cast_unsigned().max(1) != 0 {
-            return Err(Error::Misaligned {
-                export: realloc.name(),
-                offset,
-                align: align.cast_unsigned(),
-            });
-        }
-        let region = Region { offset, len };
-        region.range_in(self.memory_size())?;
-        Ok(Block {
-            region,
-            size,
-            align,
-        })
+        let ptr = self.forbidding_leave(|core| core.call(&realloc, (0, 0, align, size)))?;
+        Block::checked(realloc.name(), ptr, size, align, self.memory_size())
     }
 
     /// Gives `block` back to the guest's allocator (`cabi_realloc(ptr, size, align, 0)`),
@@ -877,6 +910,37 @@ impl WriteGuest for Core {
     }
 }
 
+/// Whether the guest may call out of its instance now: not while the host has it in
+/// `cabi_realloc` to lower a value, or in a post-return function (the canonical ABI's
+/// `may_leave`, which wasmtime keeps too). Shared by an instance's [`Core`] and its host
+/// functions, which refuse a call made then.
+#[derive(Clone, Debug)]
+pub(crate) struct Leave(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Default for Leave {
+    fn default() -> Self {
+        Leave(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+            true,
+        )))
+    }
+}
+
+impl Leave {
+    /// Runs `f` with leaving forbidden, then puts back what was.
+    pub(crate) fn forbid<T>(&self, f: impl FnOnce() -> T) -> T {
+        use std::sync::atomic::Ordering::Relaxed;
+        let was = self.0.swap(false, Relaxed);
+        let result = f();
+        self.0.store(was, Relaxed);
+        result
+    }
+
+    /// Whether the guest may leave its instance now.
+    pub(crate) fn allowed(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// What a host function keeps of its instance to reach the guest while the guest is on
 /// the stack: the memory and `cabi_realloc` (cheap handles into the store), set once the
 /// instance exists.
@@ -885,12 +949,13 @@ pub(crate) struct Reach {
     memory: Option<Memory>,
     shared: bool,
     realloc: Option<TypedFunction<(i32, i32, i32, i32), i32>>,
+    leave: Leave,
 }
 
 impl Reach {
     /// What `instance` exports of it: `memory` (else the guide's `mem`), `cabi_realloc`
     /// when it has the type the canonical ABI gives it.
-    pub(crate) fn of(instance: &Instance, store: &impl wasmer::AsStoreRef) -> Reach {
+    pub(crate) fn of(instance: &Instance, store: &impl wasmer::AsStoreRef, leave: Leave) -> Reach {
         let memory = ["memory", abi::MEMORY.name]
             .iter()
             .find_map(|name| instance.exports.get_memory(name).ok().cloned());
@@ -903,12 +968,18 @@ impl Reach {
             memory,
             shared,
             realloc,
+            leave,
         }
     }
 
     /// The guest's memory, if it exports one.
     pub(crate) fn memory(&self) -> Option<&Memory> {
         self.memory.as_ref()
+    }
+
+    /// Whether the guest may call out of its instance now.
+    pub(crate) fn may_leave(&self) -> bool {
+        self.leave.allowed()
     }
 }
 
@@ -1069,31 +1140,15 @@ impl WriteGuest for InCall<'_> {
         let (Ok(size), Ok(align)) = (i32::try_from(len), i32::try_from(align)) else {
             return Err(Error::TooLong { len: len as usize });
         };
-        let called = realloc.call(&mut self.store, 0, 0, align, size);
+        let leave = self.reach.leave.clone();
+        let called = leave.forbid(|| realloc.call(&mut self.store, 0, 0, align, size));
         // Guest code ran: the memory may have grown, and moved.
         self.lent = self.lendable();
         let ptr = called.map_err(|e| Error::Trap {
             export: name.clone(),
             trap: e.message(),
         })?;
-        if ptr == 0 && len > 0 {
-            return Err(Error::AllocationFailed { export: name, len });
-        }
-        let offset = ptr.cast_unsigned();
-        if offset % align.cast_unsigned().max(1) != 0 {
-            return Err(Error::Misaligned {
-                export: name,
-                offset,
-                align: align.cast_unsigned(),
-            });
-        }
-        let region = Region { offset, len };
-        region.range_in(self.memory_size())?;
-        Ok(Block {
-            region,
-            size,
-            align,
-        })
+        Block::checked(name, ptr, size, align, self.memory_size())
     }
 }
 

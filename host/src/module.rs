@@ -332,8 +332,9 @@ impl GuestModule {
         if let Some(env) = &wasi_env {
             crate::wasi::attach(env, &mut store, &instance);
         }
+        let leave = crate::instance::Leave::default();
         if let Some(env) = &host_env {
-            crate::imports::attach(env, &mut store, &instance);
+            crate::imports::attach(env, &mut store, &instance, leave.clone());
         }
         let memory = if self.guide {
             Some(abi::MEMORY.name)
@@ -352,6 +353,7 @@ impl GuestModule {
             memory,
             self.fuel,
             realloc,
+            leave,
         )?;
         if self.deferred_start {
             let start = core.func::<(), ()>(prepare::START_EXPORT, Effect::Mutates)?;

@@ -286,7 +286,7 @@ pub(crate) fn imports(store: &mut impl AsStoreMut, config: &Wasi) -> (Imports, F
 
 /// Gives the WASI state its instance's memory and metering globals.
 pub(crate) fn attach(env: &FunctionEnv<Env>, store: &mut impl AsStoreMut, instance: &Instance) {
-    let guest = GuestSide::of(instance, store);
+    let guest = GuestSide::of(instance, store, crate::instance::Leave::default());
     env.as_mut(store).guest = guest;
 }
 

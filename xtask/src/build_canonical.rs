@@ -1,8 +1,8 @@
 //! The guests of the canonical ABI's test world (`wit/guest.wit`): the Rust one
 //! (`guests/canonical`, wit-bindgen's macro) and the C one (`guests/canonical-c`,
 //! wit-bindgen's C generator and clang); and the plugin (`guests/plugin`, `wit/plugin`), each
-//! written to `target/guest/` with only the
-//! sections a host needs: the code, and the `component-type` section that says its world.
+//! written to `target/guest/` with only the sections a host needs: the code, and the
+//! `component-type` section that says its world.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,37 +17,13 @@ use crate::{cargo, project_root, run as run_cmd};
 
 /// Builds the Rust guest; returns where it was written.
 pub fn rust() -> Result<PathBuf> {
-    run_cmd(cargo().args([
-        "build",
-        "--package",
-        "canonical-guest",
-        "--target",
-        TARGET,
-        "--release",
-    ]))?;
-    let linked = target_dir()
-        .join(TARGET)
-        .join("release")
-        .join("canonical_guest.wasm");
-    write_artifact(&linked, &project_root().join(abi::CANONICAL_ARTIFACT))
+    build_rust("canonical-guest", TARGET, abi::CANONICAL_ARTIFACT)
 }
 
 /// Builds the plugin guest, whose world imports functions (`wit/plugin`); returns where it
 /// was written.
 pub fn plugin() -> Result<PathBuf> {
-    run_cmd(cargo().args([
-        "build",
-        "--package",
-        "plugin-guest",
-        "--target",
-        TARGET,
-        "--release",
-    ]))?;
-    let linked = target_dir()
-        .join(TARGET)
-        .join("release")
-        .join("plugin_guest.wasm");
-    write_artifact(&linked, &project_root().join(abi::PLUGIN_ARTIFACT))
+    build_rust("plugin-guest", TARGET, abi::PLUGIN_ARTIFACT)
 }
 
 /// Builds the Rust guest for `wasm32-wasip1` (adding the target when the toolchain lacks
@@ -55,22 +31,25 @@ pub fn plugin() -> Result<PathBuf> {
 pub fn rust_wasip1() -> Result<PathBuf> {
     const WASIP1: &str = "wasm32-wasip1";
     crate::build_guest::ensure_target(WASIP1)?;
+    build_rust("canonical-guest", WASIP1, abi::CANONICAL_WASIP1_ARTIFACT)
+}
+
+/// Builds the wit-bindgen guest `package` for `target` in release, and writes it to
+/// `artifact` (relative to the workspace's root); returns where.
+fn build_rust(package: &str, target: &str, artifact: &str) -> Result<PathBuf> {
     run_cmd(cargo().args([
         "build",
         "--package",
-        "canonical-guest",
+        package,
         "--target",
-        WASIP1,
+        target,
         "--release",
     ]))?;
     let linked = target_dir()
-        .join(WASIP1)
+        .join(target)
         .join("release")
-        .join("canonical_guest.wasm");
-    write_artifact(
-        &linked,
-        &project_root().join(abi::CANONICAL_WASIP1_ARTIFACT),
-    )
+        .join(format!("{}.wasm", package.replace('-', "_")));
+    write_artifact(&linked, &project_root().join(artifact))
 }
 
 /// The wit-bindgen CLI whose C generator the C guest uses (the version of the Rust guest's

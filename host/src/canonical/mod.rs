@@ -11,6 +11,12 @@
 //! `cabi_post_name` that frees what the results hold. Strings and lists the host hands
 //! over are written into blocks from the module's `cabi_realloc`, in its memory `memory`.
 //!
+//! A function the world imports is a core import (`$root.name`, or `ns:pkg/iface.name`) of
+//! the type the spec's lowering gives it (a result of more than one flat value goes to a
+//! return area whose pointer the guest passes last); the embedder gives it
+//! ([`HostFunctions`](crate::HostFunctions), `imports.rs`), and its results go back into
+//! the guest through the same `cabi_realloc`, while the guest is on the stack.
+//!
 //! Admission checks all of that on the bytes, before compiling ([`admit`]); [`values`] lifts
 //! and lowers values with every check the spec makes; [`Val`] is the dynamic value.
 //! [`Guest::call`](crate::Guest::call) and [`Guest::typed`](crate::Guest::typed) call.

@@ -920,7 +920,9 @@ impl Guest {
                 return value;
             }
             if let Some(post) = post {
-                post.call(core, out, &def.core_results, values, flat)?;
+                core.forbidding_leave(|core| {
+                    post.call(core, out, &def.core_results, values, flat)
+                })?;
             }
             value
         });

@@ -34,8 +34,13 @@ const WAT: &str = r#"(module
   (global $next (mut i32) (i32.const 4096))
   (global $bad (mut i32) (i32.const -1))
   (global $calls (mut i32) (i32.const 0))
+  (global $call_out (mut i32) (i32.const 0))
   (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (local $p i32)
     (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+    ;; From its `$call_out`th call on (0: never), it logs.
+    (if (i32.and (i32.ne (global.get $call_out) (i32.const 0))
+                 (i32.ge_u (global.get $calls) (global.get $call_out)))
+      (then (call $log (i32.const 0) (i32.const 0))))
     (if (i32.gt_u (global.get $calls) (i32.const 1))
       (then
         (if (i32.eq (global.get $bad) (i32.const -2)) (then (loop $spin (br $spin))))
@@ -327,5 +332,53 @@ fn a_typed_function_of_other_types_is_refused_at_admission_saying_why() {
     assert!(
         problems.join("\n").contains("has other types"),
         "{problems:?}"
+    );
+}
+
+/// The canonical ABI forbids a guest to call out of its instance while the host has it in
+/// `cabi_realloc` (lowering a value into it) or in a post-return function, as wasmtime
+/// does: an allocator that logs is stopped, whether the host lowers an export's parameter
+/// or an import's result.
+#[test]
+fn an_allocator_that_calls_the_host_is_stopped() {
+    // From the first call (the export's parameter), and from the second (`get`'s result).
+    for (from, logged) in [(1, 0), (2, 1)] {
+        let (host, log) = host();
+        let wat = WAT.replace(
+            "(global $call_out (mut i32) (i32.const 0))",
+            &format!("(global $call_out (mut i32) (i32.const {from}))"),
+        );
+        let mut guest = load_wat(&wat, &host, &Limits::default())
+            .unwrap()
+            .instantiate()
+            .unwrap();
+        let result = guest.call("run", &[string("greeting")]);
+        let Err(Error::HostFunction { import, why, .. }) = &result else {
+            panic!("{from}: expected a refusal, got {result:?}");
+        };
+        // The refused call is `log`'s; when it came from `get`'s lowering, `get` fails too.
+        assert!(
+            import == "log" || import == "t:imports/config#get",
+            "{import}"
+        );
+        assert!(
+            why.contains("forbids calling out of the instance"),
+            "{from}: {why}"
+        );
+        assert_eq!(log.lock().unwrap().len(), logged, "{from}");
+    }
+    let (host, _) = host();
+    let wat = WAT.replace(
+        "(global $call_out (mut i32) (i32.const 0))",
+        "(global $call_out (mut i32) (i32.const 1))",
+    );
+    // Outside `cabi_realloc`, the same guest may call out: `sum` allocates nothing.
+    let mut guest = load_wat(&wat, &host, &Limits::default())
+        .unwrap()
+        .instantiate()
+        .unwrap();
+    assert_eq!(
+        guest.call("sum", &[Val::U32(1), Val::U32(2)]).unwrap(),
+        Some(Val::U32(3))
     );
 }
