@@ -273,7 +273,7 @@ impl HostFunctions {
     ) -> Result<(), String> {
         let Some((_, given)) = self.canonical.iter().find(|(n, _)| *n == def.name) else {
             return Err(format!(
-                "the world imports `{}`, which the host was not given (HostFunctions::func)",
+                "the world imports `{}`, which the host was not given (an embedder gives it with HostFunctions; the memhost CLI gives none)",
                 def.signature(resolve)
             ));
         };

@@ -101,6 +101,69 @@ impl Wit {
     pub fn world_name(&self) -> &str {
         &self.resolve.worlds[self.world].name
     }
+
+    /// The world a wit-bindgen module embeds in its `component-type` section, if it has
+    /// one: read from `bytes` (a core module) without admitting or compiling anything.
+    ///
+    /// # Errors
+    /// [`Error::Wit`] when the section is there but cannot be decoded.
+    pub fn from_module_bytes(bytes: &[u8]) -> Result<Option<Wit>, Error> {
+        Wit::from_module(bytes).map_err(|why| Error::Wit {
+            what: "the module's component-type section".into(),
+            why,
+        })
+    }
+
+    /// Every function of the world with its WIT signature, the imported ones first:
+    /// `import log: func(e: entry)`, `export greet: func(name: string) -> string` (a
+    /// function of an interface named `ns:pkg/iface#name`).
+    pub fn signatures(&self) -> Vec<String> {
+        let resolve = &self.resolve;
+        let world = &resolve.worlds[self.world];
+        let mut out: Vec<String> = imported_funcs(resolve, world)
+            .into_iter()
+            .map(|(module, field, f)| {
+                let name = if module == "$root" {
+                    field
+                } else {
+                    format!("{module}#{field}")
+                };
+                format!("import {}", signature(resolve, &name, f))
+            })
+            .collect();
+        for (key, item) in &world.exports {
+            match item {
+                WorldItem::Function(f) => {
+                    out.push(format!("export {}", signature(resolve, &f.name, f)));
+                }
+                WorldItem::Interface { id, .. } => {
+                    let iface = resolve.name_world_key(key);
+                    for (name, f) in &resolve.interfaces[*id].functions {
+                        let name = format!("{iface}#{name}");
+                        out.push(format!("export {}", signature(resolve, &name, f)));
+                    }
+                }
+                WorldItem::Type { .. } => {}
+            }
+        }
+        out
+    }
+}
+
+/// The WIT signature of function `f` named `name`, for messages:
+/// `transform: func(s: string) -> string`.
+fn signature(resolve: &Resolve, name: &str, f: &wit_parser::Function) -> String {
+    let params: Vec<String> = f
+        .params
+        .iter()
+        .map(|p| format!("{}: {}", p.name, type_name(resolve, &p.ty)))
+        .collect();
+    let result = f
+        .result
+        .as_ref()
+        .map(|t| format!(" -> {}", type_name(resolve, t)))
+        .unwrap_or_default();
+    format!("{name}: func({}){result}", params.join(", "))
 }
 
 /// The most bytes of WIT that `--wit` reads: the file, or every file of the directory
@@ -282,17 +345,7 @@ impl FuncDef {
 
     /// Its WIT signature, for messages: `transform: func(s: string) -> string`.
     pub(crate) fn signature(&self, resolve: &Resolve) -> String {
-        let params: Vec<String> = self
-            .params
-            .iter()
-            .map(|(n, t)| format!("{n}: {}", type_name(resolve, t)))
-            .collect();
-        let result = self
-            .result
-            .as_ref()
-            .map(|t| format!(" -> {}", type_name(resolve, t)))
-            .unwrap_or_default();
-        format!("{}: func({}){result}", self.name, params.join(", "))
+        signature(resolve, &self.name, &self.func)
     }
 }
 

@@ -28,6 +28,9 @@ struct Report {
     world: Option<String>,
     /// Each function of the world and its WIT signature.
     functions: Vec<(String, String)>,
+    /// Every function of the world, imported and exported, as WIT: read from the module's
+    /// `component-type` section, whether or not the module is admitted.
+    world_functions: Vec<String>,
     refused: Option<String>,
 }
 
@@ -44,6 +47,7 @@ pub fn run(run: &Run, json: bool) -> Result<()> {
         abis: Vec::new(),
         world: None,
         functions: Vec::new(),
+        world_functions: Vec::new(),
         refused: None,
     };
     read_bytes(&path, run.max_module_bytes.0, &mut report);
@@ -91,6 +95,10 @@ fn read_bytes(path: &Path, cap: u64, report: &mut Report) {
                 .map(|(name, kind, _)| format!("{name} ({})", kind_name(*kind)))
                 .collect();
             report.memories = s.memories.iter().map(|m| (m.initial, m.maximum)).collect();
+            if let Ok(Some(wit)) = memhost::Wit::from_module_bytes(&bytes) {
+                report.world = Some(wit.world_name().to_string());
+                report.world_functions = wit.signatures();
+            }
         }
         Err(ParseError::Component) => report.form = "component".into(),
         Err(ParseError::Wasm(_)) => report.form = "not Wasm".into(),
@@ -167,8 +175,16 @@ fn to_text(r: &Report) -> String {
     let _ = writeln!(out, "exports:   {}", list(&r.exports));
     if let Some(world) = &r.world {
         let _ = writeln!(out, "world {world}:");
-        for (_, signature) in &r.functions {
-            let _ = writeln!(out, "  {signature};");
+        // A refused module's world, as its section says it (imports included), else the
+        // functions admission bound.
+        if r.refused.is_some() && !r.world_functions.is_empty() {
+            for signature in &r.world_functions {
+                let _ = writeln!(out, "  {signature};");
+            }
+        } else {
+            for (_, signature) in &r.functions {
+                let _ = writeln!(out, "  {signature};");
+            }
         }
     }
     if let Some(why) = &r.refused {
@@ -224,7 +240,8 @@ fn to_json(r: &Report) -> String {
     let opt = |s: &Option<String>| s.as_deref().map_or_else(|| "null".into(), json_str);
     format!(
         "{{\"module\": {}, \"size\": {}, \"form\": {}, \"speaks\": {}, \"memories\": [{}], \
-         \"imports\": {}, \"exports\": {}, \"world\": {}, \"functions\": [{}], \"refused\": {}}}\n",
+         \"imports\": {}, \"exports\": {}, \"world\": {}, \"functions\": [{}], \
+         \"world_functions\": {}, \"refused\": {}}}\n",
         json_str(&r.module),
         r.size,
         json_str(&r.form),
@@ -234,6 +251,7 @@ fn to_json(r: &Report) -> String {
         json_list(&r.exports),
         opt(&r.world),
         functions.join(", "),
+        json_list(&r.world_functions),
         opt(&r.refused),
     )
 }

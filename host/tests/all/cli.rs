@@ -345,6 +345,36 @@ fn inspect_shows_what_a_module_offers() {
     );
 }
 
+/// A module whose world imports functions (which the CLI does not give) is refused, and
+/// `inspect` shows the whole world all the same, imports and exports with their WIT types.
+#[test]
+fn inspect_shows_the_world_of_a_refused_plugin() {
+    let dir = fresh_dir("cli-inspect-plugin");
+    fs::write(
+        dir.join("p.wasm"),
+        common::canonical_wasm(abi::PLUGIN_ARTIFACT),
+    )
+    .unwrap();
+    let out = run_in(&dir, &["inspect", "--no-cache", "p.wasm"]);
+    assert_ne!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "  import memhost:plugin/config#get: func(key: string) -> option<string>;",
+        "  import log: func(e: entry);",
+        "  export greet: func(name: string) -> string;",
+        "refused:   ",
+        "the memhost CLI gives none",
+    ] {
+        assert!(text.contains(expected), "{expected}:\n{text}");
+    }
+    let out = run_in(&dir, &["inspect", "--json", "--no-cache", "p.wasm"]);
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        json.contains(r#""world_functions": ["import memhost:plugin/config#get: func(key: string) -> option<string>""#),
+        "{json}"
+    );
+}
+
 /// A mistyped command is an unknown command (exit 2) with the nearest one suggested; a
 /// file of that name runs as a module, and a word that looks like a path is a module that
 /// cannot be read (exit 3).
