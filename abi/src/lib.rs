@@ -155,6 +155,9 @@ pub const CANONICAL_WASIP1_ARTIFACT: &str = "target/guest/canonical-wasip1.wasm"
 /// (`wit/plugin`).
 pub const PLUGIN_ARTIFACT: &str = "target/guest/plugin.wasm";
 
+/// Where it writes the C guest linked with wasi-libc, which prints (`wit/wasi-c`).
+pub const WASI_C_ARTIFACT: &str = "target/guest/wasi-c.wasm";
+
 /// `mem`: the guest's linear memory.
 pub const MEMORY: Export = Export {
     name: "mem",

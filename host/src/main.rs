@@ -73,6 +73,10 @@ struct Call {
     /// 'memhost:test/text#upper("x")'.
     #[arg(long, value_name = "CALL")]
     invoke: String,
+    /// A variable of the environment a WASI module sees (it sees none unless given), as
+    /// NAME=VALUE; may be repeated.
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    env: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -562,7 +566,7 @@ fn main() -> ExitCode {
             Err(CliError::Usage("--jobs and --stats go with --lines or --chunks").into()),
         ),
         Command::Transform(t) => (&t.run, pipe(&t.run, t.export.as_deref())),
-        Command::Call(c) => (&c.run, call(&c.run, &c.invoke)),
+        Command::Call(c) => (&c.run, call(&c.run, &c.invoke, &c.env)),
         Command::Inspect(i) => (&i.run, inspect::run(&i.run, i.json)),
     };
     match result {
@@ -727,7 +731,7 @@ fn mib(n: u64) -> String {
 
 /// `memhost call --invoke CALL`: one function of the module's WIT world, its result in WAVE
 /// on one line of standard output (nothing for a function without one).
-fn call(run: &Run, invoke: &str) -> Result<()> {
+fn call(run: &Run, invoke: &str, env: &[String]) -> Result<()> {
     // The default module, the guide's guest, has no WIT world: `call` never defaults to it.
     let Some(path) = &run.module else {
         return Err(CliError::Usage(
@@ -735,8 +739,15 @@ fn call(run: &Run, invoke: &str) -> Result<()> {
         )
         .into());
     };
+    let mut wasi = memhost::Wasi::default();
+    for var in env {
+        let Some((name, value)) = var.split_once('=') else {
+            return Err(CliError::Usage("--env takes NAME=VALUE").into());
+        };
+        wasi = wasi.env(name, value);
+    }
     let module = run.module(path)?;
-    let mut guest = module.instantiate()?;
+    let mut guest = module.instantiate_with(&wasi)?;
     // The result is written as it is printed, through one buffer, never built whole.
     let stdout = io::stdout().lock();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout);

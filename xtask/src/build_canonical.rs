@@ -140,15 +140,40 @@ fn zig_python() -> Result<PathBuf> {
 /// (no entry point; a 64 KiB stack, so that its memory starts small). Returns where it was
 /// written.
 pub fn c() -> Result<PathBuf> {
-    let gen_dir = target_dir().join("guest-c");
+    build_c(
+        &project_root().join("wit"),
+        "guest",
+        &project_root()
+            .join("guests")
+            .join("canonical-c")
+            .join("guest.c"),
+        abi::CANONICAL_C_ARTIFACT,
+    )
+}
+
+/// Builds the C guest of `wit/wasi-c`, which prints with wasi-libc: `guests/wasi-c`.
+pub fn wasi_c() -> Result<PathBuf> {
+    build_c(
+        &project_root().join("wit").join("wasi-c"),
+        "wasi-c",
+        &project_root().join("guests").join("wasi-c").join("greet.c"),
+        abi::WASI_C_ARTIFACT,
+    )
+}
+
+/// wit-bindgen's C bindings of `world` (in the WIT package at `wit`) and `source`, compiled
+/// by zig's clang for `wasm32-wasi` (wasi-libc) as a library, written to `artifact`.
+fn build_c(wit: &Path, world: &str, source: &Path, artifact: &str) -> Result<PathBuf> {
+    let gen_dir = target_dir().join(format!("c-{world}"));
     fs::create_dir_all(&gen_dir)?;
     run_cmd(
         Command::new(wit_bindgen()?)
-            .args(["c", "--world", "guest", "--out-dir"])
+            .args(["c", "--world", world, "--out-dir"])
             .arg(&gen_dir)
-            .arg(project_root().join("wit")),
+            .arg(wit),
     )?;
-    let linked = gen_dir.join("canonical-c.wasm");
+    let stem = world.replace('-', "_");
+    let linked = gen_dir.join(format!("{stem}.wasm"));
     run_cmd(
         Command::new(zig_python()?)
             .args([
@@ -168,18 +193,13 @@ pub fn c() -> Result<PathBuf> {
             ])
             .arg("-I")
             .arg(&gen_dir)
-            .arg(
-                project_root()
-                    .join("guests")
-                    .join("canonical-c")
-                    .join("guest.c"),
-            )
-            .arg(gen_dir.join("guest.c"))
-            .arg(gen_dir.join("guest_component_type.o"))
+            .arg(source)
+            .arg(gen_dir.join(format!("{stem}.c")))
+            .arg(gen_dir.join(format!("{stem}_component_type.o")))
             .arg("-o")
             .arg(&linked),
     )?;
-    write_artifact(&linked, &project_root().join(abi::CANONICAL_C_ARTIFACT))
+    write_artifact(&linked, &project_root().join(artifact))
 }
 
 /// Copies the module at `from` to `to` without its custom sections but `component-type*`

@@ -83,6 +83,7 @@ pub fn run_all() -> Result<()> {
     crate::build_canonical::rust_wasip1()?;
     crate::build_canonical::plugin()?;
     crate::build_canonical::c()?;
+    crate::build_canonical::wasi_c()?;
     Ok(())
 }
 

@@ -318,3 +318,74 @@ fn the_binary_keeps_guest_output_off_standard_output() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A C guest linked with wasi-libc as people link one (`guests/wasi-c`: `printf`,
+/// `fprintf`, `clock_gettime`, `getenv`), through the library: its output where the
+/// embedder says, its environment only what it was given.
+#[test]
+fn a_c_guest_that_prints_with_wasi_libc() {
+    let bytes = common::canonical_wasm(abi::WASI_C_ARTIFACT);
+    let module = GuestModule::from_bytes(&bytes, &Limits::default()).unwrap();
+    assert!(module.uses_wasi());
+    let (wasi, out, err) = captured();
+    let mut guest = module
+        .instantiate_with(&wasi.env("GREETING", "Hi"))
+        .unwrap();
+    assert_eq!(
+        call(&mut guest, "greet", &[Val::String("Ada".into())]),
+        Some(Val::String("Hi, Ada!".into()))
+    );
+    assert!(text(&out).starts_with("greet(Ada) at "), "{}", text(&out));
+    assert_eq!(text(&err), "GREETING is Hi\n");
+    let (wasi, _, err) = captured();
+    let mut guest = module.instantiate_with(&wasi).unwrap();
+    assert_eq!(
+        call(&mut guest, "greet", &[Val::String("Ada".into())]),
+        Some(Val::String("Hello, Ada!".into()))
+    );
+    assert_eq!(text(&err), "GREETING is not set\n");
+}
+
+/// The same guest through the binary: the result alone on standard output, the guest's
+/// `printf` and `fprintf` on standard error, its environment from `--env`.
+#[test]
+fn the_binary_gives_a_wasi_guest_its_environment() {
+    let path = temp_file("wasi-c.wasm", &common::canonical_wasm(abi::WASI_C_ARTIFACT));
+    let out = common::memhost()
+        .args([
+            "call",
+            "--no-cache",
+            "--env",
+            "GREETING=Bonjour",
+            "--invoke",
+        ])
+        .arg(r#"greet("Ada")"#)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "\"Bonjour, Ada!\"\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("greet(Ada) at ") && stderr.ends_with("GREETING is Bonjour\n"),
+        "{stderr}"
+    );
+    let out = common::memhost()
+        .args([
+            "call",
+            "--no-cache",
+            "--env",
+            "GREETING",
+            "--invoke",
+            "greet(\"x\")",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
