@@ -67,6 +67,13 @@ mod exports {
     struct Component;
 
     impl Guest for Component {
+        fn checked(s: String) -> String {
+            if let Some(message) = s.strip_prefix("panic:") {
+                panic!("{message}");
+            }
+            s
+        }
+
         fn transform(s: String) -> String {
             s + " Wasm is cool!"
         }

@@ -389,3 +389,53 @@ fn the_binary_gives_a_wasi_guest_its_environment() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A Rust guest built for `wasm32-wasip1` that panics: `std` writes the panic's text
+/// through WASI, and it reaches the embedder's writer (the library) or standard error (the
+/// binary), beside the trap that ends the call.
+#[test]
+fn a_rust_panic_reaches_standard_error() {
+    let bytes = common::canonical_wasm(abi::CANONICAL_WASIP1_ARTIFACT);
+    let module = GuestModule::from_bytes(&bytes, &Limits::default()).unwrap();
+    let (wasi, _, err) = captured();
+    let mut guest = module.instantiate_with(&wasi).unwrap();
+    match guest.call("checked", &[Val::String("panic:the sky fell".into())]) {
+        Err(Error::Trap { export, .. }) => assert_eq!(export, "checked"),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    let text = text(&err);
+    assert!(
+        text.contains("panicked at") && text.contains("the sky fell"),
+        "{text}"
+    );
+
+    let path = temp_file(
+        "canonical-wasip1.wasm",
+        &common::canonical_wasm(abi::CANONICAL_WASIP1_ARTIFACT),
+    );
+    let out = common::memhost()
+        .args([
+            "call",
+            "--no-cache",
+            "--invoke",
+            r#"checked("panic:the sky fell")"#,
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("panicked at") && stderr.contains("the sky fell"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .starts_with("error: "),
+        "{stderr}"
+    );
+}
