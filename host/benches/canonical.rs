@@ -139,51 +139,90 @@ fn transform(c: &mut Criterion) {
     }
 }
 
-/// A guest calling the host: the plugin's `map(values)` calls the host's `callback(values)`
-/// (a `list<s64>` lifted out of guest memory, and one lowered back through the guest's
-/// `cabi_realloc`, re-entered while `map` runs), given by the library typed and dynamic,
-/// and by wasmtime's `Linker` (typed).
+/// A guest calling the host, the round trip the plugin makes: `relay(s)` calls the host's
+/// `shout(s)` (a string lifted out of guest memory, one lowered back through the guest's
+/// `cabi_realloc`, re-entered while `relay` runs), and `map(values)` calls `scale(values)`
+/// (256 `s64`s each way). The host functions are given by the library, typed and dynamic,
+/// and by wasmtime's `Linker` (typed), on the same module.
 fn imports(c: &mut Criterion) {
     use memhost::{HostFunctions, Val};
     let core = artifact(abi::PLUGIN_ARTIFACT);
     let others = |host: HostFunctions| {
-        ["log", "wide", "fallible", "memhost:plugin/config#get"]
-            .into_iter()
-            .fold(host, |host, name| {
-                host.func(name, |_| Err("not called".into()))
-            })
+        [
+            "log",
+            "wide",
+            "fallible",
+            "callback",
+            "memhost:plugin/config#get",
+        ]
+        .into_iter()
+        .fold(host, |host, name| {
+            host.func(name, |_| Err("not called".into()))
+        })
     };
     let typed = others(
-        HostFunctions::default().typed("callback", |(values,): (Vec<i64>,)| {
-            Ok((values
-                .iter()
-                .map(|v| v.wrapping_add(1))
-                .collect::<Vec<i64>>(),))
-        }),
-    );
-    let dynamic = others(HostFunctions::default().func("callback", |args| {
-        match args {
-            [Val::List(values)] => Ok(Some(Val::List(
-                values
+        HostFunctions::default()
+            .typed("shout", |(s,): (String,)| Ok((s,)))
+            .typed("scale", |(values,): (Vec<i64>,)| {
+                Ok((values
                     .iter()
-                    .map(|v| match v {
-                        Val::S64(v) => Val::S64(v.wrapping_add(1)),
-                        other => other.clone(),
-                    })
-                    .collect(),
-            ))),
-            _ => Err("not a list".into()),
-        }
-    }));
+                    .map(|v| v.wrapping_add(1))
+                    .collect::<Vec<i64>>(),))
+            }),
+    );
+    let dynamic = others(
+        HostFunctions::default()
+            .func("shout", |args| Ok(args.first().cloned()))
+            .func("scale", |args| match args {
+                [Val::List(values)] => Ok(Some(Val::List(
+                    values
+                        .iter()
+                        .map(|v| match v {
+                            Val::S64(v) => Val::S64(v.wrapping_add(1)),
+                            other => other.clone(),
+                        })
+                        .collect(),
+                ))),
+                _ => Err("not a list".into()),
+            }),
+    );
+    let library = |host: &HostFunctions| {
+        GuestModule::from_bytes_with_imports(&core, &Limits::default(), None, None, host)
+            .unwrap()
+            .0
+            .instantiate()
+            .unwrap()
+    };
+    let (mut wasmtime, instance) = wasmtime_plugin(&core);
+    let input: &'static str = Box::leak("x".repeat(1 << 10).into_boxed_str());
+    let mut g = c.benchmark_group("canonical/import/1KiB");
+    g.throughput(Throughput::Bytes(1 << 10));
+    for (name, host) in [("library", &typed), ("library_dynamic", &dynamic)] {
+        let mut guest = library(host);
+        let relay = guest.typed::<(&str,), (String,)>("relay").unwrap();
+        g.bench_function(name, |b| {
+            b.iter(|| relay.call(&mut guest, (black_box(input),)).unwrap().0.len());
+        });
+    }
+    let relay = instance
+        .get_typed_func::<(&str,), (String,)>(&mut wasmtime, "relay")
+        .unwrap();
+    g.bench_function("wasmtime", |b| {
+        b.iter(|| {
+            relay
+                .call(&mut wasmtime, (black_box(input),))
+                .unwrap()
+                .0
+                .len()
+        });
+    });
+    g.finish();
+
     let values: Vec<i64> = (0..256).collect();
     let mut g = c.benchmark_group("canonical/import/map/256");
     g.throughput(Throughput::Elements(256));
-    for (name, host) in [("library_typed", &typed), ("library_dynamic", &dynamic)] {
-        let module =
-            GuestModule::from_bytes_with_imports(&core, &Limits::default(), None, None, host)
-                .unwrap()
-                .0;
-        let mut guest = module.instantiate().unwrap();
+    for (name, host) in [("library", &typed), ("library_dynamic", &dynamic)] {
+        let mut guest = library(host);
         let map = guest.typed::<(&[i64],), (Vec<i64>,)>("map").unwrap();
         g.bench_function(name, |b| {
             b.iter(|| {
@@ -194,8 +233,25 @@ fn imports(c: &mut Criterion) {
             });
         });
     }
+    let map = instance
+        .get_typed_func::<(&[i64],), (Vec<i64>,)>(&mut wasmtime, "map")
+        .unwrap();
+    g.bench_function("wasmtime", |b| {
+        b.iter(|| {
+            map.call(&mut wasmtime, (black_box(&values[..]),))
+                .unwrap()
+                .0
+                .len()
+        });
+    });
+    g.finish();
+}
+
+/// The plugin componentized and instantiated in wasmtime, `shout` and `scale` given typed
+/// as the library's are, the functions the benchmarks do not call failing.
+fn wasmtime_plugin(core: &[u8]) -> (wasmtime::Store<()>, wasmtime::component::Instance) {
     let component = wit_component::ComponentEncoder::default()
-        .module(&core)
+        .module(core)
         .unwrap()
         .encode()
         .unwrap();
@@ -205,7 +261,9 @@ fn imports(c: &mut Criterion) {
     let component = wasmtime::component::Component::new(&engine, component).unwrap();
     let mut linker = wasmtime::component::Linker::<()>::new(&engine);
     let mut root = linker.root();
-    root.func_wrap("callback", |_, (values,): (Vec<i64>,)| {
+    root.func_wrap("shout", |_, (s,): (String,)| Ok((s,)))
+        .unwrap();
+    root.func_wrap("scale", |_, (values,): (Vec<i64>,)| {
         Ok((values
             .iter()
             .map(|v| v.wrapping_add(1))
@@ -217,7 +275,7 @@ fn imports(c: &mut Criterion) {
          _: wasmtime::component::types::ComponentFunc,
          _: &[wasmtime::component::Val],
          _: &mut [wasmtime::component::Val]| { Err(wasmtime::Error::msg("not called")) };
-    for name in ["log", "wide", "fallible"] {
+    for name in ["log", "wide", "fallible", "callback"] {
         root.func_new(name, never).unwrap();
     }
     linker
@@ -227,17 +285,20 @@ fn imports(c: &mut Criterion) {
         .unwrap();
     let mut store = wasmtime::Store::new(&engine, ());
     let instance = linker.instantiate(&mut store, &component).unwrap();
-    let map = instance
-        .get_typed_func::<(&[i64],), (Vec<i64>,)>(&mut store, "map")
-        .unwrap();
-    g.bench_function("wasmtime", |b| {
-        b.iter(|| {
-            map.call(&mut store, (black_box(&values[..]),))
-                .unwrap()
-                .0
-                .len()
-        });
-    });
+    (store, instance)
+}
+
+/// What instantiating costs a WASI module beside a plain one: the same canonical guest,
+/// built for `wasm32-wasip1` and for `wasm32-unknown-unknown`, each compiled once.
+fn startup(c: &mut Criterion) {
+    let mut g = c.benchmark_group("startup/wasi");
+    for (name, path) in [
+        ("plain", abi::CANONICAL_ARTIFACT),
+        ("wasi", abi::CANONICAL_WASIP1_ARTIFACT),
+    ] {
+        let module = GuestModule::from_bytes(&artifact(path), &Limits::default()).unwrap();
+        g.bench_function(name, |b| b.iter(|| module.instantiate().unwrap()));
+    }
     g.finish();
 }
 
@@ -315,5 +376,5 @@ fn lines(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, transform, imports, lines);
+criterion_group!(benches, transform, imports, startup, lines);
 criterion_main!(benches);

@@ -6,7 +6,7 @@ mod allocation;
 mod canonical;
 mod static_buffer;
 
-pub(crate) use self::canonical::{Canonical, Utf8, core_values, flat_bits};
+pub(crate) use self::canonical::{Canonical, Utf8, core_values, flat_bits_of};
 pub use self::canonical::{ComponentParams, ComponentResults, HostParams, HostResults, TypedFunc};
 
 use std::borrow::Cow;

@@ -20,7 +20,9 @@ use wasmer::{
     Memory, Value,
 };
 
-use crate::canonical::{Flat, FlatSrc, FuncDef, Lift, LiftCx, Lower, LowerCx, Val, World};
+use crate::canonical::{
+    Flat, FlatSrc, FuncDef, Lift, LiftCx, Lower, LowerCx, MAX_FLAT_PARAMS, Val, World,
+};
 use crate::guest::{HostParams, HostResults};
 use crate::instance::{InCall, Leave, Reach};
 use crate::metering::{self, BYTES_PER_UNIT, RUNTIME_CALL};
@@ -589,7 +591,7 @@ fn serve(
         import: def.name.clone(),
         why,
     };
-    let guest = cx.data().clone();
+    let (guest, store) = cx.data_and_store_mut();
     if !guest.reach.may_leave() {
         return Err(fail(
             "the guest called it while the host had it in `cabi_realloc` or a post-return \
@@ -597,12 +599,14 @@ fn serve(
                 .into(),
         ));
     }
-    let mut store = cx.as_store_mut();
-    guest.charge(&mut store, 0)?;
-    let mut bits = Vec::new();
-    crate::guest::flat_bits(args, &mut bits);
+    // At most 16 flat parameters and a return area's pointer, or one pointer to them.
+    let mut bits = [0u64; MAX_FLAT_PARAMS + 1];
+    for (bit, arg) in bits.iter_mut().zip(args) {
+        *bit = crate::guest::flat_bits_of(arg);
+    }
+    let bits = &bits[..args.len().min(bits.len())];
     let pointer = |b: Option<&u64>| b.map_or(0, |&b| (b & 0xFFFF_FFFF) as u32);
-    let mut reach = InCall::new(store, guest.reach.clone(), &def.name);
+    let mut reach = InCall::new(store, &guest.reach, &def.name);
     let (resolve, types) = (world.resolve(), &world.types);
     fn check_cx<'a>(
         reach: &'a InCall<'_>,
@@ -626,13 +630,14 @@ fn serve(
             cx.check_range("the parameters", ptr, u64::from(size), align)
                 .and_then(|()| server.lift(&cx, def, Params::At(ptr)))
         } else {
-            server.lift(&cx, def, Params::Flat(&mut FlatSrc::new(&bits)))
+            server.lift(&cx, def, Params::Flat(&mut FlatSrc::new(bits)))
         };
         (
             params.map_err(|e| fail(e.to_string()))?,
             max_value_bytes - cx.budget.get(),
         )
     };
+    // One host call, and the bytes lifted (bounded by `max_value_bytes`), charged at once.
     guest.charge(reach.store_mut(), lifted)?;
     let result = match catch_unwind(AssertUnwindSafe(|| server.call(params))) {
         Ok(Ok(result)) => result,

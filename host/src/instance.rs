@@ -989,7 +989,7 @@ impl Reach {
 /// `&mut self`; no `&self` method writes memory.
 pub(crate) struct InCall<'s> {
     store: wasmer::StoreMut<'s>,
-    reach: Reach,
+    reach: &'s Reach,
     /// The import being served, for errors.
     import: &'s str,
     /// Where the memory is and how long, when it may be lent out (not shared): taken when
@@ -999,7 +999,7 @@ pub(crate) struct InCall<'s> {
 }
 
 impl<'s> InCall<'s> {
-    pub(crate) fn new(store: wasmer::StoreMut<'s>, reach: Reach, import: &'s str) -> Self {
+    pub(crate) fn new(store: wasmer::StoreMut<'s>, reach: &'s Reach, import: &'s str) -> Self {
         let mut call = InCall {
             store,
             reach,

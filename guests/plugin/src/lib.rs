@@ -40,11 +40,19 @@ mod exports {
             line
         }
 
+        fn each(items: Vec<String>) -> Vec<String> {
+            callback(&items).into_iter().map(|s| s + "!").collect()
+        }
+
         fn map(values: Vec<i64>) -> Vec<i64> {
-            callback(&values)
+            scale(&values)
                 .into_iter()
                 .map(|v| v.wrapping_mul(2))
                 .collect()
+        }
+
+        fn relay(s: String) -> String {
+            shout(&s)
         }
 
         fn wide_call(s: String) -> (String, u64) {

@@ -418,13 +418,18 @@ pub(crate) fn core_values(bits: &[u64], types: &[Flat], out: &mut Vec<Value>) {
 /// Flat bits from core values, into `out`.
 pub(crate) fn flat_bits(values: &[Value], out: &mut Vec<u64>) {
     out.clear();
-    out.extend(values.iter().map(|v| match *v {
+    out.extend(values.iter().map(flat_bits_of));
+}
+
+/// The flat bits of one core value.
+pub(crate) fn flat_bits_of(value: &Value) -> u64 {
+    match *value {
         Value::I32(v) => u64::from(v.cast_unsigned()),
         Value::I64(v) => v.cast_unsigned(),
         Value::F32(v) => u64::from(v.to_bits()),
         Value::F64(v) => v.to_bits(),
         _ => 0,
-    }));
+    }
 }
 
 /// Whether bytes for a `string` parameter are known to be UTF-8.

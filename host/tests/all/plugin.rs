@@ -5,7 +5,8 @@
 //! the same arguments and return the same results: lifting the guest's arguments (a
 //! record holding an enum and a list of tuples; 17 parameters passed in memory), lowering
 //! the host's results into guest memory through the guest's `cabi_realloc` while it is on
-//! the stack (an option, a list, a result, a tuple in a return area).
+//! the stack (an option, lists of numbers and of strings, a string, a result, a tuple in a
+//! return area).
 
 use std::sync::{Arc, Mutex};
 
@@ -30,6 +31,8 @@ fn functions(seen: &Seen) -> Vec<(String, HostFn)> {
     let get = record("get", seen);
     let log = record("log", seen);
     let callback = record("callback", seen);
+    let scale = record("scale", seen);
+    let shout = record("shout", seen);
     let wide = record("wide", seen);
     let fallible = record("fallible", seen);
     vec![
@@ -56,6 +59,34 @@ fn functions(seen: &Seen) -> Vec<(String, HostFn)> {
             "callback".into(),
             Arc::new(move |args: &[Val]| {
                 callback(args);
+                let [Val::List(items)] = args else {
+                    return Err("not a list".into());
+                };
+                Ok(Some(Val::List(
+                    items
+                        .iter()
+                        .map(|v| match v {
+                            Val::String(s) => Val::String(s.chars().rev().collect()),
+                            other => other.clone(),
+                        })
+                        .collect(),
+                )))
+            }),
+        ),
+        (
+            "shout".into(),
+            Arc::new(move |args: &[Val]| {
+                shout(args);
+                match args {
+                    [Val::String(s)] => Ok(Some(Val::String(s.to_uppercase()))),
+                    _ => Err("not a string".into()),
+                }
+            }),
+        ),
+        (
+            "scale".into(),
+            Arc::new(move |args: &[Val]| {
+                scale(args);
                 let [Val::List(values)] = args else {
                     return Err("not a list".into());
                 };
@@ -130,6 +161,10 @@ fn calls() -> Vec<(&'static str, Vec<Val>)> {
         ("wide-call", vec![s(&"é".repeat(5000))]),
         ("attempt", vec![Val::Bool(true)]),
         ("attempt", vec![Val::Bool(false)]),
+        ("each", vec![Val::List(vec![])]),
+        ("each", vec![Val::List(vec![s(""), s("ab"), s("é✓")])]),
+        ("relay", vec![s("")]),
+        ("relay", vec![s(&"x".repeat(1 << 10))]),
     ];
     let mut g = Gen(7);
     for _ in 0..40 {
@@ -138,6 +173,9 @@ fn calls() -> Vec<(&'static str, Vec<Val>)> {
         calls.push(("map", vec![list(&values)]));
         calls.push(("greet", vec![Val::String(g.string())]));
         calls.push(("wide-call", vec![Val::String(g.string())]));
+        calls.push(("relay", vec![Val::String(g.string())]));
+        let items = (0..g.below(20)).map(|_| Val::String(g.string())).collect();
+        calls.push(("each", vec![Val::List(items)]));
     }
     calls
 }
@@ -165,7 +203,9 @@ fn the_plugin_calls_the_host_as_it_calls_wasmtime() {
         assert_eq!(a, b, "the host functions were given different arguments");
     }
     // Each function was called, and the log got the record the guest built.
-    for name in ["get", "log", "callback", "wide", "fallible"] {
+    for name in [
+        "get", "log", "callback", "scale", "shout", "wide", "fallible",
+    ] {
         assert!(
             ours.iter().any(|c| c.starts_with(name)),
             "{name} never called"
@@ -239,12 +279,19 @@ fn typed_host_functions_give_the_plugin_the_same_answers() {
             sink.lock().unwrap().push(entry);
             Ok(())
         })
-        .typed("callback", |(values,): (Vec<i64>,)| {
+        .typed("scale", |(values,): (Vec<i64>,)| {
             Ok((values
                 .iter()
                 .map(|v| v.wrapping_add(1))
                 .collect::<Vec<i64>>(),))
         })
+        .typed("callback", |(items,): (Vec<String>,)| {
+            Ok((items
+                .iter()
+                .map(|s| s.chars().rev().collect())
+                .collect::<Vec<String>>(),))
+        })
+        .typed("shout", |(s,): (String,)| Ok((s.to_uppercase(),)))
         .typed(
             "wide",
             |args: (u32, u32, u32, u32, u32, u32)| -> Result<((String, u64),), String> {

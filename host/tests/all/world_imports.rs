@@ -20,6 +20,7 @@ const WIT: &str = "package t:imports;\n\
       export run: func(s: string) -> string;\n\
       export sum: func(a: u32, b: u32) -> u32;\n\
       export lie: func(at: u32) -> u32;\n\
+      export forever: func();\n\
     }\n";
 
 /// `run(s)` logs `s`, looks it up in the configuration, and returns the value found, else
@@ -62,6 +63,8 @@ const WAT: &str = r#"(module
     (i32.const 2048))
   (func (export "sum") (param i32 i32) (result i32)
     (call $add (local.get 0) (local.get 1)))
+  (func (export "forever")
+    (loop $again (drop (call $add (i32.const 1) (i32.const 2))) (br $again)))
   (func (export "lie") (param i32) (result i32)
     (call $log (local.get 0) (i32.const 10))
     (i32.const 0)))"#;
@@ -380,5 +383,31 @@ fn an_allocator_that_calls_the_host_is_stopped() {
     assert_eq!(
         guest.call("sum", &[Val::U32(1), Val::U32(2)]).unwrap(),
         Some(Val::U32(3))
+    );
+}
+
+/// A guest that calls the host without end is stopped by the call's fuel alone: each host
+/// call is charged to it, as guest code is.
+#[test]
+fn calling_the_host_without_end_runs_out_of_fuel() {
+    let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = Arc::clone(&calls);
+    let host = host().0.typed("add", move |(a, b): (u32, u32)| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok((a.wrapping_add(b),))
+    });
+    let limits = Limits::default().with_fuel(Some(1_000_000));
+    let mut guest = load_wat(WAT, &host, &limits)
+        .unwrap()
+        .instantiate()
+        .unwrap();
+    match guest.call("forever", &[]) {
+        Err(Error::OutOfFuel { export, .. }) => assert_eq!(export, "forever"),
+        other => panic!("expected out of fuel, got {other:?}"),
+    }
+    let n = calls.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        n > 100 && n < 1_000_000,
+        "{n} host calls on 1000000 units of fuel"
     );
 }
