@@ -536,27 +536,69 @@ fn flat_types(flats: &[Flat]) -> Vec<wasmer::Type> {
 }
 
 /// The wasmer function for `world.imports[index]`, of its core type, calling `call` with
-/// the core arguments.
+/// the core arguments (its result is at most one flat value: more go to a return area).
+/// Typed, as wasmer's typed host functions are (no `Value` lists made on the way in or
+/// out), when the core type is up to four `i32` parameters and at most one `i32` result:
+/// strings, lists, pointers and small numbers, most functions; else dynamic.
 fn define(
     store: &mut wasmer::StoreMut<'_>,
     env: &FunctionEnv<GuestSide>,
     world: Arc<World>,
     index: usize,
-    call: impl Fn(&mut FunctionEnvMut<GuestSide>, &World, &[Value]) -> Result<Vec<Value>, Stop>
+    call: impl Fn(&mut FunctionEnvMut<GuestSide>, &World, &[Value]) -> Result<Option<u64>, Stop>
     + Send
     + Sync
     + 'static,
 ) -> Function {
     let def = &world.imports[index].def;
-    let ty = wasmer::FunctionType::new(flat_types(&def.core_params), flat_types(&def.core_results));
-    Function::new_with_env(
-        store,
-        env,
-        ty,
-        move |mut cx: FunctionEnvMut<GuestSide>, args: &[Value]| {
-            call(&mut cx, &world, args).map_err(|stop| wasmer::RuntimeError::user(Box::new(stop)))
-        },
-    )
+    let (params, results) = (&def.core_params, &def.core_results);
+    let all_i32 = params.iter().chain(results).all(|f| *f == Flat::I32);
+    // The low 32 bits of a flat `i32` result.
+    let i32_of = |bits: Option<u64>| (bits.unwrap_or(0) & 0xFFFF_FFFF) as u32 as i32;
+    macro_rules! typed {
+        (($($a:ident),*) -> ()) => {
+            Function::new_typed_with_env(store, env, move |mut cx: FunctionEnvMut<GuestSide>, $($a: i32),*| -> Result<(), Stop> {
+                call(&mut cx, &world, &[$(Value::I32($a)),*]).map(|_| ())
+            })
+        };
+        (($($a:ident),*) -> i32) => {
+            Function::new_typed_with_env(store, env, move |mut cx: FunctionEnvMut<GuestSide>, $($a: i32),*| -> Result<i32, Stop> {
+                call(&mut cx, &world, &[$(Value::I32($a)),*]).map(i32_of)
+            })
+        };
+    }
+    match (all_i32, params.len(), results.len()) {
+        (true, 0, 0) => typed!(() -> ()),
+        (true, 0, 1) => typed!(() -> i32),
+        (true, 1, 0) => typed!((a) -> ()),
+        (true, 1, 1) => typed!((a) -> i32),
+        (true, 2, 0) => typed!((a, b) -> ()),
+        (true, 2, 1) => typed!((a, b) -> i32),
+        (true, 3, 0) => typed!((a, b, c) -> ()),
+        (true, 3, 1) => typed!((a, b, c) -> i32),
+        (true, 4, 0) => typed!((a, b, c, d) -> ()),
+        (true, 4, 1) => typed!((a, b, c, d) -> i32),
+        _ => {
+            let ty = wasmer::FunctionType::new(flat_types(params), flat_types(results));
+            Function::new_with_env(
+                store,
+                env,
+                ty,
+                move |mut cx: FunctionEnvMut<GuestSide>, args: &[Value]| {
+                    let result = call(&mut cx, &world, args)
+                        .map_err(|stop| wasmer::RuntimeError::user(Box::new(stop)))?;
+                    let def = &world.imports[index].def;
+                    let mut values = Vec::new();
+                    crate::guest::core_values(
+                        &result.into_iter().collect::<Vec<u64>>(),
+                        &def.core_results,
+                        &mut values,
+                    );
+                    Ok(values)
+                },
+            )
+        }
+    }
 }
 
 /// Where an imported function's arguments are: flat, or in memory at a pointer the guest
@@ -585,7 +627,7 @@ fn serve(
     args: &[Value],
     max_value_bytes: u64,
     server: &impl Server,
-) -> Result<Vec<Value>, Stop> {
+) -> Result<Option<u64>, Stop> {
     let def = &world.imports[index].def;
     let fail = |why: String| Stop::Host {
         import: def.name.clone(),
@@ -663,9 +705,7 @@ fn serve(
         export: &def.name,
     };
     server.lower(&mut cx, def, result, dest).map_err(fail)?;
-    let mut values = Vec::new();
-    crate::guest::core_values(&flat, &def.core_results, &mut values);
-    Ok(values)
+    Ok(flat.first().copied())
 }
 
 /// What a panic carried, as text.
