@@ -24,6 +24,7 @@
 mod layout;
 mod val;
 pub(crate) mod values;
+mod wave;
 
 use std::path::Path;
 
