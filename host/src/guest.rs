@@ -6,8 +6,10 @@ mod allocation;
 mod canonical;
 mod static_buffer;
 
+pub use self::canonical::{
+    BorrowedFunc, ComponentParams, ComponentResults, HostParams, HostResults, TypedFunc,
+};
 pub(crate) use self::canonical::{Canonical, Utf8, core_values, flat_bits_of};
-pub use self::canonical::{ComponentParams, ComponentResults, HostParams, HostResults, TypedFunc};
 
 use std::borrow::Cow;
 use std::io;

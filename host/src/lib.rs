@@ -47,14 +47,27 @@
 //! `Memory::data`/`data_mut`. It rests on one rule: no method that takes `&self` writes
 //! guest memory, not even through a `MemoryView` (which needs only `&Store`). The rule is
 //! kept in one file, `instance.rs`, the core of every instance: it alone holds the store,
-//! the memory, the fuel meter and every `unsafe` of the crate, in fields nothing else can
-//! reach. The conventions for handing a guest data are files on top of it.
+//! the memory, the fuel meter and every `unsafe` that touches guest memory, in fields
+//! nothing else can reach. The conventions for handing a guest data are files on top of it.
 //! A memory larger than `isize::MAX` bytes (4 GiB on a 32-bit host) is never lent out as a
 //! slice either. When the memory is not shared, reads and writes are plain
 //! slice copies, and [`Guest::str`] and [`Guest::bytes`] borrow straight from guest memory
 //! for as long as the `Guest` is borrowed. A *shared* memory could be reached by other
 //! threads, so then every access goes through wasmer's copying accessors, and text is
 //! validated after it has been copied.
+//!
+//! The crate's other `unsafe` blocks touch no guest memory, and each says why it is sound
+//! where it stands:
+//! - `cache.rs`: `Module::deserialize` of a cached artifact, only after its key and its
+//!   SHA-256 match and it was read, through the directory's handle, from a regular file of
+//!   this user in a directory only this user can write (wasmer then checks its header,
+//!   version and CPU features); the byte views of the 16-byte-aligned buffer it is read into;
+//!   `geteuid`.
+//! - `limits.rs`: wasmer's `Tunables::create_vm_memory` and `create_vm_table` are `unsafe fn`
+//!   by signature; they forward the caller's contract to wasmer's own, with a lower maximum.
+//! - `stream.rs`: `clock_gettime` of the thread's CPU time, into a local.
+//! - The `memhost` binary (`cli/signals.rs`, not the library): `sigaction` for SIGINT and SIGTERM,
+//!   whose handler only stores to an atomic.
 
 mod cache;
 mod canonical;
@@ -76,12 +89,13 @@ mod wasi;
 
 pub use crate::cache::{CacheOutcome, CacheWarning, DEFAULT_CACHE_BYTES, ModuleCache};
 pub use crate::canonical::{
-    ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, MAX_TYPE_DEPTH, MAX_TYPE_SIZE,
-    MAX_TYPE_WIDTH, MAX_WIT_BYTES, Val, Wit,
+    Borrowed, ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, MAX_TYPE_DEPTH, MAX_TYPE_SIZE,
+    MAX_TYPE_WIDTH, MAX_WIT_BYTES, Number, Numbers, Val, ValType, WaveError, Wit,
 };
 pub use crate::error::{Error, ErrorKind, PROBLEM_CHARS, Violation};
 pub use crate::guest::{
-    ComponentParams, ComponentResults, Convention, Guest, HostParams, HostResults, TypedFunc,
+    BorrowedFunc, ComponentParams, ComponentResults, Convention, Guest, HostParams, HostResults,
+    TypedFunc,
 };
 pub use crate::imports::HostFunctions;
 pub use crate::limits::{DEFAULT_FUEL, Limits};

@@ -21,6 +21,7 @@
 //! and lowers values with every check the spec makes; [`Val`] is the dynamic value.
 //! [`Guest::call`](crate::Guest::call) and [`Guest::typed`](crate::Guest::typed) call.
 
+mod borrowed;
 mod layout;
 mod val;
 pub(crate) mod values;
@@ -29,13 +30,15 @@ mod wave;
 use std::path::Path;
 
 use ::abi::check::Summary;
-use ::abi::check::wasmparser::{ExternalKind, ValType};
+use ::abi::check::wasmparser::{ExternalKind, ValType as CoreType};
 use wit_parser::{FunctionKind, Resolve, Type, WorldId, WorldItem};
 
+pub use self::borrowed::{Borrowed, Number, Numbers};
 pub(crate) use self::layout::{Flat, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS, Types};
 pub use self::layout::{MAX_TYPE_DEPTH, MAX_TYPE_SIZE, MAX_TYPE_WIDTH};
 pub use self::val::Val;
 pub(crate) use self::val::type_name;
+pub use self::wave::{ValType, WaveError};
 #[doc(hidden)]
 pub mod derive;
 pub use self::values::{ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx};
@@ -461,12 +464,12 @@ impl World {
 }
 
 /// The flat type a core value type stands for, if any.
-fn flat_of(ty: ValType) -> Option<Flat> {
+fn flat_of(ty: CoreType) -> Option<Flat> {
     Some(match ty {
-        ValType::I32 => Flat::I32,
-        ValType::I64 => Flat::I64,
-        ValType::F32 => Flat::F32,
-        ValType::F64 => Flat::F64,
+        CoreType::I32 => Flat::I32,
+        CoreType::I64 => Flat::I64,
+        CoreType::F32 => Flat::F32,
+        CoreType::F64 => Flat::F64,
         _ => return None,
     })
 }
@@ -521,7 +524,7 @@ pub(crate) fn admit(
             return Some(None);
         }
         let ty = summary.func_type(index)?;
-        let flats = |tys: &[ValType]| tys.iter().map(|t| flat_of(*t)).collect::<Option<Vec<_>>>();
+        let flats = |tys: &[CoreType]| tys.iter().map(|t| flat_of(*t)).collect::<Option<Vec<_>>>();
         Some(flats(ty.params()).zip(flats(ty.results())))
     };
     let (mut needs_memory, mut needs_realloc) = (None, None);
@@ -720,7 +723,7 @@ fn admit_imports(
         let found = match import.ty {
             ::abi::check::wasmparser::TypeRef::Func(index) => {
                 summary.types.get(index as usize).and_then(|ty| {
-                    let flats = |tys: &[ValType]| {
+                    let flats = |tys: &[CoreType]| {
                         tys.iter().map(|t| flat_of(*t)).collect::<Option<Vec<_>>>()
                     };
                     flats(ty.params()).zip(flats(ty.results()))

@@ -581,7 +581,7 @@ fn store_pair(cx: &mut LowerCx<'_>, ptr: u32, (p, l): (u32, u32)) -> Result<(), 
     cx.write(ptr, &bytes)
 }
 
-fn load_pair(cx: &LiftCx<'_>, ptr: u32) -> Result<(u32, u32), Error> {
+pub(crate) fn load_pair(cx: &LiftCx<'_>, ptr: u32) -> Result<(u32, u32), Error> {
     let bytes = cx.load::<8>(ptr)?;
     let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     Ok((word(0), word(4)))

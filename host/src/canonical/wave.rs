@@ -7,6 +7,50 @@ use wasm_wave::wasm::{WasmType as _, WasmTypeKind, WasmValue, WasmValueError};
 
 use super::val::Val;
 
+/// The type of a [`Val`], as WAVE needs it to parse one: from
+/// [`Guest::param_types`](crate::Guest::param_types) and
+/// [`Guest::result_type`](crate::Guest::result_type). Displays in WIT syntax.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValType(pub(crate) wasm_wave::value::Type);
+
+impl std::fmt::Display for ValType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// WAVE text that is not a value of the type it was parsed as.
+#[derive(Debug, thiserror::Error)]
+#[error("not a value of type {ty}: {problem}")]
+pub struct WaveError {
+    ty: String,
+    problem: String,
+}
+
+impl Val {
+    /// The value of type `ty` that the WAVE text `text` writes (`"hi"`, `[1, 2]`,
+    /// `{x: 1, y: 2}`, `some(circle(2.0))`): the notation of `wasmtime run --invoke` and of
+    /// `memhost call`, and of [`Val`]'s `Display`.
+    ///
+    /// # Errors
+    /// [`WaveError`] when `text` is not WAVE or not a value of `ty`.
+    pub fn from_wave(ty: &ValType, text: &str) -> Result<Val, WaveError> {
+        wasm_wave::from_str(&ty.0, text).map_err(|e| WaveError {
+            ty: ty.to_string(),
+            problem: e.to_string(),
+        })
+    }
+}
+
+/// WAVE, as `memhost call` prints results: `"hi"`, `[1, 2]`, `{x: 1, y: 2}`.
+impl std::fmt::Display for Val {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        wasm_wave::writer::Writer::new(f)
+            .write_value(self)
+            .map_err(|_| std::fmt::Error)
+    }
+}
+
 /// The scalar `make_*` and `unwrap_*` methods of [`WasmValue`], one line a type. (An
 /// `unwrap_*` of another kind is a caller's mistake the trait documents; it gives the
 /// type's default here rather than panicking.)

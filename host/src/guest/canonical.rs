@@ -15,7 +15,10 @@ use std::sync::Arc;
 use wasmer::Value;
 use wit_parser::{Resolve, Type};
 
-use crate::canonical::{Flat, FlatSrc, FuncDef, Lift, LiftCx, Lower, LowerCx, Val, World};
+use crate::canonical::values::load_pair;
+use crate::canonical::{
+    Borrowed, Flat, FlatSrc, FuncDef, Lift, LiftCx, Lower, LowerCx, Val, ValType, World,
+};
 use crate::instance::{Core, DynFunc, Effect, Func};
 use crate::{Error, Guest, Violation};
 
@@ -374,33 +377,83 @@ impl<P: ComponentParams, R: ComponentResults> TypedFunc<P, R> {
     /// [`Error::Call`] when `guest` is not the instance it was made on (its types were
     /// checked against that instance's function, and its index means nothing in another).
     pub fn call(&self, guest: &mut Guest, params: P) -> Result<R, Error> {
-        if guest.canonical.as_ref().map(|c| c.id) != Some(self.instance) {
-            return Err(call_error(
-                &self.name,
-                "this TypedFunc was made on another instance (make one with `typed` on each)"
-                    .into(),
-            ));
-        }
-        guest.enter(
-            self.index,
-            |cx, _, types, out, offsets| match offsets {
-                Some((offsets, ptr)) => params.store_params(cx, types, offsets, ptr),
-                None => params.lower_params(cx, types, out),
-            },
-            |cx, def, src| match src {
-                Ok(src) => R::lift_results(cx, def.result.as_ref(), src),
-                Err(ptr) => R::load_results(
-                    cx,
-                    def.result.as_ref().expect("a return area holds a result"),
-                    ptr,
-                ),
-            },
-        )
+        guest.check_handle(self.instance, &self.name)?;
+        guest.enter(self.index, lower_params(params), |cx, def, src| match src {
+            Ok(src) => R::lift_results(cx, def.result.as_ref(), src),
+            Err(ptr) => R::load_results(
+                cx,
+                def.result.as_ref().expect("a return area holds a result"),
+                ptr,
+            ),
+        })
     }
 
     /// The function's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+}
+
+/// A function of the guest's world whose result is read in place (a `string`, a `list<u8>`
+/// or a list of numbers: see [`Borrowed`]), its types checked once: made by
+/// [`Guest::typed_borrowed`].
+#[derive(Debug)]
+pub struct BorrowedFunc<P, B: ?Sized> {
+    /// The instance it was made on: its index means nothing in another.
+    instance: u64,
+    index: usize,
+    name: String,
+    types: PhantomData<fn(P) -> *const B>,
+}
+
+impl<P: ComponentParams, B: Borrowed + ?Sized> BorrowedFunc<P, B> {
+    /// Calls the function with `params` and hands its result to `f` straight from guest
+    /// memory, checked as [`Guest::call`] checks it but not copied; then the post-return
+    /// frees it. Returns what `f` returns.
+    ///
+    /// # Errors
+    /// As [`TypedFunc::call`]. `f` is not called when the result breaks the spec.
+    pub fn call<T>(
+        &self,
+        guest: &mut Guest,
+        params: P,
+        f: impl FnOnce(B::Ref<'_>) -> T,
+    ) -> Result<T, Error> {
+        guest.check_handle(self.instance, &self.name)?;
+        let name = &self.name;
+        guest.enter(self.index, lower_params(params), |cx, _, src| {
+            let (ptr, len) = borrowed_pair(cx, name, src)?;
+            Ok(f(B::borrow(cx, ptr, len)?))
+        })
+    }
+
+    /// The function's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// The lowering of a typed call's parameters, flat or stored at the offsets given.
+fn lower_params<P: ComponentParams>(
+    params: P,
+) -> impl FnOnce(&mut LowerCx<'_>, &FuncDef, &[Type], &mut Vec<u64>, Stored<'_>) -> Result<(), Error>
+{
+    move |cx, _, types, out, offsets| match offsets {
+        Some((offsets, ptr)) => params.store_params(cx, types, offsets, ptr),
+        None => params.lower_params(cx, types, out),
+    }
+}
+
+/// The `(ptr, len)` of a string or list result, from its return area (which a result of
+/// two flat values always has).
+fn borrowed_pair(
+    cx: &LiftCx<'_>,
+    name: &str,
+    src: Result<&mut FlatSrc<'_>, u32>,
+) -> Result<(u32, u32), Error> {
+    match src {
+        Err(ptr) => load_pair(cx, ptr),
+        Ok(_) => Err(call_error(name, "no return area".into())),
     }
 }
 
@@ -486,6 +539,34 @@ impl Guest {
         Some(def.signature(c.world.resolve()))
     }
 
+    /// The types of function `name`'s parameters, to parse values of them
+    /// ([`Val::from_wave`]).
+    ///
+    /// # Errors
+    /// [`Error::Call`] when there is no such function.
+    pub fn param_types(&self, name: &str) -> Result<Vec<ValType>, Error> {
+        let ty = self.func_type(name)?;
+        Ok(wasm_wave::wasm::WasmFunc::params(&ty)
+            .map(ValType)
+            .collect())
+    }
+
+    /// The type of function `name`'s result, if it has one.
+    ///
+    /// # Errors
+    /// [`Error::Call`] when there is no such function.
+    pub fn result_type(&self, name: &str) -> Result<Option<ValType>, Error> {
+        let ty = self.func_type(name)?;
+        Ok(wasm_wave::wasm::WasmFunc::results(&ty).next().map(ValType))
+    }
+
+    /// Function `name`'s type, as WAVE has it.
+    fn func_type(&self, name: &str) -> Result<wasm_wave::value::FuncType, Error> {
+        let (c, _, def) = self.lookup(name)?;
+        wasm_wave::value::resolve_wit_func_type(c.world.resolve(), &def.func)
+            .map_err(|e| call_error(name, e.to_string()))
+    }
+
     /// The function `name` of the module's world, its types checked against `P` and `R`.
     ///
     /// ```no_run
@@ -512,6 +593,53 @@ impl Guest {
             name: name.to_string(),
             types: PhantomData,
         })
+    }
+
+    /// The function `name` of the module's world, whose result is read in place: its
+    /// parameters checked against `P`, its result against `B` (`str`, `[u8]`, or `[T]` for
+    /// a [`Number`](crate::Number) `T`).
+    ///
+    /// ```no_run
+    /// # let module = memhost::GuestModule::from_file("guest.wasm", &memhost::Limits::default())?;
+    /// let mut guest = module.instantiate()?;
+    /// let f = guest.typed_borrowed::<(&str,), str>("transform")?;
+    /// let len = f.call(&mut guest, ("hi",), |out: &str| out.len())?;
+    /// # Ok::<(), memhost::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Call`] when there is no such function or the types differ.
+    pub fn typed_borrowed<P: ComponentParams, B: Borrowed + ?Sized>(
+        &self,
+        name: &str,
+    ) -> Result<BorrowedFunc<P, B>, Error> {
+        let (c, index, def) = self.lookup(name)?;
+        let call_err = |problem| call_error(name, problem);
+        P::typecheck_params(c.world.resolve(), &def.params).map_err(call_err)?;
+        match &def.result {
+            Some(ty) => B::typecheck(c.world.resolve(), ty).map_err(call_err)?,
+            None => return Err(call_err("a result for a function that returns none".into())),
+        }
+        Ok(BorrowedFunc {
+            instance: c.id,
+            index,
+            name: name.to_string(),
+            types: PhantomData,
+        })
+    }
+
+    /// The error for a handle (a [`TypedFunc`] or [`BorrowedFunc`]) used on an instance
+    /// other than the one it was made on: its types were checked against that instance's
+    /// function, and its index means nothing in another.
+    fn check_handle(&self, instance: u64, name: &str) -> Result<(), Error> {
+        if self.canonical.as_ref().map(|c| c.id) == Some(instance) {
+            Ok(())
+        } else {
+            Err(call_error(
+                name,
+                "this function was made on another instance (make one with `typed` on each)".into(),
+            ))
+        }
     }
 
     /// Calls function `name` of the module's world with `params`; returns its result, if it
@@ -598,10 +726,9 @@ impl Guest {
             });
         };
         let name = call[..open].trim();
+        let ty = self.func_type(name)?;
         let (c, _, def) = self.lookup(name)?;
         let call_err = |problem| call_error(name, problem);
-        let ty = wasm_wave::value::resolve_wit_func_type(c.world.resolve(), &def.func)
-            .map_err(|e| call_err(e.to_string()))?;
         // The name goes its own way (WAVE's labels cannot hold `ns:pkg/iface#name`); the
         // arguments parse as a call of a stand-in name.
         let stand_in = format!("f{}", &call[open..]);
@@ -675,7 +802,6 @@ impl Guest {
                 valid_up_to: e.valid_up_to(),
             })?;
         }
-        let mut sink = Some(sink);
         self.enter(
             index,
             |cx, _, _, out, _| {
@@ -686,30 +812,15 @@ impl Guest {
                 Ok(())
             },
             |cx, _, src| {
-                let ptr = match src {
-                    Err(ptr) => ptr,
-                    // A result of two flat values always has a return area.
-                    Ok(_) => return Err(call_error(name, "no return area".into())),
-                };
-                let mut pair = [0u8; 8];
-                cx.core.read_into(ptr, &mut pair)?;
-                let p = u32::from_le_bytes([pair[0], pair[1], pair[2], pair[3]]);
-                let l = u32::from_le_bytes([pair[4], pair[5], pair[6], pair[7]]);
-                let bytes: &[u8] = if string {
-                    cx.str(p, l)?.as_bytes()
+                let (ptr, len) = borrowed_pair(cx, name, src)?;
+                let bytes = if string {
+                    <str as Borrowed>::borrow(cx, ptr, len)?.as_bytes()
                 } else {
-                    cx.check_range("a list", p, u64::from(l), 1)?;
-                    match cx.core.bytes(crate::Region { offset: p, len: l })? {
-                        std::borrow::Cow::Borrowed(b) => b,
-                        std::borrow::Cow::Owned(_) => {
-                            return Err(cx.violation(Violation::SharedMemory));
-                        }
-                    }
+                    <[u8] as Borrowed>::borrow(cx, ptr, len)?
                 };
-                Ok(sink.take().map(|sink| sink(bytes)))
+                Ok(sink(bytes))
             },
         )
-        .map(|r| r.expect("the sink ran"))
     }
 
     /// Calls the function of a `func(list<string>) -> list<string>` or

@@ -369,6 +369,61 @@ fn results_are_wasmtimes_for_drawn_values() {
     }
 }
 
+/// `Val` prints as WAVE and parses back from it, given the type `param_types` and
+/// `result_type` report, for drawn values of every parameter and result type of the world:
+/// the value read back prints as the same text.
+#[test]
+fn vals_print_as_wave_and_parse_back() {
+    let (resolve, world) = test_world();
+    let mut g = guest(abi::CANONICAL_ARTIFACT);
+    let mut draw = Gen(0x2545_F491_4F6C_DD1D);
+    let mut checked = 0;
+    for (key, item) in &resolve.worlds[world].exports {
+        let WorldItem::Function(f) = item else {
+            continue;
+        };
+        let name = resolve.name_world_key(key);
+        let types = g.param_types(&name).unwrap();
+        assert_eq!(types.len(), f.params.len());
+        for _ in 0..50 {
+            let mut params: Vec<Val> = f
+                .params
+                .iter()
+                .map(|p| draw.val(&resolve, &p.ty, 0))
+                .collect();
+            if name == "shapes" {
+                params[0] = Val::U32(draw.below(40) as u32);
+            }
+            for (ty, val) in types.iter().zip(&params) {
+                let text = val.to_string();
+                let back = Val::from_wave(ty, &text).unwrap_or_else(|e| panic!("{text}: {e}"));
+                // The text, not the value: a NaN's payload has no WAVE.
+                assert_eq!(back.to_string(), text, "{name}: read back as {back:?}");
+                checked += 1;
+            }
+            if let Some(result) = g.call(&name, &params).unwrap() {
+                let ty = g.result_type(&name).unwrap().expect("a result type");
+                let text = result.to_string();
+                let back = Val::from_wave(&ty, &text).unwrap_or_else(|e| panic!("{text}: {e}"));
+                assert_eq!(back.to_string(), text, "{name}: read back as {back:?}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 1000, "{checked}");
+    // What is not a value of the type says so, naming the type.
+    let string = &g.param_types("transform").unwrap()[0];
+    assert_eq!(string.to_string(), "string");
+    let err = Val::from_wave(string, "42").unwrap_err().to_string();
+    assert!(err.starts_with("not a value of type string: "), "{err}");
+    assert!(g.param_types("no-such").is_err());
+    assert_eq!(g.result_type("nothing").unwrap(), None);
+    assert_eq!(
+        Val::List(vec![Val::U8(1), Val::U8(2)]).to_string(),
+        "[1, 2]"
+    );
+}
+
 /// `--lines` through a canonical `func(string) -> string` and `func(list<u8>) -> list<u8>`,
 /// streamed, on 1 and 3 threads, through the library and the binary: each line's result,
 /// in order.

@@ -345,6 +345,98 @@ fn a_failing_post_return_and_an_endless_loop_are_errors() {
     );
 }
 
+/// Results borrowed in place (`typed_borrowed`): the honest ones read as `call` reads them;
+/// each lie is the error `call` gives, and the caller's closure never sees it; the closure
+/// runs before the post-return frees the result.
+#[test]
+fn borrowed_results_are_checked_as_lifted_ones() {
+    let honest = r#"
+        (data (i32.const 64) "\80\00\00\00\05\00\00\00")   ;; s: (128, 5)
+        (data (i32.const 72) "\88\00\00\00\03\00\00\00")   ;; l: (136, 3)
+        (data (i32.const 128) "hello")
+        (data (i32.const 136) "\01\00\00\00\02\00\00\00\ff\ff\ff\ff")"#;
+    let bytes = module(
+        &[("s", "i32.const 64"), ("l", "i32.const 72")],
+        honest,
+        "i32.const 8",
+        "",
+    );
+    let mut g = instance(&bytes);
+    let s = g.typed_borrowed::<(), str>("s").unwrap();
+    assert_eq!(s.call(&mut g, (), str::to_owned).unwrap(), "hello");
+    let l = g.typed_borrowed::<(), [u32]>("l").unwrap();
+    let (all, len, past) = l
+        .call(&mut g, (), |n| {
+            (n.iter().collect::<Vec<_>>(), n.len(), n.get(3))
+        })
+        .unwrap();
+    assert_eq!((all, len, past), (vec![1, 2, u32::MAX], 3, None));
+    let as_le = l.call(&mut g, (), |n| n.as_le_bytes().to_vec()).unwrap();
+    assert_eq!(as_le, [1, 0, 0, 0, 2, 0, 0, 0, 255, 255, 255, 255]);
+    // Other types are refused when the handle is made.
+    for err in [
+        g.typed_borrowed::<(), [u8]>("l").unwrap_err(),
+        g.typed_borrowed::<(), [i32]>("l").unwrap_err(),
+        g.typed_borrowed::<(), str>("l").unwrap_err(),
+        g.typed_borrowed::<(), [u32]>("s").unwrap_err(),
+        g.typed_borrowed::<(), str>("spin").unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::Call { .. }), "{err}");
+    }
+    // A handle of another instance is an error, not another function.
+    let mut other = instance(&bytes);
+    let err = s.call(&mut other, (), str::len).unwrap_err();
+    assert!(err.to_string().contains("another instance"), "{err}");
+
+    // Every lie of `s` and `l` in `every_lie_is_a_typed_error_and_poisons_the_instance`.
+    for (name, ret) in [
+        ("s", "i32.const 64"),
+        ("s", "i32.const 88"),
+        ("s", "i32.const 96"),
+        ("s", "i32.const 66"),
+        ("s", "i32.const 65532"),
+        ("l", "i32.const 72"),
+        ("l", "i32.const 80"),
+    ] {
+        let bytes = module(&[(name, ret)], DATA, "i32.const 8", "");
+        let lifted = instance(&bytes).call(name, &[]).unwrap_err();
+        let mut g = instance(&bytes);
+        let mut seen = false;
+        let borrowed = match name {
+            "s" => g
+                .typed_borrowed::<(), str>(name)
+                .unwrap()
+                .call(&mut g, (), |_| seen = true),
+            _ => g
+                .typed_borrowed::<(), [u32]>(name)
+                .unwrap()
+                .call(&mut g, (), |_| seen = true),
+        }
+        .unwrap_err();
+        assert!(!seen, "{name} returning {ret}: the closure saw a lie");
+        assert!(violation(&borrowed).is_some(), "{borrowed}");
+        assert_eq!(borrowed.to_string(), lifted.to_string());
+        assert!(matches!(g.call("s", &[]), Err(Error::Poisoned { .. })));
+    }
+
+    // The post-return runs after the closure: one that traps fails the call after it.
+    let data = r#"(data (i32.const 64) "\2c\01\00\00\02\00\00\00") (data (i32.const 300) "ok")"#;
+    let mut g = instance(&module(
+        &[("s", "i32.const 64")],
+        data,
+        "i32.const 8",
+        "unreachable",
+    ));
+    let mut seen = None;
+    let err = g
+        .typed_borrowed::<(), str>("s")
+        .unwrap()
+        .call(&mut g, (), |s| seen = Some(s.to_owned()))
+        .unwrap_err();
+    assert_eq!(seen.as_deref(), Some("ok"));
+    assert!(err.to_string().contains("`cabi_post_s` trapped"), "{err}");
+}
+
 /// A module whose world says one thing and whose exports another is refused before it is
 /// compiled, every difference in the one error.
 #[test]
