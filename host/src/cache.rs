@@ -156,7 +156,8 @@ pub(crate) struct KeyInputs<'a> {
     fuel: Option<u64>,
     /// How operators are metered: constants and a digest of their source.
     metering: String,
-    /// What admission refuses and rewrites: a digest of its source and the limits'.
+    /// What admission refuses and rewrites: its constants, a digest of its source and the
+    /// limits'.
     admission: String,
     memory_pages: u32,
     table_elements: u32,
@@ -172,8 +173,19 @@ impl<'a> KeyInputs<'a> {
             target: format!("{:?}", engine.target()),
             features: format!("{:?}", module::features()),
             fuel: limits.fuel,
-            metering: metering::rules(),
-            admission: prepare::rules(),
+            // The digests of the rules' sources are taken here, where the key is made, so
+            // that neither module depends on the cache.
+            metering: format!(
+                "{}; source {}",
+                metering::rules(),
+                source_digest(include_str!("metering.rs"))
+            ),
+            admission: format!(
+                "{}; source {}; limits {}",
+                prepare::rules(),
+                source_digest(include_str!("prepare.rs")),
+                source_digest(include_str!("limits.rs"))
+            ),
             memory_pages: limits.max_memory_pages(),
             table_elements: limits.max_table_elements,
         }
@@ -209,7 +221,7 @@ impl<'a> KeyInputs<'a> {
 }
 
 /// A short digest of a source file's text, for the rules in a key.
-pub(crate) fn source_digest(text: &str) -> String {
+fn source_digest(text: &str) -> String {
     hex(&Sha256::digest(text.as_bytes())[..12])
 }
 

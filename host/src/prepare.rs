@@ -342,14 +342,11 @@ fn operator_name(op: &Operator<'_>) -> &'static str {
     }
 }
 
-/// What admission refuses and checks, as text: part of every cache key, so that code
-/// admitted under other rules is never loaded.
+/// The constants of admission, as text: part of every cache key (with digests of this file
+/// and of `limits.rs`, which the cache takes itself), so that code admitted under other
+/// rules is never loaded.
 pub(crate) fn rules() -> String {
-    format!(
-        "admission: max tables {MAX_TABLES}; source {}; limits {}",
-        crate::cache::source_digest(include_str!("prepare.rs")),
-        crate::cache::source_digest(include_str!("limits.rs")),
-    )
+    format!("admission: max tables {MAX_TABLES}")
 }
 
 /// The module without its start section, exporting the start function as [`START_EXPORT`].
