@@ -11,7 +11,8 @@ use abi::check::{ParseError, Summary, kind_name};
 use anyhow::Result;
 use memhost::GuestModule;
 
-use crate::{Run, write_stdout};
+use crate::args::Run;
+use crate::transform::write_stdout;
 
 /// What is printed, text or JSON.
 struct Report {

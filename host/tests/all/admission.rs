@@ -1,11 +1,9 @@
 //! A large module that breaks the ABI is refused on its bytes, before anything is compiled:
 //! in milliseconds and a few MB, where compiling it would take seconds and hundreds of MB.
-//!
-//! Alone in its test binary, and the module is written to a file without being held in
-//! memory: a child started with `vfork` and `exec` reports (through `wait4`) the parent's
-//! peak memory when that is higher than its own, so the parent must stay small.
+//! The module is written to a file without being held in memory, and the child's peak is
+//! its own `VmHWM` (`--peak-memory`), whatever this test binary holds.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! input in bounded memory, its results in order as they come, `--jobs` past the cap never aborts, and standard output
 //! failing in the demo is an error (exit 1, one line), not a panic.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -106,7 +106,13 @@ fn a_gigabyte_streams_through_in_bounded_memory() {
     };
     let mut child = common::spawn_piped(
         common::memhost()
-            .args(["transform", "--lines", "--jobs=2", "--no-cache"])
+            .args([
+                "transform",
+                "--lines",
+                "--jobs=2",
+                "--no-cache",
+                "--peak-memory",
+            ])
             .arg(guest_path()),
     );
     let mut stdin = child.stdin.take().unwrap();
@@ -132,7 +138,14 @@ fn a_gigabyte_streams_through_in_bounded_memory() {
         "output past the last line"
     );
     feeder.join().unwrap();
-    let usage = common::reap(child, "");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let (usage, _) = common::reap(child, stderr);
     assert_eq!(usage.code, 0);
     let peak = usage.peak_rss;
     println!(

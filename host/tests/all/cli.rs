@@ -390,7 +390,7 @@ fn an_unknown_command_suggests_the_nearest() {
     let out = run_in(&dir, &["frobnicate"]);
     assert_eq!(out.status.code(), Some(i32::from(exit::USAGE.code)));
     assert!(
-        stderr(&out).contains("the commands are demo, transform, call, inspect, help"),
+        stderr(&out).contains("the commands are demo, transform, call, inspect, completions, help"),
         "{}",
         stderr(&out)
     );
@@ -399,4 +399,58 @@ fn an_unknown_command_suggests_the_nearest() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let out = run_in(&dir, &["missing.wasm"]);
     assert_eq!(out.status.code(), Some(i32::from(exit::MODULE.code)));
+}
+
+/// `memhost completions SHELL` prints a script that completes the commands and their
+/// options; an unknown shell is a usage error.
+#[test]
+fn completions_for_each_shell() {
+    let dir = fresh_dir("cli-completions");
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = run_in(&dir, &["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", stderr(&out));
+        let script = String::from_utf8(out.stdout).unwrap();
+        // fish names long options without their dashes (`-l max-memory`).
+        for word in ["memhost", "transform", "inspect", "max-memory", "invoke"] {
+            assert!(script.contains(word), "{shell} lacks {word}");
+        }
+    }
+    let out = run_in(&dir, &["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::USAGE.code)));
+}
+
+/// A canonical guest whose `cabi_realloc` fails with its memory at the cap is told to raise
+/// the cap (exit 4, one line); with room, the same input goes through.
+#[test]
+fn a_guest_out_of_memory_in_its_allocator_gets_the_max_memory_hint() {
+    let module = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(abi::CANONICAL_ARTIFACT);
+    let input = vec![b'a'; 3 << 20];
+    let run = |cap: &str| {
+        common::run_with_stdin(
+            &[
+                "transform".as_ref(),
+                "--no-cache".as_ref(),
+                "--max-memory".as_ref(),
+                cap.as_ref(),
+                module.as_os_str(),
+            ],
+            &input,
+        )
+    };
+    let out = run("4MiB");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(
+        err.starts_with("error: guest `cabi_realloc`")
+            && err.trim_end().ends_with(
+                "(the guest's memory cannot grow past the cap of 4194304 bytes: raise it with --max-memory)"
+            )
+            && err.lines().count() == 1,
+        "{err}"
+    );
+    let out = run("16MiB");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.stdout.len(), input.len() + abi::SUFFIX.len());
 }

@@ -1,11 +1,8 @@
 //! The host's integration tests, in one binary. Each test binary links wasmer, Cranelift
 //! and wasmtime (about 110 MB in a debug build): one binary instead of one a file keeps a
-//! fresh build a few GB smaller, and links once.
-//!
-//! Four files stay binaries of their own (`admission.rs`, `bounded.rs`, `resources.rs`,
-//! `type_table.rs`): they bound the peak memory of a `memhost` they start, read with
-//! `wait4`, and Linux counts in a child's peak the peak of the process that started it (at
-//! `exec`). Their own binaries stay small; this one does not.
+//! fresh build a few GB smaller, and links once. The tests that bound the peak memory of a
+//! `memhost` they start read the child's own `VmHWM` (`--peak-memory`), not `wait4`'s
+//! `ru_maxrss`, which would count this binary's peak too (Linux carries it over `exec`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -13,8 +10,10 @@ mod counting;
 mod oracle;
 mod worlds;
 
+mod admission;
 mod allocation;
 mod batches;
+mod bounded;
 mod cache;
 mod canonical;
 mod cli;
@@ -36,7 +35,9 @@ mod progress;
 mod properties;
 mod proposals;
 mod red_team;
+mod resources;
 mod stops;
 mod transform;
+mod type_table;
 mod wasi;
 mod world_imports;

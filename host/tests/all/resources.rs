@@ -1,8 +1,8 @@
 //! Memory- and table-hungry guests, run through the `host` binary: its peak resident memory
-//! (from `wait4`) must stay within what the cap allows plus what the host needs anyway.
+//! (its own `VmHWM`, printed by `--peak-memory`) must stay within what the cap allows plus what the host needs anyway.
 //! The figures are printed; run with `--nocapture` to see them.
 
-mod common;
+use crate::common;
 
 use common::{guest_path, peak_rss, temp_file, wasm};
 

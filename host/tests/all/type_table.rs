@@ -4,7 +4,7 @@
 //! labels copied into every value, a many-case variant's layout worked out again for
 //! every element).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

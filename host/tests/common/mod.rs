@@ -141,14 +141,16 @@ pub fn snapshot(guest: &Guest) -> Vec<u8> {
 /// What a run of the binary cost: its exit code, peak resident set and CPU time.
 pub struct Usage {
     pub code: i32,
-    /// Bytes.
+    /// Bytes: the binary's own `VmHWM`, which it prints at exit (`--peak-memory`). Not
+    /// `wait4`'s `ru_maxrss`: Linux counts in that the peak of the process that started the
+    /// child, when higher (it carries over `exec`), so it measured the test binary too.
     pub peak_rss: i64,
     /// User plus system time.
     pub cpu: std::time::Duration,
 }
 
-/// Runs the binary with `args` and returns what it cost (from `wait4`). It compiles the
-/// module every time (`--no-cache`), so that runs compare alike whatever the cache holds.
+/// Runs the binary with `args` and returns what it cost. It compiles the module every time
+/// (`--no-cache`), so that runs compare alike whatever the cache holds.
 pub fn run_measured(args: &[&std::ffi::OsStr]) -> Usage {
     run_measured_with(
         args,
@@ -158,7 +160,8 @@ pub fn run_measured(args: &[&std::ffi::OsStr]) -> Usage {
     .0
 }
 
-/// As [`run_measured`], with standard input and output given; also returns standard error.
+/// As [`run_measured`], with standard input and output given; also returns standard error
+/// (without the line of the peak).
 pub fn run_measured_with(
     args: &[&std::ffi::OsStr],
     stdin: std::process::Stdio,
@@ -171,7 +174,7 @@ pub fn run_measured_with(
     )]
     let mut child = memhost()
         .args(args)
-        .arg("--no-cache")
+        .args(["--no-cache", "--peak-memory"])
         .stdin(stdin)
         .stdout(stdout)
         .stderr(std::process::Stdio::piped())
@@ -184,12 +187,13 @@ pub fn run_measured_with(
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
-    (reap(child, &stderr), stderr)
+    reap(child, stderr)
 }
 
-/// Waits for `child` (not yet waited for) and returns what it cost; fails the test if a
-/// signal killed it.
-pub fn reap(child: std::process::Child, stderr: &str) -> Usage {
+/// Waits for `child` (not yet waited for, started with `--peak-memory`, its standard error
+/// read whole) and returns what it cost and its standard error less the peak's line; fails
+/// the test if a signal killed it or it printed no peak.
+pub fn reap(child: std::process::Child, mut stderr: String) -> (Usage, String) {
     let pid = libc::pid_t::try_from(child.id()).unwrap();
     let mut status = 0;
     // SAFETY: `rusage` is plain data that `wait4` fills in; zeroed is a valid value of it.
@@ -205,12 +209,24 @@ pub fn reap(child: std::process::Child, stderr: &str) -> Usage {
         std::time::Duration::from_secs(u64::try_from(t.tv_sec).unwrap())
             + std::time::Duration::from_micros(u64::try_from(t.tv_usec).unwrap())
     };
-    Usage {
+    let body = stderr.trim_end_matches('\n');
+    let (rest, last) = body.rsplit_once('\n').unwrap_or(("", body));
+    let peak = last
+        .strip_prefix("peak memory: ")
+        .and_then(|l| l.strip_suffix(" bytes"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `peak memory` line last on standard error: {stderr}"));
+    stderr = if rest.is_empty() {
+        String::new()
+    } else {
+        format!("{rest}\n")
+    };
+    let usage = Usage {
         code: libc::WEXITSTATUS(status),
-        // ru_maxrss is in KiB on Linux.
-        peak_rss: usage.ru_maxrss * 1024,
+        peak_rss: peak,
         cpu: time(usage.ru_utime) + time(usage.ru_stime),
-    }
+    };
+    (usage, stderr)
 }
 
 /// Runs the binary with `args`: its exit code and peak resident set in bytes.
