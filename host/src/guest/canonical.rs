@@ -583,12 +583,11 @@ impl Guest {
         &self,
         name: &str,
     ) -> Result<TypedFunc<P, R>, Error> {
-        let (c, index, def) = self.lookup(name)?;
-        let call_err = |problem| call_error(name, problem);
-        P::typecheck_params(c.world.resolve(), &def.params).map_err(call_err)?;
-        R::typecheck_results(c.world.resolve(), def.result.as_ref()).map_err(call_err)?;
+        let (instance, index) = self.checked::<P>(name, |resolve, result| {
+            R::typecheck_results(resolve, result)
+        })?;
         Ok(TypedFunc {
-            instance: c.id,
+            instance,
             index,
             name: name.to_string(),
             types: PhantomData,
@@ -613,19 +612,30 @@ impl Guest {
         &self,
         name: &str,
     ) -> Result<BorrowedFunc<P, B>, Error> {
-        let (c, index, def) = self.lookup(name)?;
-        let call_err = |problem| call_error(name, problem);
-        P::typecheck_params(c.world.resolve(), &def.params).map_err(call_err)?;
-        match &def.result {
-            Some(ty) => B::typecheck(c.world.resolve(), ty).map_err(call_err)?,
-            None => return Err(call_err("a result for a function that returns none".into())),
-        }
+        let (instance, index) = self.checked::<P>(name, |resolve, result| match result {
+            Some(ty) => B::typecheck(resolve, ty),
+            None => Err("a result for a function that returns none".into()),
+        })?;
         Ok(BorrowedFunc {
-            instance: c.id,
+            instance,
             index,
             name: name.to_string(),
             types: PhantomData,
         })
+    }
+
+    /// This instance's id and the index of function `name`, its parameters checked against
+    /// `P` and its result by `result`: what a handle holds.
+    fn checked<P: ComponentParams>(
+        &self,
+        name: &str,
+        result: impl FnOnce(&Resolve, Option<&Type>) -> Result<(), String>,
+    ) -> Result<(u64, usize), Error> {
+        let (c, index, def) = self.lookup(name)?;
+        let call_err = |problem| call_error(name, problem);
+        P::typecheck_params(c.world.resolve(), &def.params).map_err(call_err)?;
+        result(c.world.resolve(), def.result.as_ref()).map_err(call_err)?;
+        Ok((c.id, index))
     }
 
     /// The error for a handle (a [`TypedFunc`] or [`BorrowedFunc`]) used on an instance

@@ -138,14 +138,7 @@ fn a_gigabyte_streams_through_in_bounded_memory() {
         "output past the last line"
     );
     feeder.join().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let (usage, _) = common::reap(child, stderr);
+    let (usage, _) = common::reap_piped(child);
     assert_eq!(usage.code, 0);
     let peak = usage.peak_rss;
     println!(

@@ -313,6 +313,25 @@ fn values_of_the_wrong_type_are_refused_before_any_call() {
 /// wasmtime's, for each guest. wasmtime runs the `wasm32-wasip1` build's twin, the same
 /// code built for `wasm32-unknown-unknown` (componentizing a WASI module needs an adapter
 /// and a WASI host on wasmtime's side).
+/// Drawn arguments of function `name` of the test world.
+fn draw_params(
+    draw: &mut Gen,
+    resolve: &wit_parser::Resolve,
+    name: &str,
+    f: &wit_parser::Function,
+) -> Vec<Val> {
+    let mut params: Vec<Val> = f
+        .params
+        .iter()
+        .map(|p| draw.val(resolve, &p.ty, 0))
+        .collect();
+    if name == "shapes" {
+        // A count: keep it small.
+        params[0] = Val::U32(draw.below(40) as u32);
+    }
+    params
+}
+
 #[test]
 fn results_are_wasmtimes_for_drawn_values() {
     let (resolve, world) = test_world();
@@ -340,15 +359,7 @@ fn results_are_wasmtimes_for_drawn_values() {
         let mut calls = 0;
         for (name, f) in &funcs {
             for _ in 0..200 {
-                let mut params: Vec<Val> = f
-                    .params
-                    .iter()
-                    .map(|p| draw.val(&resolve, &p.ty, 0))
-                    .collect();
-                if name == "shapes" {
-                    // A count: keep it small.
-                    params[0] = Val::U32(draw.below(40) as u32);
-                }
+                let params = draw_params(&mut draw, &resolve, name, f);
                 let ours = g
                     .call(name, &params)
                     .unwrap_or_else(|e| panic!("{artifact}: {name}({params:?}): {e}"));
@@ -386,14 +397,7 @@ fn vals_print_as_wave_and_parse_back() {
         let types = g.param_types(&name).unwrap();
         assert_eq!(types.len(), f.params.len());
         for _ in 0..50 {
-            let mut params: Vec<Val> = f
-                .params
-                .iter()
-                .map(|p| draw.val(&resolve, &p.ty, 0))
-                .collect();
-            if name == "shapes" {
-                params[0] = Val::U32(draw.below(40) as u32);
-            }
+            let params = draw_params(&mut draw, &resolve, &name, f);
             for (ty, val) in types.iter().zip(&params) {
                 let text = val.to_string();
                 let back = Val::from_wave(ty, &text).unwrap_or_else(|e| panic!("{text}: {e}"));

@@ -167,12 +167,11 @@ pub fn run_measured_with(
     stdin: std::process::Stdio,
     stdout: std::process::Stdio,
 ) -> (Usage, String) {
-    use std::io::Read as _;
     #[allow(
         clippy::zombie_processes,
         reason = "reaped by `wait4` below, which also gives its usage"
     )]
-    let mut child = memhost()
+    let child = memhost()
         .args(args)
         .args(["--no-cache", "--peak-memory"])
         .stdin(stdin)
@@ -180,6 +179,12 @@ pub fn run_measured_with(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    reap_piped(child)
+}
+
+/// [`reap`], reading the child's piped standard error whole first.
+pub fn reap_piped(mut child: std::process::Child) -> (Usage, String) {
+    use std::io::Read as _;
     let mut stderr = String::new();
     child
         .stderr
