@@ -57,20 +57,35 @@ fn endless_input_without_a_newline_stops_at_the_memory_cap() {
     }
 }
 
+/// A guide-ABI guest whose string is at 0, in a static buffer of `capacity` bytes in a
+/// memory of `pages`: `set_len` adopts what the host wrote, `load` reports it, and
+/// `transform` runs `body` (which leaves the new length on the stack).
+fn buffer_guest(pages: u32, capacity: u32, body: &str) -> Vec<u8> {
+    wasm(&format!(
+        r#"(module
+      (memory (export "mem") {pages})
+      (global $len (mut i32) (i32.const 0))
+      (func (export "load") (result i32 i32) i32.const 0 global.get $len)
+      (func (export "capacity") (result i32) i32.const {capacity})
+      (func (export "set_len") (param i32) (result i32) (global.set $len (local.get 0)) i32.const 0)
+      (func (export "transform") (result i32) {body}))"#
+    ))
+}
+
 /// A guest whose every result is 16 MiB: the results go out as they come, and the memory
 /// held stays a few results' worth (before streaming: 150 lines held 2.47 GB until the
 /// end).
 #[test]
 fn results_of_any_size_stream_through() {
     // `load` says 16 MiB at 0 once `transform` ran; the static buffer takes each line.
-    let wat = r#"(module
-      (memory (export "mem") 257)
-      (global $len (mut i32) (i32.const 0))
-      (func (export "load") (result i32 i32) i32.const 0 global.get $len)
-      (func (export "capacity") (result i32) i32.const 1000)
-      (func (export "set_len") (param i32) (result i32) (global.set $len (local.get 0)) i32.const 0)
-      (func (export "transform") (result i32) (global.set $len (i32.const 16777216)) global.get $len))"#;
-    let path = temp_file("sixteen-mib-results.wasm", &wasm(wat));
+    let path = temp_file(
+        "sixteen-mib-results.wasm",
+        &buffer_guest(
+            257,
+            1000,
+            "(global.set $len (i32.const 16777216)) global.get $len",
+        ),
+    );
     let input = temp_file("150-lines.txt", &b"line\n".repeat(150));
     let args: [&OsStr; 5] = [
         "transform".as_ref(),
@@ -154,16 +169,15 @@ fn a_gigabyte_streams_through_in_bounded_memory() {
 #[test]
 fn a_failing_line_stops_after_the_lines_before_it() {
     // `transform` traps on a line that starts with "x".
-    let wat = r#"(module
-      (memory (export "mem") 1)
-      (global $len (mut i32) (i32.const 0))
-      (func (export "load") (result i32 i32) i32.const 0 global.get $len)
-      (func (export "capacity") (result i32) i32.const 60000)
-      (func (export "set_len") (param i32) (result i32) (global.set $len (local.get 0)) i32.const 0)
-      (func (export "transform") (result i32)
-        (if (i32.eq (i32.load8_u (i32.const 0)) (i32.const 120)) (then unreachable))
-        global.get $len))"#;
-    let path = temp_file("trap-on-x.wasm", &wasm(wat));
+    let path = temp_file(
+        "trap-on-x.wasm",
+        &buffer_guest(
+            1,
+            60000,
+            "(if (i32.eq (i32.load8_u (i32.const 0)) (i32.const 120)) (then unreachable))
+             global.get $len",
+        ),
+    );
     let mut input = Vec::new();
     for i in 0..100_000 {
         input.extend_from_slice(format!("line {i}\n").as_bytes());
