@@ -59,6 +59,10 @@ pub(crate) enum CliError {
         "{error} (the guest's memory cannot grow past the cap of {cap} bytes: raise it with --max-memory)"
     )]
     AtMemoryCap { error: memhost::Error, cap: u64 },
+    /// The library's error, and what to run instead: for a module that speaks another ABI
+    /// than the command asked for.
+    #[error("{error} ({hint})")]
+    Hinted { error: memhost::Error, hint: String },
     /// A line of standard input that no guest within the memory cap could take.
     #[error(
         "line {line} of standard input is longer than the guest's memory cap of {cap} bytes \
@@ -100,7 +104,7 @@ impl CliError {
             CliError::NoModule { .. } => ErrorKind::Module,
             CliError::InputTooLarge { .. } | CliError::LineTooLong { .. } => ErrorKind::Guest,
             CliError::Usage(_) => ErrorKind::Usage,
-            CliError::AtMemoryCap { error, .. } => error.kind(),
+            CliError::AtMemoryCap { error, .. } | CliError::Hinted { error, .. } => error.kind(),
         }
     }
 }
@@ -258,6 +262,21 @@ fn main() -> ExitCode {
         eprintln!("peak memory: {} bytes", signals::peak_rss());
     }
     code
+}
+
+/// The names in `names`, `, `-separated, at most six of them and how many more.
+pub(crate) fn some_names(names: &[&str]) -> String {
+    const SHOWN: usize = 6;
+    let mut list = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        list.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    list
 }
 
 /// `e`, with the `--max-memory` hint when the guest's `cabi_realloc` trapped or returned

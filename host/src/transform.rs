@@ -55,6 +55,15 @@ impl GuestModule {
         })
     }
 
+    /// The functions of this module's WIT world that [`GuestModule::transformer`] can name
+    /// with `export`: those that take and return a string or bytes, one or a batch.
+    pub fn transform_functions(&self) -> Vec<&str> {
+        self.functions()
+            .into_iter()
+            .filter(|name| self.bytes_shape(name).is_ok())
+            .collect()
+    }
+
     /// The function `export` of this module's WIT world as a transform of whole chunks of
     /// lines ([`Transformer::Chunks`]).
     ///

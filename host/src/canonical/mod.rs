@@ -38,6 +38,7 @@ pub(crate) use self::layout::{Flat, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS, Types};
 pub use self::layout::{MAX_TYPE_DEPTH, MAX_TYPE_SIZE, MAX_TYPE_WIDTH};
 pub use self::val::Val;
 pub(crate) use self::val::type_name;
+pub(crate) use self::wave::parse_args;
 pub use self::wave::{ValType, WaveError};
 #[doc(hidden)]
 pub mod derive;

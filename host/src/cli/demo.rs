@@ -4,8 +4,12 @@ use std::io::{self, Write as _};
 
 use anyhow::{Context, Result};
 
-use crate::CliError;
+use std::path::Path;
+
+use memhost::GuestModule;
+
 use crate::args::Run;
+use crate::{CliError, some_names};
 
 /// The guide's steps, printed as it prints them, then what this guest adds.
 ///
@@ -22,6 +26,9 @@ pub(crate) fn run(run: &Run) -> Result<()> {
     }
     println!("Compiling module...");
     let module = run.module(&path)?;
+    if !module.speaks_guide_abi() {
+        return Err(not_the_guide(&module, &path).into());
+    }
     println!("Instantiating module...");
     let mut guest = module.instantiate()?;
 
@@ -79,4 +86,29 @@ pub(crate) fn run(run: &Run) -> Result<()> {
     }
     out.flush().map_err(CliError::stdout)?;
     Ok(())
+}
+
+/// The demo's error for a module that does not speak the guide's ABI (it was admitted for
+/// its WIT world): what runs it instead.
+fn not_the_guide(module: &GuestModule, path: &Path) -> CliError {
+    let path = path.display();
+    let functions = module.functions();
+    let example = functions.first().copied().unwrap_or("NAME");
+    let mut hint = format!(
+        "it speaks the canonical ABI, with functions {}: `memhost call {path} --invoke \
+         '{example}(...)'` calls one, `memhost inspect {path}` shows their types",
+        some_names(&functions)
+    );
+    if let Some(transform) = module.transform_functions().first() {
+        hint.push_str(&format!(
+            ", `memhost transform {path} --export {transform}` pipes standard input through one"
+        ));
+    }
+    CliError::Hinted {
+        error: memhost::Error::MissingExport {
+            module: module.name().to_string(),
+            export: abi::LOAD.name.into(),
+        },
+        hint,
+    }
 }

@@ -5,20 +5,22 @@ use std::fs::File;
 use std::io::{self, Read as _, Write as _};
 use std::num::NonZeroUsize;
 use std::os::fd::AsFd as _;
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use memhost::Transformer;
+use memhost::{GuestModule, Transformer};
 
 use crate::args::{Run, Transform};
 use crate::progress::mib;
-use crate::{CliError, at_memory_cap, signals};
+use crate::{CliError, at_memory_cap, signals, some_names};
 
 /// `memhost transform`: standard input through the guest's `transform` to standard output.
 /// Nothing but the result goes to standard output.
 pub(crate) fn pipe(run: &Run, export: Option<&str>) -> Result<()> {
-    let module = run.module(&run.module_path()?)?;
-    let transformer = module.transformer(export)?;
+    let path = run.module_path()?;
+    let module = run.module(&path)?;
+    let transformer = transformer(&module, &path, export, false)?;
     let mut guest = module.instantiate()?;
     let cap = run.max_memory.0;
     // A long transform shows a spinner on a terminal (nothing on a pipe, nothing with
@@ -84,6 +86,39 @@ pub(crate) fn pipe(run: &Run, export: Option<&str>) -> Result<()> {
     write_stdout(&result)
 }
 
+/// How `module` transforms bytes: `export` (a transform of chunks with `chunks`), or its
+/// `transform`. A module with neither kind of `transform` gets a hint: the functions of its
+/// world that `--export` can name, or `inspect` when it has none.
+fn transformer(
+    module: &GuestModule,
+    path: &Path,
+    export: Option<&str>,
+    chunks: bool,
+) -> Result<Transformer> {
+    let found = match (export, chunks) {
+        (Some(export), true) => module.chunk_transformer(export),
+        (export, _) => module.transformer(export),
+    };
+    match found {
+        Err(error @ memhost::Error::MissingExport { .. }) => {
+            let candidates = module.transform_functions();
+            let hint = if candidates.is_empty() {
+                format!(
+                    "none of its functions takes and returns a string or bytes:                      `memhost inspect {}` shows what it offers",
+                    path.display()
+                )
+            } else {
+                format!(
+                    "name a function of its world with --export: {}",
+                    some_names(&candidates)
+                )
+            };
+            Err(CliError::Hinted { error, hint }.into())
+        }
+        found => Ok(found?),
+    }
+}
+
 /// `memhost transform --lines` or `--chunks`: standard input through the guest, a line, a
 /// batch of lines or a chunk a call, on --jobs threads, the results in input order on
 /// standard output as they come, in bounded memory (`GuestModule::transform_stream`).
@@ -93,11 +128,9 @@ pub(crate) fn pipe_lines(t: &Transform) -> Result<()> {
     let run = &t.run;
     let mut limits = run.limits();
     limits.max_host_memory_bytes = t.max_host_memory.0;
-    let module = run.module_with(&run.module_path()?, &limits)?;
-    let transformer = match (&t.export, t.chunks) {
-        (Some(export), true) => module.chunk_transformer(export)?,
-        (export, _) => module.transformer(export.as_deref())?,
-    };
+    let path = run.module_path()?;
+    let module = run.module_with(&path, &limits)?;
+    let transformer = transformer(&module, &path, t.export.as_deref(), t.chunks)?;
     let jobs = match t.jobs {
         Some(jobs) => jobs,
         // One a core, as many as fit the host memory limit (at least one: a limit that

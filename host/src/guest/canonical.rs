@@ -738,24 +738,16 @@ impl Guest {
         let name = call[..open].trim();
         let ty = self.func_type(name)?;
         let (c, _, def) = self.lookup(name)?;
+        let params: Vec<(&str, wasm_wave::value::Type)> = def
+            .params
+            .iter()
+            .map(|(pname, _)| pname.as_str())
+            .zip(wasm_wave::wasm::WasmFunc::params(&ty))
+            .collect();
+        let params =
+            crate::canonical::parse_args(&call[open..], &def.signature(c.world.resolve()), &params)
+                .map_err(|problem| call_error(name, problem))?;
         let call_err = |problem| call_error(name, problem);
-        // The name goes its own way (WAVE's labels cannot hold `ns:pkg/iface#name`); the
-        // arguments parse as a call of a stand-in name.
-        let stand_in = format!("f{}", &call[open..]);
-        let args = wasm_wave::untyped::UntypedFuncCall::parse(&stand_in)
-            .map_err(|e| call_err(format!("not WAVE: {e}")))?;
-        let params: Vec<Val> = args
-            .to_wasm_params(
-                wasm_wave::wasm::WasmFunc::params(&ty)
-                    .collect::<Vec<_>>()
-                    .iter(),
-            )
-            .map_err(|e| {
-                call_err(format!(
-                    "expected arguments of `{}`: {e}",
-                    def.signature(c.world.resolve())
-                ))
-            })?;
         let Some(result) = self.call(name, &params)? else {
             return Ok(false);
         };

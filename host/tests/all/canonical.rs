@@ -419,7 +419,10 @@ fn vals_print_as_wave_and_parse_back() {
     let string = &g.param_types("transform").unwrap()[0];
     assert_eq!(string.to_string(), "string");
     let err = Val::from_wave(string, "42").unwrap_err().to_string();
-    assert!(err.starts_with("not a value of type string: "), "{err}");
+    assert_eq!(
+        err,
+        "not a value of type string: expected `string`, found `42`"
+    );
     assert!(g.param_types("no-such").is_err());
     assert_eq!(g.result_type("nothing").unwrap(), None);
     assert_eq!(

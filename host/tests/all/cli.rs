@@ -454,3 +454,137 @@ fn a_guest_out_of_memory_in_its_allocator_gets_the_max_memory_hint() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(out.stdout.len(), input.len() + abi::SUFFIX.len());
 }
+
+/// A call whose values are not of the parameters' types names the parameter, the type
+/// expected and the text found, down to the part of the value that is wrong; a variant
+/// case given several values is told that a case holds one, and how to write it.
+#[test]
+fn wave_errors_name_the_parameter_and_the_text() {
+    let dir = fresh_dir("cli-wave-errors");
+    let module = wasm(
+        r#"(module
+            (memory (export "memory") 1)
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)
+            (func (export "shout") (param i32 i32) (result i32) i32.const 0)
+            (func (export "area") (param i32 i32 i32) (result f64) f64.const 12))"#,
+    );
+    fs::write(dir.join("m.wasm"), module).unwrap();
+    fs::write(
+        dir.join("w.wit"),
+        "package t:p;\n\
+         world w {\n\
+           record r { w: u32, h: u32 }\n\
+           variant shape { circle(f32), rect(tuple<u32, u32>), box(r) }\n\
+           export shout: func(text: string) -> string;\n\
+           export area: func(s: shape) -> f64;\n\
+         }\n",
+    )
+    .unwrap();
+    let call = |invoke: &str| common::call_with_wit(dir.join("w.wit"), dir.join("m.wasm"), invoke);
+    for (invoke, expected) in [
+        (
+            "shout(42)",
+            "error: cannot call `shout`: parameter `text`: expected `string`, found `42`\n",
+        ),
+        (
+            "area(rect((3, -4)))",
+            "error: cannot call `area`: parameter `s`, at `.rect.1`: expected `u32`, found `-4` \
+             (invalid value)\n",
+        ),
+        (
+            "area(box({w: 3, h: \"4\"}))",
+            "error: cannot call `area`: parameter `s`, at `.box.h`: expected `u32`, found `\"4\"`\n",
+        ),
+        (
+            "area(rect(3, 4))",
+            "error: cannot call `area`: not WAVE: unexpected token `,` after `(rect(3` (case \
+             `rect` holds one value, of type `tuple<u32, u32>`: write `rect((3, 4))`)\n",
+        ),
+        (
+            "area(box(3, 4))",
+            "error: cannot call `area`: not WAVE: unexpected token `,` after `(box(3` (case \
+             `box` holds one value, of type `record { w: u32, h: u32 }`: write `box({w: 3, h: \
+             4})`)\n",
+        ),
+        (
+            "area(circle(2.0, 3.0))",
+            "error: cannot call `area`: not WAVE: unexpected token `,` after `(circle(2.0` \
+             (case `circle` holds one value, of type `f32`)\n",
+        ),
+        (
+            "shout(\"a\", \"b\")",
+            "error: cannot call `shout`: 2 values for `shout: func(text: string) -> string`\n",
+        ),
+    ] {
+        let out = call(invoke);
+        assert_eq!(
+            out.status.code(),
+            Some(i32::from(exit::USAGE.code)),
+            "{invoke}"
+        );
+        assert_eq!(stderr(&out), expected, "{invoke}");
+    }
+    let out = call("area(box({w: 3, h: 4}))");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "12\n");
+}
+
+/// A module that speaks the canonical ABI, given to the demo or to `transform` without a
+/// function by the default name, is told what runs it instead: `call`, `inspect`, or
+/// `--export` with the functions it can name.
+#[test]
+fn a_canonical_module_gets_a_hint_from_the_demo_and_transform() {
+    let dir = fresh_dir("cli-canonical-hint");
+    let module = wasm(
+        r#"(module
+            (memory (export "memory") 1)
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)
+            (func (export "greet") (param i32 i32) (result i32) i32.const 0)
+            (func (export "count") (param i32 i32) (result i32) i32.const 0))"#,
+    );
+    fs::write(dir.join("m.wasm"), module).unwrap();
+    let world = |exports: &str| {
+        fs::write(
+            dir.join("w.wit"),
+            format!("package t:p;\nworld w {{\n{exports}}}\n"),
+        )
+        .unwrap();
+    };
+    world(
+        "export greet: func(name: string) -> string;\n\
+         export count: func(s: string) -> u32;\n",
+    );
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--no-cache", "--wit", "w.wit"]);
+        run_in(&dir, &all)
+    };
+    let out = run(&["m.wasm"]);
+    assert_eq!(out.status.code(), Some(i32::from(exit::GUEST.code)));
+    assert_eq!(
+        stderr(&out),
+        "error: module m.wasm has no export `load` (it speaks the canonical ABI, with functions \
+         `greet`, `count`: `memhost call m.wasm --invoke 'greet(...)'` calls one, `memhost \
+         inspect m.wasm` shows their types, `memhost transform m.wasm --export greet` pipes \
+         standard input through one)\n"
+    );
+    for lines in [&[][..], &["--lines"][..]] {
+        let mut args = vec!["transform", "m.wasm"];
+        args.extend_from_slice(lines);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(i32::from(exit::GUEST.code)));
+        assert_eq!(
+            stderr(&out),
+            "error: module m.wasm has no export `transform` (name a function of its world \
+             with --export: `greet`)\n",
+            "{args:?}"
+        );
+    }
+    world("export count: func(s: string) -> u32;\n");
+    let out = run(&["transform", "m.wasm"]);
+    assert_eq!(
+        stderr(&out),
+        "error: module m.wasm has no export `transform` (none of its functions takes and \
+         returns a string or bytes: `memhost inspect m.wasm` shows what it offers)\n"
+    );
+}
