@@ -522,8 +522,7 @@ impl ModuleCache {
 
 /// This process's effective user.
 fn me() -> u32 {
-    // SAFETY: `geteuid` has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 /// A name for a temporary file that no other writer, in this process or another, picks at

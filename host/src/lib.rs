@@ -61,11 +61,9 @@
 //! - `cache.rs`: `Module::deserialize` of a cached artifact, only after its key and its
 //!   SHA-256 match and it was read, through the directory's handle, from a regular file of
 //!   this user in a directory only this user can write (wasmer then checks its header,
-//!   version and CPU features); the byte views of the 16-byte-aligned buffer it is read into;
-//!   `geteuid`.
+//!   version and CPU features); the byte views of the 16-byte-aligned buffer it is read into.
 //! - `limits.rs`: wasmer's `Tunables::create_vm_memory` and `create_vm_table` are `unsafe fn`
 //!   by signature; they forward the caller's contract to wasmer's own, with a lower maximum.
-//! - `stream.rs`: `clock_gettime` of the thread's CPU time, into a local.
 //! - The `memhost` binary (`cli/signals.rs`, not the library): `sigaction` for SIGINT and SIGTERM,
 //!   whose handler only stores to an atomic.
 

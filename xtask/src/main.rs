@@ -8,12 +8,14 @@
 //! - `test`: `build-guest --all`, then every test of the workspace.
 //! - `bench`: `build-guest --all`, then the host's benchmarks, summarised in
 //!   `target/bench/summary.json`.
+//! - `release`: the `memhost` release binary, checked to be stripped and to run.
 
 mod bench;
 mod build_canonical;
 mod build_guest;
 mod callgrind;
 mod generated;
+mod release;
 mod rewrite;
 mod spark;
 mod test;
@@ -49,6 +51,7 @@ tasks:
   generated [--seconds N] [--seed S] [--release]
                 the canonical ABI against wasmtime on new generated WIT worlds for N
                 seconds (default 1800); prints the seed and world of any mismatch
+  release       build the memhost release binary and check that it is stripped and runs
   help          this text";
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Some("spark") if args.len() == 1 => spark::run(true),
         Some("bench") => bench::run(&args[1..]),
         Some("generated") => generated::run(&args[1..]),
+        Some("release") if args.len() == 1 => release::run_check(),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())

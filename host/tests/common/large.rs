@@ -123,8 +123,7 @@ fn body(index: u32, first: u32) -> Function {
     let mem = MemArg {
         offset: 16,
         align: 2,
-        target: wasm_encoder::MemArgTarget::Memory(0),
-        ordering: None,
+        memory_index: 0,
     };
     let mut round = 0u32;
     while f.byte_len() < FUNCTION_BYTES - 64 {
