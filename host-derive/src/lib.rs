@@ -195,11 +195,11 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
         (Shape::Record(fields), Trait::ComponentType) => {
             let names = fields.iter().map(|(_, n, _)| n);
             let checks = fields.iter().enumerate().map(|(i, (_, _, ty))| {
-                quote!(<#ty as ::memhost::ComponentType>::typecheck(resolve, &fields[#i].ty)?;)
+                quote!(<#ty as ::memhost::ComponentType>::typecheck(world, fields[#i])?;)
             });
             quote! {
-                fn typecheck(resolve: &#d::Resolve, ty: &#d::Type) -> ::core::result::Result<(), ::std::string::String> {
-                    let fields = #d::typecheck_record(resolve, ty, #rust, &[#(#names),*])?;
+                fn typecheck(world: #d::WitWorld<'_>, ty: #d::WitType) -> ::core::result::Result<(), ::std::string::String> {
+                    let fields = #d::typecheck_record(world, ty, #rust, [#(#names),*])?;
                     #(#checks)*
                     ::core::result::Result::Ok(())
                 }
@@ -210,15 +210,15 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
             let idents: Vec<_> = fields.iter().map(|(f, _, _)| f).collect();
             let index: Vec<_> = (0..n).collect();
             quote! {
-                fn lower_flat(&self, cx: &mut ::memhost::LowerCx<'_>, ty: &#d::Type, out: &mut ::std::vec::Vec<u64>) -> ::core::result::Result<(), ::memhost::Error> {
-                    let fields = #d::record_lower(cx, ty, #n)?;
-                    #(::memhost::Lower::lower_flat(&self.#idents, cx, &fields[#index].ty, out)?;)*
+                fn lower_flat(&self, cx: &mut ::memhost::LowerCx<'_>, ty: #d::WitType, out: &mut ::std::vec::Vec<u64>) -> ::core::result::Result<(), ::memhost::Error> {
+                    let fields: [#d::WitType; #n] = #d::record_lower(cx, ty)?;
+                    #(::memhost::Lower::lower_flat(&self.#idents, cx, fields[#index], out)?;)*
                     ::core::result::Result::Ok(())
                 }
 
-                fn store(&self, cx: &mut ::memhost::LowerCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<(), ::memhost::Error> {
-                    let (fields, offsets) = #d::record_store(cx, ty, #n)?;
-                    #(::memhost::Lower::store(&self.#idents, cx, &fields[#index].ty, ptr + offsets[#index])?;)*
+                fn store(&self, cx: &mut ::memhost::LowerCx<'_>, ty: #d::WitType, ptr: u32) -> ::core::result::Result<(), ::memhost::Error> {
+                    let (fields, offsets): ([#d::WitType; #n], [u32; #n]) = #d::record_store(cx, ty)?;
+                    #(::memhost::Lower::store(&self.#idents, cx, fields[#index], ptr + offsets[#index])?;)*
                     ::core::result::Result::Ok(())
                 }
             }
@@ -228,17 +228,17 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
             let idents: Vec<_> = fields.iter().map(|(f, _, _)| f).collect();
             let index: Vec<_> = (0..n).collect();
             quote! {
-                fn lift_flat(cx: &::memhost::LiftCx<'_>, ty: &#d::Type, src: &mut ::memhost::FlatSrc<'_>) -> ::core::result::Result<Self, ::memhost::Error> {
-                    let fields = #d::record_lift(cx, ty, #n)?;
+                fn lift_flat(cx: &::memhost::LiftCx<'_>, ty: #d::WitType, src: &mut ::memhost::FlatSrc<'_>) -> ::core::result::Result<Self, ::memhost::Error> {
+                    let fields: [#d::WitType; #n] = #d::record_lift(cx, ty)?;
                     ::core::result::Result::Ok(Self {
-                        #(#idents: ::memhost::Lift::lift_flat(cx, &fields[#index].ty, src)?,)*
+                        #(#idents: ::memhost::Lift::lift_flat(cx, fields[#index], src)?,)*
                     })
                 }
 
-                fn load(cx: &::memhost::LiftCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<Self, ::memhost::Error> {
-                    let (fields, offsets) = #d::record_load(cx, ty, #n)?;
+                fn load(cx: &::memhost::LiftCx<'_>, ty: #d::WitType, ptr: u32) -> ::core::result::Result<Self, ::memhost::Error> {
+                    let (fields, offsets): ([#d::WitType; #n], [u32; #n]) = #d::record_load(cx, ty)?;
                     ::core::result::Result::Ok(Self {
-                        #(#idents: ::memhost::Lift::load(cx, &fields[#index].ty, ptr + offsets[#index])?,)*
+                        #(#idents: ::memhost::Lift::load(cx, fields[#index], ptr + offsets[#index])?,)*
                     })
                 }
             }
@@ -246,8 +246,8 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
         (Shape::Flags(flags), Trait::ComponentType) => {
             let names = flags.iter().map(|(_, n)| n);
             quote! {
-                fn typecheck(resolve: &#d::Resolve, ty: &#d::Type) -> ::core::result::Result<(), ::std::string::String> {
-                    #d::typecheck_flags(resolve, ty, #rust, &[#(#names),*])
+                fn typecheck(world: #d::WitWorld<'_>, ty: #d::WitType) -> ::core::result::Result<(), ::std::string::String> {
+                    #d::typecheck_flags(world, ty, #rust, &[#(#names),*])
                 }
             }
         }
@@ -259,13 +259,13 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
                 #(if self.#idents { bits |= 1 << #bit; })*
             };
             quote! {
-                fn lower_flat(&self, _cx: &mut ::memhost::LowerCx<'_>, _ty: &#d::Type, out: &mut ::std::vec::Vec<u64>) -> ::core::result::Result<(), ::memhost::Error> {
+                fn lower_flat(&self, _cx: &mut ::memhost::LowerCx<'_>, _ty: #d::WitType, out: &mut ::std::vec::Vec<u64>) -> ::core::result::Result<(), ::memhost::Error> {
                     #bits
                     #d::flags_lower_flat(out, bits);
                     ::core::result::Result::Ok(())
                 }
 
-                fn store(&self, cx: &mut ::memhost::LowerCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<(), ::memhost::Error> {
+                fn store(&self, cx: &mut ::memhost::LowerCx<'_>, ty: #d::WitType, ptr: u32) -> ::core::result::Result<(), ::memhost::Error> {
                     #bits
                     #d::flags_store(cx, ty, ptr, bits)
                 }
@@ -275,12 +275,12 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
             let idents: Vec<_> = flags.iter().map(|(f, _)| f).collect();
             let bit: Vec<u32> = (0..).take(flags.len()).collect();
             quote! {
-                fn lift_flat(_cx: &::memhost::LiftCx<'_>, _ty: &#d::Type, src: &mut ::memhost::FlatSrc<'_>) -> ::core::result::Result<Self, ::memhost::Error> {
+                fn lift_flat(_cx: &::memhost::LiftCx<'_>, _ty: #d::WitType, src: &mut ::memhost::FlatSrc<'_>) -> ::core::result::Result<Self, ::memhost::Error> {
                     let bits = #d::flags_lift_flat(src);
                     ::core::result::Result::Ok(Self { #(#idents: bits & (1 << #bit) != 0,)* })
                 }
 
-                fn load(cx: &::memhost::LiftCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<Self, ::memhost::Error> {
+                fn load(cx: &::memhost::LiftCx<'_>, ty: #d::WitType, ptr: u32) -> ::core::result::Result<Self, ::memhost::Error> {
                     let bits = #d::flags_load(cx, ty, ptr)?;
                     ::core::result::Result::Ok(Self { #(#idents: bits & (1 << #bit) != 0,)* })
                 }
@@ -295,14 +295,14 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
                 p.as_ref().map(|ty| {
                     quote! {
                         if let ::core::option::Option::Some(t) = payloads[#i] {
-                            <#ty as ::memhost::ComponentType>::typecheck(resolve, t)?;
+                            <#ty as ::memhost::ComponentType>::typecheck(world, t)?;
                         }
                     }
                 })
             });
             quote! {
-                fn typecheck(resolve: &#d::Resolve, ty: &#d::Type) -> ::core::result::Result<(), ::std::string::String> {
-                    let payloads = #d::typecheck_cases(resolve, ty, #rust, &[#(#list),*])?;
+                fn typecheck(world: #d::WitWorld<'_>, ty: #d::WitType) -> ::core::result::Result<(), ::std::string::String> {
+                    let payloads = #d::typecheck_cases(world, ty, #rust, [#(#list),*])?;
                     #(#checks)*
                     ::core::result::Result::Ok(())
                 }
@@ -318,11 +318,11 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
                 Some(_) => quote!(Self::#ident(v) => #d::case_store(cx, ty, #i, ptr, |cx, ty, at| ::memhost::Lower::store(v, cx, ty, at)),),
             });
             quote! {
-                fn lower_flat(&self, cx: &mut ::memhost::LowerCx<'_>, ty: &#d::Type, out: &mut ::std::vec::Vec<u64>) -> ::core::result::Result<(), ::memhost::Error> {
+                fn lower_flat(&self, cx: &mut ::memhost::LowerCx<'_>, ty: #d::WitType, out: &mut ::std::vec::Vec<u64>) -> ::core::result::Result<(), ::memhost::Error> {
                     match self { #(#flat)* }
                 }
 
-                fn store(&self, cx: &mut ::memhost::LowerCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<(), ::memhost::Error> {
+                fn store(&self, cx: &mut ::memhost::LowerCx<'_>, ty: #d::WitType, ptr: u32) -> ::core::result::Result<(), ::memhost::Error> {
                     match self { #(#store)* }
                 }
             }
@@ -347,13 +347,13 @@ fn generate(name: &Ident, shape: &Shape, which: Trait) -> Tokens {
             };
             let (pty, src, at) = (name("pty"), name("src"), name("at"));
             quote! {
-                fn lift_flat(cx: &::memhost::LiftCx<'_>, ty: &#d::Type, src: &mut ::memhost::FlatSrc<'_>) -> ::core::result::Result<Self, ::memhost::Error> {
+                fn lift_flat(cx: &::memhost::LiftCx<'_>, ty: #d::WitType, src: &mut ::memhost::FlatSrc<'_>) -> ::core::result::Result<Self, ::memhost::Error> {
                     #d::case_lift_flat(cx, ty, src, |case, #pty, #src| {
                         match case { #(#flat)* _ => ::core::result::Result::Err(#d::no_case(cx)) }
                     })
                 }
 
-                fn load(cx: &::memhost::LiftCx<'_>, ty: &#d::Type, ptr: u32) -> ::core::result::Result<Self, ::memhost::Error> {
+                fn load(cx: &::memhost::LiftCx<'_>, ty: #d::WitType, ptr: u32) -> ::core::result::Result<Self, ::memhost::Error> {
                     #d::case_load(cx, ty, ptr, |case, #pty, #at| {
                         match case { #(#load)* _ => ::core::result::Result::Err(#d::no_case(cx)) }
                     })

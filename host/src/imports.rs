@@ -23,6 +23,7 @@ use wasmer::{
 use crate::canonical::{
     Flat, FlatSrc, FuncDef, Lift, LiftCx, Lower, LowerCx, MAX_FLAT_PARAMS, Val, World,
 };
+use crate::canonical::{WitParams, WitType, WitWorld};
 use crate::guest::{HostParams, HostResults};
 use crate::instance::{InCall, Leave, Reach};
 use crate::metering::{self, BYTES_PER_UNIT, RUNTIME_CALL};
@@ -233,8 +234,9 @@ impl HostFunctions {
         R: HostResults + 'static,
     {
         let typecheck = |resolve: &wit_parser::Resolve, def: &FuncDef| {
-            P::typecheck_params(resolve, &def.params)
-                .and_then(|()| R::typecheck_results(resolve, def.result.as_ref()))
+            let world = WitWorld(resolve);
+            P::typecheck_params(world, WitParams(&def.params))
+                .and_then(|()| R::typecheck_results(world, def.result_type()))
         };
         self.canonical_entry(name.into(), typecheck, Typed(f, PhantomData))
     }
@@ -440,10 +442,10 @@ where
     ) -> Result<Vec<Val>, crate::Error> {
         let types = def.param_types.iter();
         match src {
-            Params::Flat(src) => types.map(|ty| Val::lift_flat(cx, ty, src)).collect(),
+            Params::Flat(src) => types.map(|ty| Val::lift_flat(cx, *ty, src)).collect(),
             Params::At(ptr) => types
                 .zip(def.param_offsets.iter())
-                .map(|(ty, offset)| Val::load(cx, ty, ptr + offset))
+                .map(|(ty, offset)| Val::load(cx, *ty, ptr + offset))
                 .collect(),
         }
     }
@@ -468,8 +470,8 @@ where
                     .check(resolve, ty)
                     .map_err(|e| format!("its result: {e}"))?;
                 match dest {
-                    Dest::Flat(out) => value.lower_flat(cx, ty, out),
-                    Dest::At(ptr) => value.store(cx, ty, ptr),
+                    Dest::Flat(out) => value.lower_flat(cx, WitType(*ty), out),
+                    Dest::At(ptr) => value.store(cx, WitType(*ty), ptr),
                 }
                 .map_err(|e| e.to_string())
             }
@@ -513,8 +515,8 @@ where
         result: R,
         dest: Dest<'_>,
     ) -> Result<(), String> {
-        match (dest, &def.result) {
-            (Dest::Flat(out), ty) => result.lower_results(cx, ty.as_ref(), out),
+        match (dest, def.result_type()) {
+            (Dest::Flat(out), ty) => result.lower_results(cx, ty, out),
             (Dest::At(ptr), Some(ty)) => result.store_results(cx, ty, ptr),
             (Dest::At(_), None) => Ok(()),
         }

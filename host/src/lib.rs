@@ -116,7 +116,7 @@ pub use host_derive::{ComponentType, Lift, Lower};
 #[doc(hidden)]
 pub mod __derive {
     pub use crate::canonical::derive::*;
-    pub use wit_parser::{Resolve, Type};
+    pub use crate::canonical::{WitType, WitWorld};
 }
 
 /// One compiled `GuestModule` serves instances on many threads: each thread instantiates

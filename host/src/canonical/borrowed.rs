@@ -5,8 +5,7 @@
 
 use std::marker::PhantomData;
 
-use wit_parser::{Resolve, Type};
-
+use super::ty::{WitType, WitWorld};
 use super::values::{ComponentType, LiftCx};
 use crate::{Error, Region, Violation};
 
@@ -18,7 +17,7 @@ pub trait Borrowed {
     type Ref<'a>;
     /// Whether this stands for `ty`.
     #[doc(hidden)]
-    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String>;
+    fn typecheck(world: WitWorld<'_>, ty: WitType) -> Result<(), String>;
     /// The value of the pair `(ptr, len)`, checked, in place.
     #[doc(hidden)]
     fn borrow<'a>(cx: &'a LiftCx<'_>, ptr: u32, len: u32) -> Result<Self::Ref<'a>, Error>;
@@ -27,8 +26,8 @@ pub trait Borrowed {
 impl Borrowed for str {
     type Ref<'a> = &'a str;
 
-    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
-        <str as ComponentType>::typecheck(resolve, ty)
+    fn typecheck(world: WitWorld<'_>, ty: WitType) -> Result<(), String> {
+        <str as ComponentType>::typecheck(world, ty)
     }
 
     fn borrow<'a>(cx: &'a LiftCx<'_>, ptr: u32, len: u32) -> Result<&'a str, Error> {
@@ -39,8 +38,8 @@ impl Borrowed for str {
 impl Borrowed for [u8] {
     type Ref<'a> = &'a [u8];
 
-    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
-        <[u8] as ComponentType>::typecheck(resolve, ty)
+    fn typecheck(world: WitWorld<'_>, ty: WitType) -> Result<(), String> {
+        <[u8] as ComponentType>::typecheck(world, ty)
     }
 
     fn borrow<'a>(cx: &'a LiftCx<'_>, ptr: u32, len: u32) -> Result<&'a [u8], Error> {
@@ -51,8 +50,8 @@ impl Borrowed for [u8] {
 impl<T: Number> Borrowed for [T] {
     type Ref<'a> = Numbers<'a, T>;
 
-    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
-        <[T] as ComponentType>::typecheck(resolve, ty)
+    fn typecheck(world: WitWorld<'_>, ty: WitType) -> Result<(), String> {
+        <[T] as ComponentType>::typecheck(world, ty)
     }
 
     fn borrow<'a>(cx: &'a LiftCx<'_>, ptr: u32, len: u32) -> Result<Numbers<'a, T>, Error> {

@@ -3,9 +3,10 @@
 //! compiled at admission, so that the generated code holds no ABI of its own. Not an API:
 //! its shape follows the derive crate, which is of the same version.
 
-use wit_parser::{Field, Resolve, Type, TypeDefKind};
+use wit_parser::TypeDefKind;
 
 use super::layout;
+use super::ty::{WitType, WitWorld, types};
 use super::values::{self, FlatSrc, LiftCx, LowerCx, TypesOf};
 use crate::Error;
 
@@ -13,25 +14,25 @@ use crate::Error;
 ///
 /// # Errors
 /// Why not, in words, for a type that is not that record.
-pub fn typecheck_record<'r>(
-    resolve: &'r Resolve,
-    ty: &Type,
+pub fn typecheck_record<const N: usize>(
+    world: WitWorld<'_>,
+    ty: WitType,
     rust: &str,
-    names: &[&str],
-) -> Result<&'r [Field], String> {
-    match layout::kind(resolve, ty) {
-        Some(TypeDefKind::Record(r))
-            if r.fields.len() == names.len()
-                && r.fields.iter().zip(names).all(|(f, n)| f.name == *n) =>
-        {
-            Ok(&r.fields)
+    names: [&str; N],
+) -> Result<[WitType; N], String> {
+    let fields = match layout::kind(world.0, ty) {
+        Some(TypeDefKind::Record(r)) if r.fields.iter().map(|f| &f.name).eq(names) => {
+            types(r.fields.iter().map(|f| &f.ty))
         }
-        _ => Err(format!(
+        _ => None,
+    };
+    fields.ok_or_else(|| {
+        format!(
             "`{rust}` (a record of {}) for a value of type {}",
             names.join(", "),
-            super::val::type_name(resolve, ty)
-        )),
-    }
+            super::val::type_name(world.0, ty)
+        )
+    })
 }
 
 /// A variant or enum `ty` whose cases are `cases` (name, and whether the Rust case has a
@@ -40,50 +41,47 @@ pub fn typecheck_record<'r>(
 ///
 /// # Errors
 /// Why not, in words.
-pub fn typecheck_cases<'r>(
-    resolve: &'r Resolve,
-    ty: &Type,
+pub fn typecheck_cases<const N: usize>(
+    world: WitWorld<'_>,
+    ty: WitType,
     rust: &str,
-    cases: &[(&str, bool)],
-) -> Result<Vec<Option<&'r Type>>, String> {
-    let found: Option<Vec<Option<&Type>>> = match layout::kind(resolve, ty) {
+    cases: [(&str, bool); N],
+) -> Result<[Option<WitType>; N], String> {
+    let mut payloads = [None; N];
+    let found = match layout::kind(world.0, ty) {
         Some(TypeDefKind::Variant(v))
-            if v.cases.len() == cases.len()
+            if v.cases.len() == N
                 && v.cases
                     .iter()
                     .zip(cases)
-                    .all(|(c, (n, p))| c.name == *n && c.ty.is_some() == *p) =>
+                    .all(|(c, (n, p))| c.name == n && c.ty.is_some() == p) =>
         {
-            Some(v.cases.iter().map(|c| c.ty.as_ref()).collect())
+            for (slot, case) in payloads.iter_mut().zip(&v.cases) {
+                *slot = case.ty.as_ref().map(WitType::from);
+            }
+            true
         }
-        Some(TypeDefKind::Enum(e))
-            if e.cases.len() == cases.len()
-                && e.cases
-                    .iter()
-                    .zip(cases)
-                    .all(|(c, (n, p))| c.name == *n && !p) =>
-        {
-            Some(vec![None; cases.len()])
-        }
-        _ => None,
+        Some(TypeDefKind::Enum(e)) => e.cases.iter().map(|c| (c.name.as_str(), false)).eq(cases),
+        _ => false,
     };
-    found.ok_or_else(|| {
-        let names: Vec<String> = cases
-            .iter()
-            .map(|(n, p)| {
-                if *p {
-                    format!("{n}(_)")
-                } else {
-                    (*n).to_string()
-                }
-            })
-            .collect();
-        format!(
-            "`{rust}` (cases {}) for a value of type {}",
-            names.join(", "),
-            super::val::type_name(resolve, ty)
-        )
-    })
+    if found {
+        return Ok(payloads);
+    }
+    let names: Vec<String> = cases
+        .iter()
+        .map(|(n, p)| {
+            if *p {
+                format!("{n}(_)")
+            } else {
+                (*n).to_string()
+            }
+        })
+        .collect();
+    Err(format!(
+        "`{rust}` (cases {}) for a value of type {}",
+        names.join(", "),
+        super::val::type_name(world.0, ty)
+    ))
 }
 
 /// Flags `ty` whose labels are `names`, in order.
@@ -91,85 +89,87 @@ pub fn typecheck_cases<'r>(
 /// # Errors
 /// Why not, in words.
 pub fn typecheck_flags(
-    resolve: &Resolve,
-    ty: &Type,
+    world: WitWorld<'_>,
+    ty: WitType,
     rust: &str,
     names: &[&str],
 ) -> Result<(), String> {
-    match layout::kind(resolve, ty) {
+    match layout::kind(world.0, ty) {
         Some(TypeDefKind::Flags(f))
-            if f.flags.len() == names.len()
-                && f.flags.iter().zip(names).all(|(f, n)| f.name == *n) =>
+            if f.flags
+                .iter()
+                .map(|f| f.name.as_str())
+                .eq(names.iter().copied()) =>
         {
             Ok(())
         }
         _ => Err(format!(
             "`{rust}` (flags {}) for a value of type {}",
             names.join(", "),
-            super::val::type_name(resolve, ty)
+            super::val::type_name(world.0, ty)
         )),
     }
 }
 
-/// The `n` fields of record `ty`, as the typecheck found them.
-fn fields<'a>(cx: &impl TypesOf<'a>, ty: &Type, n: usize) -> Result<&'a [Field], Error> {
+/// The types of the `N` fields of record `ty`, as the typecheck found them.
+fn fields<'a, const N: usize>(cx: &impl TypesOf<'a>, ty: WitType) -> Result<[WitType; N], Error> {
     match cx.kind(ty) {
-        Some(TypeDefKind::Record(r)) if r.fields.len() == n => Ok(&r.fields),
-        _ => Err(cx.wrong_type("a record")),
+        Some(TypeDefKind::Record(r)) => types(r.fields.iter().map(|f| &f.ty)),
+        _ => None,
     }
+    .ok_or_else(|| cx.wrong_type("a record"))
 }
 
-/// The `n` fields of record `ty`, and their offsets.
-fn laid_out<'a>(
+/// The types of the `N` fields of record `ty`, and their offsets.
+fn laid_out<'a, const N: usize>(
     cx: &impl TypesOf<'a>,
-    ty: &Type,
-    n: usize,
-) -> Result<(&'a [Field], &'a [u32]), Error> {
-    let fields = fields(cx, ty, n)?;
-    match cx.info(ty)?.offsets() {
-        Some(offsets) if offsets.len() == n => Ok((fields, offsets)),
-        _ => Err(cx.wrong_type("a record")),
-    }
+    ty: WitType,
+) -> Result<([WitType; N], [u32; N]), Error> {
+    let fields = fields(cx, ty)?;
+    let offsets = cx
+        .info(ty)?
+        .offsets()
+        .and_then(|o| <[u32; N]>::try_from(o).ok())
+        .ok_or_else(|| cx.wrong_type("a record"))?;
+    Ok((fields, offsets))
 }
 
-/// The fields of record `ty` for lowering flat.
+/// The types of the fields of record `ty`, for lowering flat.
 ///
 /// # Errors
-/// A typed error where `ty` is not a record of `n` fields (the typecheck keeps it away).
-pub fn record_lower<'a>(cx: &LowerCx<'a>, ty: &Type, n: usize) -> Result<&'a [Field], Error> {
-    fields(cx, ty, n)
+/// A typed error where `ty` is not a record of `N` fields (the typecheck keeps it away).
+pub fn record_lower<const N: usize>(cx: &LowerCx<'_>, ty: WitType) -> Result<[WitType; N], Error> {
+    fields(cx, ty)
 }
 
-/// The fields of record `ty` and their offsets, for storing.
-///
-/// # Errors
-/// As [`record_lower`].
-pub fn record_store<'a>(
-    cx: &LowerCx<'a>,
-    ty: &Type,
-    n: usize,
-) -> Result<(&'a [Field], &'a [u32]), Error> {
-    laid_out(cx, ty, n)
-}
-
-/// The fields of record `ty`, for lifting flat.
+/// The types of the fields of record `ty` and their offsets, for storing.
 ///
 /// # Errors
 /// As [`record_lower`].
-pub fn record_lift<'a>(cx: &LiftCx<'a>, ty: &Type, n: usize) -> Result<&'a [Field], Error> {
-    fields(cx, ty, n)
+pub fn record_store<const N: usize>(
+    cx: &LowerCx<'_>,
+    ty: WitType,
+) -> Result<([WitType; N], [u32; N]), Error> {
+    laid_out(cx, ty)
 }
 
-/// The fields of record `ty` and their offsets, for loading.
+/// The types of the fields of record `ty`, for lifting flat.
 ///
 /// # Errors
 /// As [`record_lower`].
-pub fn record_load<'a>(
-    cx: &LiftCx<'a>,
-    ty: &Type,
-    n: usize,
-) -> Result<(&'a [Field], &'a [u32]), Error> {
-    laid_out(cx, ty, n)
+pub fn record_lift<const N: usize>(cx: &LiftCx<'_>, ty: WitType) -> Result<[WitType; N], Error> {
+    fields(cx, ty)
+}
+
+/// The types of the fields of record `ty` and their offsets, for loading.
+///
+/// # Errors
+/// As [`record_lower`].
+pub fn record_load<const N: usize>(
+    cx: &LiftCx<'_>,
+    ty: WitType,
+) -> Result<([WitType; N], [u32; N]), Error> {
+    laid_out(cx, ty)
 }
 
 pub use super::values::{lower_either_flat as case_lower_flat, store_either as case_store};
@@ -181,9 +181,9 @@ pub use super::values::{lower_either_flat as case_lower_flat, store_either as ca
 /// A case out of range ([`Error::Canonical`]), or the payload's error.
 pub fn case_lift_flat<T>(
     cx: &LiftCx<'_>,
-    ty: &Type,
+    ty: WitType,
     src: &mut FlatSrc<'_>,
-    payload: impl FnOnce(usize, Option<&Type>, &mut FlatSrc<'_>) -> Result<T, Error>,
+    payload: impl FnOnce(usize, Option<WitType>, &mut FlatSrc<'_>) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let kind = cx.kind(ty).ok_or_else(|| cx.wrong_type("a variant"))?;
     values::lift_case_flat(cx, "a variant", kind, cx.cases(ty)?, src, payload)
@@ -195,9 +195,9 @@ pub fn case_lift_flat<T>(
 /// As [`case_lift_flat`].
 pub fn case_load<T>(
     cx: &LiftCx<'_>,
-    ty: &Type,
+    ty: WitType,
     ptr: u32,
-    payload: impl FnOnce(usize, Option<&Type>, u32) -> Result<T, Error>,
+    payload: impl FnOnce(usize, Option<WitType>, u32) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let kind = cx.kind(ty).ok_or_else(|| cx.wrong_type("a variant"))?;
     values::load_case(cx, "a variant", kind, cx.cases(ty)?, ptr, payload)
@@ -207,7 +207,7 @@ pub fn case_load<T>(
 ///
 /// # Errors
 /// A typed error where it is not.
-pub fn payload<'t>(cx: &LiftCx<'_>, ty: Option<&'t Type>) -> Result<&'t Type, Error> {
+pub fn payload(cx: &LiftCx<'_>, ty: Option<WitType>) -> Result<WitType, Error> {
     ty.ok_or_else(|| cx.wrong_type("a case with a payload"))
 }
 
@@ -226,7 +226,7 @@ pub fn flags_lower_flat(out: &mut Vec<u64>, bits: u32) {
 ///
 /// # Errors
 /// As the guest memory's writes, or a typed error where `ty` is not flags.
-pub fn flags_store(cx: &mut LowerCx<'_>, ty: &Type, ptr: u32, bits: u32) -> Result<(), Error> {
+pub fn flags_store(cx: &mut LowerCx<'_>, ty: WitType, ptr: u32, bits: u32) -> Result<(), Error> {
     let size = cx.info(ty)?.size as usize;
     let bytes = bits.to_le_bytes();
     let bytes = bytes.get(..size).ok_or_else(|| cx.wrong_type("flags"))?;
@@ -243,7 +243,7 @@ pub fn flags_lift_flat(src: &mut FlatSrc<'_>) -> u32 {
 ///
 /// # Errors
 /// As the guest memory's reads, or a typed error where `ty` is not flags.
-pub fn flags_load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<u32, Error> {
+pub fn flags_load(cx: &LiftCx<'_>, ty: WitType, ptr: u32) -> Result<u32, Error> {
     Ok(match cx.info(ty)?.size {
         1 => u32::from(cx.load::<1>(ptr)?[0]),
         2 => u32::from(u16::from_le_bytes(cx.load::<2>(ptr)?)),

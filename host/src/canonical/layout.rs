@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::ty::AsType;
 use wit_parser::{Resolve, Type, TypeDefKind};
 
 /// The most flat core values a function's parameters may take before they go through
@@ -53,7 +54,7 @@ impl std::fmt::Display for Flat {
 }
 
 /// The type `ty` names, past aliases (`type a = b`).
-pub(crate) fn kind<'r>(resolve: &'r Resolve, ty: &Type) -> Option<&'r TypeDefKind> {
+pub(crate) fn kind(resolve: &Resolve, ty: impl AsType) -> Option<&TypeDefKind> {
     match unalias(resolve, ty) {
         Type::Id(id) => Some(&resolve.types[id].kind),
         _ => None,
@@ -61,8 +62,8 @@ pub(crate) fn kind<'r>(resolve: &'r Resolve, ty: &Type) -> Option<&'r TypeDefKin
 }
 
 /// `ty` past aliases: the type it names.
-pub(crate) fn unalias(resolve: &Resolve, ty: &Type) -> Type {
-    let mut ty = *ty;
+pub(crate) fn unalias(resolve: &Resolve, ty: impl AsType) -> Type {
+    let mut ty = ty.wit();
     while let Type::Id(id) = ty
         && let TypeDefKind::Type(inner) = &resolve.types[id].kind
     {
@@ -284,7 +285,8 @@ impl Types {
     }
 
     /// The layout of `ty`, or why this host refuses it.
-    pub(crate) fn get(&self, ty: &Type) -> Result<&Info, &str> {
+    pub(crate) fn get(&self, ty: impl AsType) -> Result<&Info, &str> {
+        let ty = &ty.wit();
         match ty {
             Type::ErrorContext => {
                 Err("`error-context` (an async value, which this host does not run)")
@@ -302,7 +304,8 @@ impl Types {
     }
 
     /// `ty` past aliases, in one step.
-    pub(crate) fn unalias(&self, ty: &Type) -> Type {
+    pub(crate) fn unalias(&self, ty: impl AsType) -> Type {
+        let ty = &ty.wit();
         match ty {
             Type::Id(id) => match self.ids.get(id.index()) {
                 Some(Slot::Same(ty)) => *ty,

@@ -23,6 +23,7 @@
 
 mod borrowed;
 mod layout;
+mod ty;
 mod val;
 pub(crate) mod values;
 mod wave;
@@ -42,6 +43,7 @@ pub(crate) use self::wave::parse_args;
 pub use self::wave::{ValType, WaveError};
 #[doc(hidden)]
 pub mod derive;
+pub use self::ty::{WitParams, WitType, WitWorld};
 pub use self::values::{ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx};
 use crate::Error;
 
@@ -266,7 +268,7 @@ pub(crate) struct FuncDef {
     pub(crate) func: wit_parser::Function,
     /// The parameters' types, their offsets when they go through memory, and the size
     /// and alignment of that tuple: worked out once, not at every call.
-    pub(crate) param_types: Vec<Type>,
+    pub(crate) param_types: Vec<WitType>,
     pub(crate) param_offsets: Box<[u32]>,
     pub(crate) params_layout: (u32, u32),
     /// The result's size and alignment, for its return area.
@@ -280,12 +282,17 @@ pub(crate) struct FuncDef {
 }
 
 impl FuncDef {
+    /// The result's type, as the typed traits take it.
+    pub(crate) fn result_type(&self) -> Option<WitType> {
+        self.result.map(WitType)
+    }
+
     /// The function `f` named `name`, laid out from the world's `types`; or why this host
     /// cannot call it.
     fn new(name: String, f: &wit_parser::Function, types: &Types) -> Result<FuncDef, String> {
-        let param_types: Vec<Type> = f.params.iter().map(|p| p.ty).collect();
+        let param_types: Vec<WitType> = f.params.iter().map(|p| WitType(p.ty)).collect();
         let params = types
-            .fields(param_types.iter())
+            .fields(f.params.iter().map(|p| &p.ty))
             .map_err(|why| why.to_string())?;
         let result = match &f.result {
             Some(ty) => Some(types.get(ty).map_err(str::to_string)?),
@@ -369,7 +376,8 @@ pub(crate) struct BytesShape {
 /// list<list<u8>>` (aliases of those types included).
 pub(crate) fn bytes_shape(resolve: &Resolve, def: &FuncDef) -> Option<BytesShape> {
     fn both<T: ComponentType + ?Sized>(resolve: &Resolve, p: &Type, r: &Type) -> bool {
-        T::typecheck(resolve, p).is_ok() && T::typecheck(resolve, r).is_ok()
+        T::typecheck(WitWorld(resolve), WitType::from(p)).is_ok()
+            && T::typecheck(WitWorld(resolve), WitType::from(r)).is_ok()
     }
     let ([(_, p)], Some(r)) = (def.params.as_slice(), &def.result) else {
         return None;

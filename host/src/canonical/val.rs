@@ -10,6 +10,7 @@
 use wit_parser::{Flags, Record, Resolve, Type, TypeDefKind};
 
 use super::layout::{self, Shape};
+use super::ty::{AsType, WitType, WitWorld};
 use super::values::{
     ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, TypesOf, lift_case_flat, load_case,
     lower_case_flat, store_case,
@@ -69,7 +70,8 @@ pub enum Val {
 }
 
 /// The WIT name of `ty`, for messages: `u32`, `list<string>`, a named type's name.
-pub(crate) fn type_name(resolve: &Resolve, ty: &Type) -> String {
+pub(crate) fn type_name(resolve: &Resolve, ty: impl AsType) -> String {
+    let ty = &ty.wit();
     let name = match ty {
         Type::Bool => "bool",
         Type::U8 => "u8",
@@ -306,12 +308,16 @@ fn scalar_bits(val: &Val) -> Option<u64> {
 
 impl ComponentType for Val {
     /// Any type: a `Val` is checked value by value ([`Val::check`]) before it is lowered.
-    fn typecheck(_: &Resolve, _: &Type) -> Result<(), String> {
+    fn typecheck(_: WitWorld<'_>, _: WitType) -> Result<(), String> {
         Ok(())
     }
 
-    fn typecheck_payload(_: &Resolve, _: Option<&Type>) -> Result<(), String> {
-        Ok(())
+    /// Any payload, but not an absent one: a `Val` cannot stand for none (`()` does).
+    fn typecheck_payload(_: WitWorld<'_>, ty: Option<WitType>) -> Result<(), String> {
+        match ty {
+            Some(_) => Ok(()),
+            None => Err("a `Val` for a case without a payload (`()` stands for none)".into()),
+        }
     }
 }
 
@@ -340,13 +346,13 @@ fn scalar_size<'a>(cx: &impl TypesOf<'a>, ty: &Type) -> Option<usize> {
 }
 
 impl Lower for Val {
-    fn store_list(items: &[Val], cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+    fn store_list(items: &[Val], cx: &mut LowerCx<'_>, ty: WitType, ptr: u32) -> Result<(), Error> {
         let ty = cx.types.unalias(ty);
         let Some(size) = scalar_size(cx, &ty).filter(|&s| (1..=8).contains(&s)) else {
             let size = cx.info(&ty)?.size;
             let mut at = ptr;
             for item in items {
-                item.store(cx, &ty, at)?;
+                item.store(cx, WitType(ty), at)?;
                 at = at.wrapping_add(size);
             }
             return Ok(());
@@ -366,31 +372,36 @@ impl Lower for Val {
         Ok(())
     }
 
-    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+    fn lower_flat(
+        &self,
+        cx: &mut LowerCx<'_>,
+        ty: WitType,
+        out: &mut Vec<u64>,
+    ) -> Result<(), Error> {
         if let Some(bits) = scalar_bits(self) {
             out.push(bits);
             return Ok(());
         }
         let ty = cx.types.unalias(ty);
         if let Val::String(s) = self {
-            return s.lower_flat(cx, &ty, out);
+            return s.lower_flat(cx, WitType(ty), out);
         }
         let kind = cx.kind(&ty).ok_or_else(|| not_of(cx, self))?;
         match (kind, self) {
             (TypeDefKind::List(elem), Val::List(items)) => {
-                let (ptr, len) = cx.list(items, elem)?;
+                let (ptr, len) = cx.list(items, WitType::from(elem))?;
                 out.extend([u64::from(ptr), u64::from(len)]);
                 Ok(())
             }
             (TypeDefKind::Record(r), Val::Record(fields)) => {
                 for (f, (_, v)) in r.fields.iter().zip(fields) {
-                    v.lower_flat(cx, &f.ty, out)?;
+                    v.lower_flat(cx, WitType(f.ty), out)?;
                 }
                 Ok(())
             }
             (TypeDefKind::Tuple(t), Val::Tuple(items)) => {
                 for (t, v) in t.types.iter().zip(items) {
-                    v.lower_flat(cx, t, out)?;
+                    v.lower_flat(cx, WitType::from(t), out)?;
                 }
                 Ok(())
             }
@@ -405,7 +416,7 @@ impl Lower for Val {
                     cx,
                     cases,
                     case,
-                    payload_ty,
+                    payload_ty.map(WitType::from),
                     out,
                     |cx, ty, out| match payload {
                         Some(v) => v.lower_flat(cx, ty, out),
@@ -416,7 +427,7 @@ impl Lower for Val {
         }
     }
 
-    fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+    fn store(&self, cx: &mut LowerCx<'_>, ty: WitType, ptr: u32) -> Result<(), Error> {
         let ty = cx.types.unalias(ty);
         if let Some(bits) = scalar_bits(self) {
             let size = cx.info(&ty)?.size as usize;
@@ -425,13 +436,13 @@ impl Lower for Val {
             return cx.write(ptr, bytes);
         }
         if let Val::String(s) = self {
-            return s.store(cx, &ty, ptr);
+            return s.store(cx, WitType(ty), ptr);
         }
         let kind = cx.kind(&ty).ok_or_else(|| not_of(cx, self))?;
         let info = cx.info(&ty)?;
         match (kind, self, &info.shape) {
             (TypeDefKind::List(elem), Val::List(items), _) => {
-                let (p, l) = cx.list(items, elem)?;
+                let (p, l) = cx.list(items, WitType::from(elem))?;
                 let mut pair = [0; 8];
                 pair[..4].copy_from_slice(&p.to_le_bytes());
                 pair[4..].copy_from_slice(&l.to_le_bytes());
@@ -439,13 +450,13 @@ impl Lower for Val {
             }
             (TypeDefKind::Record(r), Val::Record(fields), Shape::Fields(offsets)) => {
                 for ((f, (_, v)), at) in r.fields.iter().zip(fields).zip(offsets) {
-                    v.store(cx, &f.ty, ptr + at)?;
+                    v.store(cx, WitType(f.ty), ptr + at)?;
                 }
                 Ok(())
             }
             (TypeDefKind::Tuple(t), Val::Tuple(items), Shape::Fields(offsets)) => {
                 for ((t, v), at) in t.types.iter().zip(items).zip(offsets) {
-                    v.store(cx, t, ptr + at)?;
+                    v.store(cx, WitType::from(t), ptr + at)?;
                 }
                 Ok(())
             }
@@ -462,7 +473,7 @@ impl Lower for Val {
                     cx,
                     cases,
                     case,
-                    payload_ty,
+                    payload_ty.map(WitType::from),
                     ptr,
                     |cx, ty, at| match payload {
                         Some(v) => v.store(cx, ty, at),
@@ -489,7 +500,9 @@ fn scalar_from_bits(cx: &LiftCx<'_>, ty: &Type, b: u64) -> Result<Val, Error> {
         Type::U64 => Val::U64(b),
         Type::F32 => Val::F32(f32::from_bits(b as u32)),
         Type::F64 => Val::F64(f64::from_bits(b)),
-        Type::Char => return char::lift_flat(cx, ty, &mut FlatSrc::new(&[b])).map(Val::Char),
+        Type::Char => {
+            return char::lift_flat(cx, WitType::from(ty), &mut FlatSrc::new(&[b])).map(Val::Char);
+        }
         Type::String | Type::ErrorContext | Type::Id(_) => return Err(cx.wrong_type("a scalar")),
     })
 }
@@ -545,14 +558,14 @@ fn record(
 }
 
 impl Lift for Val {
-    fn load_list(cx: &LiftCx<'_>, ty: &Type, ptr: u32, len: u32) -> Result<Vec<Val>, Error> {
+    fn load_list(cx: &LiftCx<'_>, ty: WitType, ptr: u32, len: u32) -> Result<Vec<Val>, Error> {
         let ty = cx.types.unalias(ty);
         let Some(size) = scalar_size(cx, &ty).filter(|&s| (1..=8).contains(&s)) else {
             let size = cx.info(&ty)?.size;
             cx.spend(u64::from(len) * size_of::<Val>() as u64)?;
             let mut items = Vec::with_capacity(len as usize);
             for i in 0..len {
-                items.push(Val::load(cx, &ty, ptr + i * size)?);
+                items.push(Val::load(cx, WitType(ty), ptr + i * size)?);
             }
             return Ok(items);
         };
@@ -580,11 +593,11 @@ impl Lift for Val {
             .collect()
     }
 
-    fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
+    fn lift_flat(cx: &LiftCx<'_>, ty: WitType, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
         cx.spend(size_of::<Val>() as u64)?;
         let ty = cx.types.unalias(ty);
         let kind = match ty {
-            Type::String => return String::lift_flat(cx, &ty, src).map(Val::String),
+            Type::String => return String::lift_flat(cx, WitType(ty), src).map(Val::String),
             Type::Id(_) => cx
                 .kind(&ty)
                 .ok_or_else(|| cx.wrong_type("a defined type"))?,
@@ -593,14 +606,16 @@ impl Lift for Val {
         match kind {
             TypeDefKind::List(elem) => {
                 let (ptr, len) = (src.next_u32(), src.next_u32());
-                cx.list_range(ptr, len, elem)?;
-                Val::load_list(cx, elem, ptr, len).map(Val::List)
+                cx.list_range(ptr, len, WitType::from(elem))?;
+                Val::load_list(cx, WitType::from(elem), ptr, len).map(Val::List)
             }
-            TypeDefKind::Record(r) => record(cx, r, |_, ty| Val::lift_flat(cx, ty, src)),
+            TypeDefKind::Record(r) => {
+                record(cx, r, |_, ty| Val::lift_flat(cx, WitType::from(ty), src))
+            }
             TypeDefKind::Tuple(t) => t
                 .types
                 .iter()
-                .map(|t| Val::lift_flat(cx, t, src))
+                .map(|t| Val::lift_flat(cx, WitType::from(t), src))
                 .collect::<Result<_, Error>>()
                 .map(Val::Tuple),
             TypeDefKind::Flags(f) => flags_from_bits(cx, f, src.next_u32()),
@@ -614,12 +629,12 @@ impl Lift for Val {
         }
     }
 
-    fn load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<Self, Error> {
+    fn load(cx: &LiftCx<'_>, ty: WitType, ptr: u32) -> Result<Self, Error> {
         cx.spend(size_of::<Val>() as u64)?;
         let ty = cx.types.unalias(ty);
         let info = cx.info(&ty)?;
         let kind = match ty {
-            Type::String => return String::load(cx, &ty, ptr).map(Val::String),
+            Type::String => return String::load(cx, WitType(ty), ptr).map(Val::String),
             Type::Id(_) => cx
                 .kind(&ty)
                 .ok_or_else(|| cx.wrong_type("a defined type"))?,
@@ -637,18 +652,18 @@ impl Lift for Val {
                 let word =
                     |i: usize| u32::from_le_bytes([pair[i], pair[i + 1], pair[i + 2], pair[i + 3]]);
                 let (p, l) = (word(0), word(4));
-                cx.list_range(p, l, elem)?;
-                Val::load_list(cx, elem, p, l).map(Val::List)
+                cx.list_range(p, l, WitType::from(elem))?;
+                Val::load_list(cx, WitType::from(elem), p, l).map(Val::List)
             }
             (TypeDefKind::Record(r), Shape::Fields(offsets)) => record(cx, r, |i, ty| {
                 let at = offsets.get(i).copied().unwrap_or_default();
-                Val::load(cx, ty, ptr + at)
+                Val::load(cx, WitType::from(ty), ptr + at)
             }),
             (TypeDefKind::Tuple(t), Shape::Fields(offsets)) => t
                 .types
                 .iter()
                 .zip(offsets)
-                .map(|(t, at)| Val::load(cx, t, ptr + at))
+                .map(|(t, at)| Val::load(cx, WitType::from(t), ptr + at))
                 .collect::<Result<_, Error>>()
                 .map(Val::Tuple),
             (TypeDefKind::Flags(f), _) => {

@@ -20,6 +20,7 @@ use std::cell::Cell;
 use wit_parser::{Resolve, Type, TypeDefKind};
 
 use super::layout::{self, Cases, Info, MAX_STRING_BYTES, Types};
+use super::ty::{AsType, WitType, WitWorld};
 use crate::instance::{ReadGuest, WriteGuest};
 use crate::{Error, Region, Violation};
 
@@ -96,7 +97,7 @@ pub(crate) trait TypesOf<'a> {
 
     /// The layout of `ty` from the table compiled at admission, or the error for a type
     /// the host refused (which admission keeps from every function it lets through).
-    fn info(&self, ty: &Type) -> Result<&'a Info, Error> {
+    fn info(&self, ty: impl AsType) -> Result<&'a Info, Error> {
         let (_, types, export) = self.types_of();
         types.get(ty).map_err(|why| Error::Call {
             export: export.to_string().into(),
@@ -105,14 +106,14 @@ pub(crate) trait TypesOf<'a> {
     }
 
     /// The layout of the cases of a variant-shaped `ty`.
-    fn cases(&self, ty: &Type) -> Result<&'a Cases, Error> {
+    fn cases(&self, ty: impl AsType) -> Result<&'a Cases, Error> {
         self.info(ty)?
             .cases()
             .ok_or_else(|| self.wrong_type("a variant-shaped type"))
     }
 
     /// What `ty` is, past aliases, in one step through the table.
-    fn kind(&self, ty: &Type) -> Option<&'a TypeDefKind> {
+    fn kind(&self, ty: impl AsType) -> Option<&'a TypeDefKind> {
         let (resolve, types, _) = self.types_of();
         match types.unalias(ty) {
             Type::Id(id) => resolve.types.get(id).map(|def| &def.kind),
@@ -193,7 +194,11 @@ impl LowerCx<'_> {
     }
 
     /// Lowers a list of `items` of element type `elem`; returns `(ptr, len)`.
-    pub(crate) fn list<T: Lower>(&mut self, items: &[T], elem: &Type) -> Result<(u32, u32), Error> {
+    pub(crate) fn list<T: Lower>(
+        &mut self,
+        items: &[T],
+        elem: WitType,
+    ) -> Result<(u32, u32), Error> {
         let Info { size, align, .. } = *self.info(elem)?;
         let len = items.len() as u64;
         let bytes = len
@@ -307,7 +312,7 @@ impl LiftCx<'_> {
 
     /// Where a list of `len` elements of `elem` at `ptr` lies, checked: the element
     /// alignment, the size in 32 bits, within memory. Returns the element size.
-    pub(crate) fn list_range(&self, ptr: u32, len: u32, elem: &Type) -> Result<u32, Error> {
+    pub(crate) fn list_range(&self, ptr: u32, len: u32, elem: WitType) -> Result<u32, Error> {
         let Info { size, align, .. } = *self.info(elem)?;
         let bytes = u64::from(len) * u64::from(size);
         if bytes > u64::from(u32::MAX) {
@@ -356,14 +361,14 @@ impl LiftCx<'_> {
 pub trait ComponentType {
     /// Whether values of `Self` are values of `ty`; why not otherwise.
     #[doc(hidden)]
-    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String>;
+    fn typecheck(world: WitWorld<'_>, ty: WitType) -> Result<(), String>;
 
     /// As `typecheck`, for a variant case's payload, which may be absent (only `()` stands
     /// for none).
     #[doc(hidden)]
-    fn typecheck_payload(resolve: &Resolve, ty: Option<&Type>) -> Result<(), String> {
+    fn typecheck_payload(world: WitWorld<'_>, ty: Option<WitType>) -> Result<(), String> {
         match ty {
-            Some(ty) => Self::typecheck(resolve, ty),
+            Some(ty) => Self::typecheck(world, ty),
             None => Err("a payload where the type has none".into()),
         }
     }
@@ -373,15 +378,20 @@ pub trait ComponentType {
 pub trait Lower: ComponentType {
     /// Appends the flat form of `self` as `ty`.
     #[doc(hidden)]
-    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error>;
+    fn lower_flat(
+        &self,
+        cx: &mut LowerCx<'_>,
+        ty: WitType,
+        out: &mut Vec<u64>,
+    ) -> Result<(), Error>;
 
     /// Writes `self` as `ty` at `ptr`.
     #[doc(hidden)]
-    fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error>;
+    fn store(&self, cx: &mut LowerCx<'_>, ty: WitType, ptr: u32) -> Result<(), Error>;
 
     /// Writes each of `items` as `ty` from `ptr` on (a list's elements); bytes in one copy.
     #[doc(hidden)]
-    fn store_list(items: &[Self], cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error>
+    fn store_list(items: &[Self], cx: &mut LowerCx<'_>, ty: WitType, ptr: u32) -> Result<(), Error>
     where
         Self: Sized,
     {
@@ -399,15 +409,22 @@ pub trait Lower: ComponentType {
 pub trait Lift: ComponentType + Sized {
     /// Lifts `ty` from flat values.
     #[doc(hidden)]
-    fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error>;
+    fn lift_flat(cx: &LiftCx<'_>, ty: WitType, src: &mut FlatSrc<'_>) -> Result<Self, Error>;
 
     /// Lifts `ty` from memory at `ptr` (in bounds: the caller checked the whole range).
     #[doc(hidden)]
-    fn load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<Self, Error>;
+    fn load(cx: &LiftCx<'_>, ty: WitType, ptr: u32) -> Result<Self, Error>;
+
+    /// The value of an absent payload (a `result` case without one): only `()` has one;
+    /// the typecheck keeps every other type away.
+    #[doc(hidden)]
+    fn lift_absent(cx: &LiftCx<'_>) -> Result<Self, Error> {
+        Err(cx.wrong_type("a case without a payload"))
+    }
 
     /// Lifts `len` elements of `ty` from `ptr` on (checked by the caller).
     #[doc(hidden)]
-    fn load_list(cx: &LiftCx<'_>, ty: &Type, ptr: u32, len: u32) -> Result<Vec<Self>, Error> {
+    fn load_list(cx: &LiftCx<'_>, ty: WitType, ptr: u32, len: u32) -> Result<Vec<Self>, Error> {
         let size = cx.info(ty)?.size;
         cx.spend(u64::from(len) * size_of::<Self>() as u64)?;
         let mut items = Vec::with_capacity(len as usize);
@@ -418,10 +435,10 @@ pub trait Lift: ComponentType + Sized {
     }
 }
 
-fn mismatch(expected: &str, resolve: &Resolve, ty: &Type) -> Result<(), String> {
+fn mismatch(expected: &str, world: WitWorld<'_>, ty: WitType) -> Result<(), String> {
     Err(format!(
         "{expected} for a value of type {}",
-        super::val::type_name(resolve, ty)
+        super::val::type_name(world.0, ty)
     ))
 }
 
@@ -432,7 +449,7 @@ macro_rules! scalar {
     ($rust:ty, $wit:ident, $n:literal, |$v:ident| $to_bits:expr, |$cx:ident, $b:ident| $from_bits:expr) => {
         scalar!($rust, $wit, $n, |$v| $to_bits, |$cx, $b| $from_bits,
             lists:
-            fn store_list(items: &[$rust], cx: &mut LowerCx<'_>, _ty: &Type, ptr: u32) -> Result<(), Error> {
+            fn store_list(items: &[$rust], cx: &mut LowerCx<'_>, _ty: WitType, ptr: u32) -> Result<(), Error> {
                 const CHUNK: usize = 4096 / $n;
                 let mut buf = [0u8; CHUNK * $n];
                 let mut at = ptr;
@@ -449,7 +466,7 @@ macro_rules! scalar {
                 }
                 Ok(())
             }
-            fn load_list(cx: &LiftCx<'_>, _ty: &Type, ptr: u32, len: u32) -> Result<Vec<$rust>, Error> {
+            fn load_list(cx: &LiftCx<'_>, _ty: WitType, ptr: u32, len: u32) -> Result<Vec<$rust>, Error> {
                 cx.spend(u64::from(len) * size_of::<$rust>() as u64)?;
                 let total = len
                     .checked_mul($n)
@@ -471,11 +488,11 @@ macro_rules! scalar {
     ($rust:ty, $wit:ident, $n:literal, |$v:ident| $to_bits:expr, |$cx:ident, $b:ident| $from_bits:expr,
      lists: $store_list:item $load_list:item) => {
         impl ComponentType for $rust {
-            fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
-                if layout::unalias(resolve, ty) == Type::$wit {
+            fn typecheck(world: WitWorld<'_>, ty: WitType) -> Result<(), String> {
+                if layout::unalias(world.0, ty) == Type::$wit {
                     Ok(())
                 } else {
-                    mismatch(stringify!($rust), resolve, ty)
+                    mismatch(stringify!($rust), world, ty)
                 }
             }
         }
@@ -484,7 +501,7 @@ macro_rules! scalar {
             fn lower_flat(
                 &self,
                 _cx: &mut LowerCx<'_>,
-                _ty: &Type,
+                _ty: WitType,
                 out: &mut Vec<u64>,
             ) -> Result<(), Error> {
                 let $v = *self;
@@ -492,7 +509,7 @@ macro_rules! scalar {
                 Ok(())
             }
 
-            fn store(&self, cx: &mut LowerCx<'_>, _ty: &Type, ptr: u32) -> Result<(), Error> {
+            fn store(&self, cx: &mut LowerCx<'_>, _ty: WitType, ptr: u32) -> Result<(), Error> {
                 let $v = *self;
                 let bits: u64 = $to_bits;
                 cx.write(ptr, &bits.to_le_bytes()[..$n])
@@ -502,13 +519,13 @@ macro_rules! scalar {
         }
 
         impl Lift for $rust {
-            fn lift_flat(cx: &LiftCx<'_>, _ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
+            fn lift_flat(cx: &LiftCx<'_>, _ty: WitType, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
                 let $cx = cx;
                 let $b: u64 = src.next_bits();
                 $from_bits
             }
 
-            fn load(cx: &LiftCx<'_>, _ty: &Type, ptr: u32) -> Result<Self, Error> {
+            fn load(cx: &LiftCx<'_>, _ty: WitType, ptr: u32) -> Result<Self, Error> {
                 let bytes = cx.load::<$n>(ptr)?;
                 let mut all = [0u8; 8];
                 all[..$n].copy_from_slice(&bytes);
@@ -528,10 +545,10 @@ scalar!(bool, Bool, 1, |v| u64::from(v), |_cx, b| Ok((b
 // Bytes move in one copy each way.
 scalar!(u8, U8, 1, |v| u64::from(v), |_cx, b| Ok(b as u8),
     lists:
-    fn store_list(items: &[u8], cx: &mut LowerCx<'_>, _ty: &Type, ptr: u32) -> Result<(), Error> {
+    fn store_list(items: &[u8], cx: &mut LowerCx<'_>, _ty: WitType, ptr: u32) -> Result<(), Error> {
         cx.write(ptr, items)
     }
-    fn load_list(cx: &LiftCx<'_>, _ty: &Type, ptr: u32, len: u32) -> Result<Vec<u8>, Error> {
+    fn load_list(cx: &LiftCx<'_>, _ty: WitType, ptr: u32, len: u32) -> Result<Vec<u8>, Error> {
         cx.spend(u64::from(len))?;
         Ok(cx.core.bytes(Region { offset: ptr, len })?.into_owned())
     }
@@ -587,78 +604,93 @@ pub(crate) fn load_pair(cx: &LiftCx<'_>, ptr: u32) -> Result<(u32, u32), Error> 
     Ok((word(0), word(4)))
 }
 
-fn is_string(resolve: &Resolve, ty: &Type) -> bool {
-    layout::unalias(resolve, ty) == Type::String
+fn is_string(world: WitWorld<'_>, ty: WitType) -> bool {
+    layout::unalias(world.0, ty) == Type::String
 }
 
 impl ComponentType for str {
-    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
-        if is_string(resolve, ty) {
+    fn typecheck(world: WitWorld<'_>, ty: WitType) -> Result<(), String> {
+        if is_string(world, ty) {
             Ok(())
         } else {
-            mismatch("a string", resolve, ty)
+            mismatch("a string", world, ty)
         }
     }
 }
 
 impl Lower for str {
-    fn lower_flat(&self, cx: &mut LowerCx<'_>, _: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+    fn lower_flat(
+        &self,
+        cx: &mut LowerCx<'_>,
+        _: WitType,
+        out: &mut Vec<u64>,
+    ) -> Result<(), Error> {
         push_pair(out, cx.string(self)?);
         Ok(())
     }
 
-    fn store(&self, cx: &mut LowerCx<'_>, _: &Type, ptr: u32) -> Result<(), Error> {
+    fn store(&self, cx: &mut LowerCx<'_>, _: WitType, ptr: u32) -> Result<(), Error> {
         let pair = cx.string(self)?;
         store_pair(cx, ptr, pair)
     }
 }
 
 impl ComponentType for String {
-    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
-        str::typecheck(resolve, ty)
+    fn typecheck(world: WitWorld<'_>, ty: WitType) -> Result<(), String> {
+        str::typecheck(world, ty)
     }
 }
 
 impl Lower for String {
-    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+    fn lower_flat(
+        &self,
+        cx: &mut LowerCx<'_>,
+        ty: WitType,
+        out: &mut Vec<u64>,
+    ) -> Result<(), Error> {
         self.as_str().lower_flat(cx, ty, out)
     }
 
-    fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+    fn store(&self, cx: &mut LowerCx<'_>, ty: WitType, ptr: u32) -> Result<(), Error> {
         self.as_str().store(cx, ty, ptr)
     }
 }
 
 impl Lift for String {
-    fn lift_flat(cx: &LiftCx<'_>, _: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
+    fn lift_flat(cx: &LiftCx<'_>, _: WitType, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
         let (ptr, len) = (src.next_u32(), src.next_u32());
         cx.string(ptr, len)
     }
 
-    fn load(cx: &LiftCx<'_>, _: &Type, ptr: u32) -> Result<Self, Error> {
+    fn load(cx: &LiftCx<'_>, _: WitType, ptr: u32) -> Result<Self, Error> {
         let (p, l) = load_pair(cx, ptr)?;
         cx.string(p, l)
     }
 }
 
 impl<T: ComponentType + ?Sized> ComponentType for &T {
-    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
-        T::typecheck(resolve, ty)
+    fn typecheck(world: WitWorld<'_>, ty: WitType) -> Result<(), String> {
+        T::typecheck(world, ty)
     }
 }
 
 impl<T: Lower + ?Sized> Lower for &T {
-    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+    fn lower_flat(
+        &self,
+        cx: &mut LowerCx<'_>,
+        ty: WitType,
+        out: &mut Vec<u64>,
+    ) -> Result<(), Error> {
         (**self).lower_flat(cx, ty, out)
     }
 
-    fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+    fn store(&self, cx: &mut LowerCx<'_>, ty: WitType, ptr: u32) -> Result<(), Error> {
         (**self).store(cx, ty, ptr)
     }
 }
 
 /// The element type of a list type.
-fn list_elem<'r>(resolve: &'r Resolve, ty: &Type) -> Option<&'r Type> {
+fn list_elem(resolve: &Resolve, ty: WitType) -> Option<&Type> {
     match layout::kind(resolve, ty) {
         Some(TypeDefKind::List(elem)) => Some(elem),
         _ => None,
@@ -674,94 +706,108 @@ fn elem_of(kind: Option<&TypeDefKind>) -> Option<Type> {
 }
 
 impl<T: ComponentType> ComponentType for [T] {
-    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
-        match list_elem(resolve, ty) {
-            Some(elem) => T::typecheck(resolve, elem),
-            None => mismatch("a list", resolve, ty),
+    fn typecheck(world: WitWorld<'_>, ty: WitType) -> Result<(), String> {
+        match list_elem(world.0, ty) {
+            Some(elem) => T::typecheck(world, WitType::from(elem)),
+            None => mismatch("a list", world, ty),
         }
     }
 }
 
 impl<T: Lower> Lower for [T] {
-    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+    fn lower_flat(
+        &self,
+        cx: &mut LowerCx<'_>,
+        ty: WitType,
+        out: &mut Vec<u64>,
+    ) -> Result<(), Error> {
         let elem = elem_of(cx.kind(ty)).ok_or_else(|| cx.wrong_type("a list"))?;
-        push_pair(out, cx.list(self, &elem)?);
+        push_pair(out, cx.list(self, WitType(elem))?);
         Ok(())
     }
 
-    fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+    fn store(&self, cx: &mut LowerCx<'_>, ty: WitType, ptr: u32) -> Result<(), Error> {
         let elem = elem_of(cx.kind(ty)).ok_or_else(|| cx.wrong_type("a list"))?;
-        let pair = cx.list(self, &elem)?;
+        let pair = cx.list(self, WitType(elem))?;
         store_pair(cx, ptr, pair)
     }
 }
 
 impl<T: ComponentType> ComponentType for Vec<T> {
-    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
-        <[T]>::typecheck(resolve, ty)
+    fn typecheck(world: WitWorld<'_>, ty: WitType) -> Result<(), String> {
+        <[T]>::typecheck(world, ty)
     }
 }
 
 impl<T: Lower> Lower for Vec<T> {
-    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+    fn lower_flat(
+        &self,
+        cx: &mut LowerCx<'_>,
+        ty: WitType,
+        out: &mut Vec<u64>,
+    ) -> Result<(), Error> {
         self.as_slice().lower_flat(cx, ty, out)
     }
 
-    fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+    fn store(&self, cx: &mut LowerCx<'_>, ty: WitType, ptr: u32) -> Result<(), Error> {
         self.as_slice().store(cx, ty, ptr)
     }
 }
 
 impl<T: Lift> Lift for Vec<T> {
-    fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
+    fn lift_flat(cx: &LiftCx<'_>, ty: WitType, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
         let (ptr, len) = (src.next_u32(), src.next_u32());
         lift_list(cx, ty, ptr, len)
     }
 
-    fn load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<Self, Error> {
+    fn load(cx: &LiftCx<'_>, ty: WitType, ptr: u32) -> Result<Self, Error> {
         let (p, l) = load_pair(cx, ptr)?;
         lift_list(cx, ty, p, l)
     }
 }
 
-fn lift_list<T: Lift>(cx: &LiftCx<'_>, ty: &Type, ptr: u32, len: u32) -> Result<Vec<T>, Error> {
+fn lift_list<T: Lift>(cx: &LiftCx<'_>, ty: WitType, ptr: u32, len: u32) -> Result<Vec<T>, Error> {
     let elem = elem_of(cx.kind(ty)).ok_or_else(|| cx.wrong_type("a list"))?;
-    cx.list_range(ptr, len, &elem)?;
-    T::load_list(cx, &elem, ptr, len)
+    cx.list_range(ptr, len, WitType(elem))?;
+    T::load_list(cx, WitType(elem), ptr, len)
 }
 
 impl ComponentType for () {
-    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
-        match layout::kind(resolve, ty) {
+    fn typecheck(world: WitWorld<'_>, ty: WitType) -> Result<(), String> {
+        match layout::kind(world.0, ty) {
             Some(TypeDefKind::Tuple(t)) if t.types.is_empty() => Ok(()),
-            _ => mismatch("()", resolve, ty),
+            _ => mismatch("()", world, ty),
         }
     }
 
-    fn typecheck_payload(resolve: &Resolve, ty: Option<&Type>) -> Result<(), String> {
+    fn typecheck_payload(world: WitWorld<'_>, ty: Option<WitType>) -> Result<(), String> {
         match ty {
             None => Ok(()),
-            Some(ty) => Self::typecheck(resolve, ty),
+            Some(ty) => Self::typecheck(world, ty),
         }
     }
 }
 
 impl Lower for () {
-    fn lower_flat(&self, _: &mut LowerCx<'_>, _: &Type, _: &mut Vec<u64>) -> Result<(), Error> {
+    fn lower_flat(&self, _: &mut LowerCx<'_>, _: WitType, _: &mut Vec<u64>) -> Result<(), Error> {
         Ok(())
     }
 
-    fn store(&self, _: &mut LowerCx<'_>, _: &Type, _: u32) -> Result<(), Error> {
+    fn store(&self, _: &mut LowerCx<'_>, _: WitType, _: u32) -> Result<(), Error> {
         Ok(())
     }
 }
 
 impl Lift for () {
-    fn lift_flat(_: &LiftCx<'_>, _: &Type, _: &mut FlatSrc<'_>) -> Result<Self, Error> {
+    fn lift_absent(_: &LiftCx<'_>) -> Result<Self, Error> {
         Ok(())
     }
 
-    fn load(_: &LiftCx<'_>, _: &Type, _: u32) -> Result<Self, Error> {
+    fn lift_flat(_: &LiftCx<'_>, _: WitType, _: &mut FlatSrc<'_>) -> Result<Self, Error> {
+        Ok(())
+    }
+
+    fn load(_: &LiftCx<'_>, _: WitType, _: u32) -> Result<Self, Error> {
         Ok(())
     }
 }
@@ -773,14 +819,14 @@ impl Lift for () {
 /// The payload's, or a typed error where `ty` is not variant-shaped.
 pub fn lower_either_flat(
     cx: &mut LowerCx<'_>,
-    ty: &Type,
+    ty: WitType,
     case: usize,
     out: &mut Vec<u64>,
-    payload: impl FnOnce(&mut LowerCx<'_>, &Type, &mut Vec<u64>) -> Result<(), Error>,
+    payload: impl FnOnce(&mut LowerCx<'_>, WitType, &mut Vec<u64>) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let cases = cx.cases(ty)?;
     let payload_ty = cx.kind(ty).and_then(|k| layout::case_payload(k, case));
-    lower_case_flat(cx, cases, case, payload_ty, out, payload)
+    lower_case_flat(cx, cases, case, payload_ty.map(WitType::from), out, payload)
 }
 
 /// Stores case `case` of a variant-shaped `ty` at `ptr`, its payload through `payload`.
@@ -789,14 +835,14 @@ pub fn lower_either_flat(
 /// As [`lower_either_flat`].
 pub fn store_either(
     cx: &mut LowerCx<'_>,
-    ty: &Type,
+    ty: WitType,
     case: usize,
     ptr: u32,
-    payload: impl FnOnce(&mut LowerCx<'_>, &Type, u32) -> Result<(), Error>,
+    payload: impl FnOnce(&mut LowerCx<'_>, WitType, u32) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let cases = cx.cases(ty)?;
     let payload_ty = cx.kind(ty).and_then(|k| layout::case_payload(k, case));
-    store_case(cx, cases, case, payload_ty, ptr, payload)
+    store_case(cx, cases, case, payload_ty.map(WitType::from), ptr, payload)
 }
 
 /// Lowers case `case`, whose payload has type `ty`, of a variant laid out as `cases`,
@@ -805,9 +851,9 @@ pub(crate) fn lower_case_flat(
     cx: &mut LowerCx<'_>,
     cases: &Cases,
     case: usize,
-    ty: Option<&Type>,
+    ty: Option<WitType>,
     out: &mut Vec<u64>,
-    payload: impl FnOnce(&mut LowerCx<'_>, &Type, &mut Vec<u64>) -> Result<(), Error>,
+    payload: impl FnOnce(&mut LowerCx<'_>, WitType, &mut Vec<u64>) -> Result<(), Error>,
 ) -> Result<(), Error> {
     out.push(case as u64);
     let start = out.len();
@@ -824,9 +870,9 @@ pub(crate) fn store_case(
     cx: &mut LowerCx<'_>,
     cases: &Cases,
     case: usize,
-    ty: Option<&Type>,
+    ty: Option<WitType>,
     ptr: u32,
-    payload: impl FnOnce(&mut LowerCx<'_>, &Type, u32) -> Result<(), Error>,
+    payload: impl FnOnce(&mut LowerCx<'_>, WitType, u32) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let disc = (case as u32).to_le_bytes();
     cx.write(ptr, &disc[..cases.disc as usize])?;
@@ -844,10 +890,14 @@ pub(crate) fn lift_case_flat<T>(
     kind: &TypeDefKind,
     cases: &Cases,
     src: &mut FlatSrc<'_>,
-    payload: impl FnOnce(usize, Option<&Type>, &mut FlatSrc<'_>) -> Result<T, Error>,
+    payload: impl FnOnce(usize, Option<WitType>, &mut FlatSrc<'_>) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let case = cx.case(what, src.next_u32(), cases.widths.len())?;
-    let value = payload(case, layout::case_payload(kind, case), src)?;
+    let value = payload(
+        case,
+        layout::case_payload(kind, case).map(WitType::from),
+        src,
+    )?;
     let used = cases.widths.get(case).copied().unwrap_or(0);
     src.skip(cases.width.saturating_sub(used) as usize);
     Ok(value)
@@ -861,14 +911,18 @@ pub(crate) fn load_case<T>(
     kind: &TypeDefKind,
     cases: &Cases,
     ptr: u32,
-    payload: impl FnOnce(usize, Option<&Type>, u32) -> Result<T, Error>,
+    payload: impl FnOnce(usize, Option<WitType>, u32) -> Result<T, Error>,
 ) -> Result<T, Error> {
     let case = cx.load_case(what, ptr, cases)?;
-    payload(case, layout::case_payload(kind, case), ptr + cases.payload)
+    payload(
+        case,
+        layout::case_payload(kind, case).map(WitType::from),
+        ptr + cases.payload,
+    )
 }
 
 /// The kind and case layout of an option or result `ty`, for lifting.
-fn either<'a>(cx: &LiftCx<'a>, ty: &Type) -> Result<(&'a TypeDefKind, &'a Cases), Error> {
+fn either<'a>(cx: &LiftCx<'a>, ty: WitType) -> Result<(&'a TypeDefKind, &'a Cases), Error> {
     let kind = cx
         .kind(ty)
         .ok_or_else(|| cx.wrong_type("an option or result"))?;
@@ -876,16 +930,21 @@ fn either<'a>(cx: &LiftCx<'a>, ty: &Type) -> Result<(&'a TypeDefKind, &'a Cases)
 }
 
 impl<T: ComponentType> ComponentType for Option<T> {
-    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
-        match layout::kind(resolve, ty) {
-            Some(TypeDefKind::Option(t)) => T::typecheck(resolve, t),
-            _ => mismatch("an option", resolve, ty),
+    fn typecheck(world: WitWorld<'_>, ty: WitType) -> Result<(), String> {
+        match layout::kind(world.0, ty) {
+            Some(TypeDefKind::Option(t)) => T::typecheck(world, WitType::from(t)),
+            _ => mismatch("an option", world, ty),
         }
     }
 }
 
 impl<T: Lower> Lower for Option<T> {
-    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+    fn lower_flat(
+        &self,
+        cx: &mut LowerCx<'_>,
+        ty: WitType,
+        out: &mut Vec<u64>,
+    ) -> Result<(), Error> {
         lower_either_flat(
             cx,
             ty,
@@ -898,7 +957,7 @@ impl<T: Lower> Lower for Option<T> {
         )
     }
 
-    fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+    fn store(&self, cx: &mut LowerCx<'_>, ty: WitType, ptr: u32) -> Result<(), Error> {
         store_either(
             cx,
             ty,
@@ -913,7 +972,7 @@ impl<T: Lower> Lower for Option<T> {
 }
 
 impl<T: Lift> Lift for Option<T> {
-    fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
+    fn lift_flat(cx: &LiftCx<'_>, ty: WitType, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
         let (kind, cases) = either(cx, ty)?;
         lift_case_flat(cx, "an option", kind, cases, src, |case, ty, src| {
             match (case, ty) {
@@ -923,7 +982,7 @@ impl<T: Lift> Lift for Option<T> {
         })
     }
 
-    fn load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<Self, Error> {
+    fn load(cx: &LiftCx<'_>, ty: WitType, ptr: u32) -> Result<Self, Error> {
         let (kind, cases) = either(cx, ty)?;
         load_case(cx, "an option", kind, cases, ptr, |case, ty, at| {
             match (case, ty) {
@@ -935,19 +994,24 @@ impl<T: Lift> Lift for Option<T> {
 }
 
 impl<T: ComponentType, E: ComponentType> ComponentType for Result<T, E> {
-    fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
-        match layout::kind(resolve, ty) {
+    fn typecheck(world: WitWorld<'_>, ty: WitType) -> Result<(), String> {
+        match layout::kind(world.0, ty) {
             Some(TypeDefKind::Result(r)) => {
-                T::typecheck_payload(resolve, r.ok.as_ref())?;
-                E::typecheck_payload(resolve, r.err.as_ref())
+                T::typecheck_payload(world, r.ok.as_ref().map(WitType::from))?;
+                E::typecheck_payload(world, r.err.as_ref().map(WitType::from))
             }
-            _ => mismatch("a result", resolve, ty),
+            _ => mismatch("a result", world, ty),
         }
     }
 }
 
 impl<T: Lower, E: Lower> Lower for Result<T, E> {
-    fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+    fn lower_flat(
+        &self,
+        cx: &mut LowerCx<'_>,
+        ty: WitType,
+        out: &mut Vec<u64>,
+    ) -> Result<(), Error> {
         lower_either_flat(
             cx,
             ty,
@@ -960,7 +1024,7 @@ impl<T: Lower, E: Lower> Lower for Result<T, E> {
         )
     }
 
-    fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+    fn store(&self, cx: &mut LowerCx<'_>, ty: WitType, ptr: u32) -> Result<(), Error> {
         store_either(
             cx,
             ty,
@@ -977,24 +1041,24 @@ impl<T: Lower, E: Lower> Lower for Result<T, E> {
 /// Lifts a payload that may be absent (then only `()` is accepted, by the typecheck).
 fn payload_flat<T: Lift>(
     cx: &LiftCx<'_>,
-    ty: Option<&Type>,
+    ty: Option<WitType>,
     src: &mut FlatSrc<'_>,
 ) -> Result<T, Error> {
     match ty {
         Some(ty) => T::lift_flat(cx, ty, src),
-        None => T::lift_flat(cx, &Type::Bool, &mut FlatSrc::new(&[])),
+        None => T::lift_absent(cx),
     }
 }
 
-fn payload_load<T: Lift>(cx: &LiftCx<'_>, ty: Option<&Type>, ptr: u32) -> Result<T, Error> {
+fn payload_load<T: Lift>(cx: &LiftCx<'_>, ty: Option<WitType>, ptr: u32) -> Result<T, Error> {
     match ty {
         Some(ty) => T::load(cx, ty, ptr),
-        None => T::lift_flat(cx, &Type::Bool, &mut FlatSrc::new(&[])),
+        None => T::lift_absent(cx),
     }
 }
 
 impl<T: Lift, E: Lift> Lift for Result<T, E> {
-    fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
+    fn lift_flat(cx: &LiftCx<'_>, ty: WitType, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
         let (kind, cases) = either(cx, ty)?;
         lift_case_flat(cx, "a result", kind, cases, src, |case, ty, src| {
             Ok(match case {
@@ -1004,7 +1068,7 @@ impl<T: Lift, E: Lift> Lift for Result<T, E> {
         })
     }
 
-    fn load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<Self, Error> {
+    fn load(cx: &LiftCx<'_>, ty: WitType, ptr: u32) -> Result<Self, Error> {
         let (kind, cases) = either(cx, ty)?;
         load_case(cx, "a result", kind, cases, ptr, |case, ty, at| {
             Ok(match case {
@@ -1016,7 +1080,7 @@ impl<T: Lift, E: Lift> Lift for Result<T, E> {
 }
 
 /// The field types of a tuple type.
-fn tuple_types<'r>(resolve: &'r Resolve, ty: &Type) -> Option<&'r [Type]> {
+fn tuple_types(resolve: &Resolve, ty: WitType) -> Option<&[Type]> {
     match layout::kind(resolve, ty) {
         Some(TypeDefKind::Tuple(t)) => Some(&t.types),
         _ => None,
@@ -1039,42 +1103,42 @@ fn offsets_of(info: &Info, n: usize) -> Option<&[u32]> {
 macro_rules! tuple {
     ($n:literal: $($t:ident $i:tt),+) => {
         impl<$($t: ComponentType),+> ComponentType for ($($t,)+) {
-            fn typecheck(resolve: &Resolve, ty: &Type) -> Result<(), String> {
-                match tuple_types(resolve, ty) {
+            fn typecheck(world: WitWorld<'_>, ty: WitType) -> Result<(), String> {
+                match tuple_types(world.0, ty) {
                     Some(types) if types.len() == $n => {
-                        $($t::typecheck(resolve, &types[$i])?;)+
+                        $($t::typecheck(world, WitType(types[$i]))?;)+
                         Ok(())
                     }
-                    _ => mismatch(concat!("a tuple of ", $n), resolve, ty),
+                    _ => mismatch(concat!("a tuple of ", $n), world, ty),
                 }
             }
         }
 
         impl<$($t: Lower),+> Lower for ($($t,)+) {
-            fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: &Type, out: &mut Vec<u64>) -> Result<(), Error> {
+            fn lower_flat(&self, cx: &mut LowerCx<'_>, ty: WitType, out: &mut Vec<u64>) -> Result<(), Error> {
                 let types = tuple_of(cx.kind(ty), $n).ok_or_else(|| cx.wrong_type(concat!("a tuple of ", $n)))?;
-                $(self.$i.lower_flat(cx, &types[$i], out)?;)+
+                $(self.$i.lower_flat(cx, WitType(types[$i]), out)?;)+
                 Ok(())
             }
 
-            fn store(&self, cx: &mut LowerCx<'_>, ty: &Type, ptr: u32) -> Result<(), Error> {
+            fn store(&self, cx: &mut LowerCx<'_>, ty: WitType, ptr: u32) -> Result<(), Error> {
                 let types = tuple_of(cx.kind(ty), $n).ok_or_else(|| cx.wrong_type(concat!("a tuple of ", $n)))?;
                 let offsets = offsets_of(cx.info(ty)?, $n).ok_or_else(|| cx.wrong_type(concat!("a tuple of ", $n)))?;
-                $(self.$i.store(cx, &types[$i], ptr + offsets[$i])?;)+
+                $(self.$i.store(cx, WitType(types[$i]), ptr + offsets[$i])?;)+
                 Ok(())
             }
         }
 
         impl<$($t: Lift),+> Lift for ($($t,)+) {
-            fn lift_flat(cx: &LiftCx<'_>, ty: &Type, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
+            fn lift_flat(cx: &LiftCx<'_>, ty: WitType, src: &mut FlatSrc<'_>) -> Result<Self, Error> {
                 let types = tuple_of(cx.kind(ty), $n).ok_or_else(|| cx.wrong_type(concat!("a tuple of ", $n)))?;
-                Ok(($($t::lift_flat(cx, &types[$i], src)?,)+))
+                Ok(($($t::lift_flat(cx, WitType(types[$i]), src)?,)+))
             }
 
-            fn load(cx: &LiftCx<'_>, ty: &Type, ptr: u32) -> Result<Self, Error> {
+            fn load(cx: &LiftCx<'_>, ty: WitType, ptr: u32) -> Result<Self, Error> {
                 let types = tuple_of(cx.kind(ty), $n).ok_or_else(|| cx.wrong_type(concat!("a tuple of ", $n)))?;
                 let offsets = offsets_of(cx.info(ty)?, $n).ok_or_else(|| cx.wrong_type(concat!("a tuple of ", $n)))?;
-                Ok(($($t::load(cx, &types[$i], ptr + offsets[$i])?,)+))
+                Ok(($($t::load(cx, WitType(types[$i]), ptr + offsets[$i])?,)+))
             }
         }
     };

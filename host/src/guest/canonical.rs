@@ -13,12 +13,13 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use wasmer::Value;
-use wit_parser::{Resolve, Type};
 
+use crate::canonical::values::TypesOf as _;
 use crate::canonical::values::load_pair;
 use crate::canonical::{
     Borrowed, Flat, FlatSrc, FuncDef, Lift, LiftCx, Lower, LowerCx, Val, ValType, World,
 };
+use crate::canonical::{WitParams, WitType, WitWorld};
 use crate::instance::{Core, DynFunc, Effect, Func};
 use crate::{Error, Guest, Violation};
 
@@ -151,13 +152,13 @@ impl Canonical {
 pub trait ComponentParams {
     /// Whether these are values of `params`' types.
     #[doc(hidden)]
-    fn typecheck_params(resolve: &Resolve, params: &[(String, Type)]) -> Result<(), String>;
+    fn typecheck_params(world: WitWorld<'_>, params: WitParams<'_>) -> Result<(), String>;
     /// Lowers each, flat.
     #[doc(hidden)]
     fn lower_params(
         &self,
         cx: &mut LowerCx<'_>,
-        types: &[Type],
+        types: &[WitType],
         out: &mut Vec<u64>,
     ) -> Result<(), Error>;
     /// Stores each at its offset from `ptr`.
@@ -165,7 +166,7 @@ pub trait ComponentParams {
     fn store_params(
         &self,
         cx: &mut LowerCx<'_>,
-        types: &[Type],
+        types: &[WitType],
         offsets: &[u32],
         ptr: u32,
     ) -> Result<(), Error>;
@@ -175,50 +176,50 @@ pub trait ComponentParams {
 pub trait ComponentResults: Sized {
     /// Whether these stand for `result`.
     #[doc(hidden)]
-    fn typecheck_results(resolve: &Resolve, result: Option<&Type>) -> Result<(), String>;
+    fn typecheck_results(world: WitWorld<'_>, result: Option<WitType>) -> Result<(), String>;
     /// Lifts from flat values.
     #[doc(hidden)]
     fn lift_results(
         cx: &LiftCx<'_>,
-        result: Option<&Type>,
+        result: Option<WitType>,
         src: &mut FlatSrc<'_>,
     ) -> Result<Self, Error>;
     /// Lifts from the return area at `ptr` (checked).
     #[doc(hidden)]
-    fn load_results(cx: &LiftCx<'_>, result: &Type, ptr: u32) -> Result<Self, Error>;
+    fn load_results(cx: &LiftCx<'_>, result: WitType, ptr: u32) -> Result<Self, Error>;
 }
 
 impl ComponentResults for () {
-    fn typecheck_results(_: &Resolve, result: Option<&Type>) -> Result<(), String> {
+    fn typecheck_results(_: WitWorld<'_>, result: Option<WitType>) -> Result<(), String> {
         match result {
             None => Ok(()),
             Some(_) => Err("`()` for a function that returns a value".into()),
         }
     }
-    fn lift_results(_: &LiftCx<'_>, _: Option<&Type>, _: &mut FlatSrc<'_>) -> Result<(), Error> {
+    fn lift_results(_: &LiftCx<'_>, _: Option<WitType>, _: &mut FlatSrc<'_>) -> Result<(), Error> {
         Ok(())
     }
-    fn load_results(_: &LiftCx<'_>, _: &Type, _: u32) -> Result<(), Error> {
+    fn load_results(_: &LiftCx<'_>, _: WitType, _: u32) -> Result<(), Error> {
         Ok(())
     }
 }
 
 impl<T: Lift> ComponentResults for (T,) {
-    fn typecheck_results(resolve: &Resolve, result: Option<&Type>) -> Result<(), String> {
+    fn typecheck_results(world: WitWorld<'_>, result: Option<WitType>) -> Result<(), String> {
         match result {
-            Some(ty) => T::typecheck(resolve, ty),
+            Some(ty) => T::typecheck(world, ty),
             None => Err("a result for a function that returns none".into()),
         }
     }
     fn lift_results(
         cx: &LiftCx<'_>,
-        result: Option<&Type>,
+        result: Option<WitType>,
         src: &mut FlatSrc<'_>,
     ) -> Result<Self, Error> {
-        let ty = result.copied().unwrap_or(Type::Bool);
-        Ok((T::lift_flat(cx, &ty, src)?,))
+        let ty = result.ok_or_else(|| cx.wrong_type("a function with a result"))?;
+        Ok((T::lift_flat(cx, ty, src)?,))
     }
-    fn load_results(cx: &LiftCx<'_>, result: &Type, ptr: u32) -> Result<Self, Error> {
+    fn load_results(cx: &LiftCx<'_>, result: WitType, ptr: u32) -> Result<Self, Error> {
         Ok((T::load(cx, result, ptr)?,))
     }
 }
@@ -227,22 +228,22 @@ macro_rules! params {
     ($n:literal: $($t:ident $i:tt),*) => {
         impl<$($t: Lower),*> ComponentParams for ($($t,)*) {
             #[allow(unused_variables)]
-            fn typecheck_params(resolve: &Resolve, params: &[(String, Type)]) -> Result<(), String> {
-                if params.len() != $n {
+            fn typecheck_params(world: WitWorld<'_>, params: WitParams<'_>) -> Result<(), String> {
+                let Some(types) = params.types::<$n>() else {
                     return Err(format!("{} parameters for a function of {}", $n, params.len()));
-                }
-                $($t::typecheck(resolve, &params[$i].1)
-                    .map_err(|e| format!("parameter `{}`: {e}", params[$i].0))?;)*
+                };
+                $($t::typecheck(world, types[$i])
+                    .map_err(|e| format!("parameter `{}`: {e}", params.name($i)))?;)*
                 Ok(())
             }
             #[allow(unused_variables)]
-            fn lower_params(&self, cx: &mut LowerCx<'_>, types: &[Type], out: &mut Vec<u64>) -> Result<(), Error> {
-                $(self.$i.lower_flat(cx, &types[$i], out)?;)*
+            fn lower_params(&self, cx: &mut LowerCx<'_>, types: &[WitType], out: &mut Vec<u64>) -> Result<(), Error> {
+                $(self.$i.lower_flat(cx, types[$i], out)?;)*
                 Ok(())
             }
             #[allow(unused_variables)]
-            fn store_params(&self, cx: &mut LowerCx<'_>, types: &[Type], offsets: &[u32], ptr: u32) -> Result<(), Error> {
-                $(self.$i.store(cx, &types[$i], ptr + offsets[$i])?;)*
+            fn store_params(&self, cx: &mut LowerCx<'_>, types: &[WitType], offsets: &[u32], ptr: u32) -> Result<(), Error> {
+                $(self.$i.store(cx, types[$i], ptr + offsets[$i])?;)*
                 Ok(())
             }
         }
@@ -258,15 +259,19 @@ crate::canonical::values::for_tuples!(params);
 pub trait HostParams: Sized {
     /// Whether these are values of `params`' types.
     #[doc(hidden)]
-    fn typecheck_params(resolve: &Resolve, params: &[(String, Type)]) -> Result<(), String>;
+    fn typecheck_params(world: WitWorld<'_>, params: WitParams<'_>) -> Result<(), String>;
     /// Lifts each from flat values.
     #[doc(hidden)]
-    fn lift_params(cx: &LiftCx<'_>, types: &[Type], src: &mut FlatSrc<'_>) -> Result<Self, Error>;
+    fn lift_params(
+        cx: &LiftCx<'_>,
+        types: &[WitType],
+        src: &mut FlatSrc<'_>,
+    ) -> Result<Self, Error>;
     /// Lifts each from its offset from `ptr` (checked by the caller).
     #[doc(hidden)]
     fn load_params(
         cx: &LiftCx<'_>,
-        types: &[Type],
+        types: &[WitType],
         offsets: &[u32],
         ptr: u32,
     ) -> Result<Self, Error>;
@@ -277,48 +282,48 @@ pub trait HostParams: Sized {
 pub trait HostResults {
     /// Whether these stand for `result`.
     #[doc(hidden)]
-    fn typecheck_results(resolve: &Resolve, result: Option<&Type>) -> Result<(), String>;
+    fn typecheck_results(world: WitWorld<'_>, result: Option<WitType>) -> Result<(), String>;
     /// Lowers it, flat.
     #[doc(hidden)]
     fn lower_results(
         &self,
         cx: &mut LowerCx<'_>,
-        result: Option<&Type>,
+        result: Option<WitType>,
         out: &mut Vec<u64>,
     ) -> Result<(), Error>;
     /// Stores it in the return area at `ptr` (checked by the caller).
     #[doc(hidden)]
-    fn store_results(&self, cx: &mut LowerCx<'_>, result: &Type, ptr: u32) -> Result<(), Error>;
+    fn store_results(&self, cx: &mut LowerCx<'_>, result: WitType, ptr: u32) -> Result<(), Error>;
 }
 
 impl HostResults for () {
-    fn typecheck_results(resolve: &Resolve, result: Option<&Type>) -> Result<(), String> {
-        <() as ComponentResults>::typecheck_results(resolve, result)
+    fn typecheck_results(world: WitWorld<'_>, result: Option<WitType>) -> Result<(), String> {
+        <() as ComponentResults>::typecheck_results(world, result)
     }
     fn lower_results(
         &self,
         _: &mut LowerCx<'_>,
-        _: Option<&Type>,
+        _: Option<WitType>,
         _: &mut Vec<u64>,
     ) -> Result<(), Error> {
         Ok(())
     }
-    fn store_results(&self, _: &mut LowerCx<'_>, _: &Type, _: u32) -> Result<(), Error> {
+    fn store_results(&self, _: &mut LowerCx<'_>, _: WitType, _: u32) -> Result<(), Error> {
         Ok(())
     }
 }
 
 impl<T: Lower> HostResults for (T,) {
-    fn typecheck_results(resolve: &Resolve, result: Option<&Type>) -> Result<(), String> {
+    fn typecheck_results(world: WitWorld<'_>, result: Option<WitType>) -> Result<(), String> {
         match result {
-            Some(ty) => T::typecheck(resolve, ty),
+            Some(ty) => T::typecheck(world, ty),
             None => Err("a result for a function that returns none".into()),
         }
     }
     fn lower_results(
         &self,
         cx: &mut LowerCx<'_>,
-        result: Option<&Type>,
+        result: Option<WitType>,
         out: &mut Vec<u64>,
     ) -> Result<(), Error> {
         match result {
@@ -326,7 +331,7 @@ impl<T: Lower> HostResults for (T,) {
             None => Ok(()),
         }
     }
-    fn store_results(&self, cx: &mut LowerCx<'_>, result: &Type, ptr: u32) -> Result<(), Error> {
+    fn store_results(&self, cx: &mut LowerCx<'_>, result: WitType, ptr: u32) -> Result<(), Error> {
         self.0.store(cx, result, ptr)
     }
 }
@@ -335,21 +340,21 @@ macro_rules! host_params {
     ($n:literal: $($t:ident $i:tt),*) => {
         impl<$($t: Lift),*> HostParams for ($($t,)*) {
             #[allow(unused_variables)]
-            fn typecheck_params(resolve: &Resolve, params: &[(String, Type)]) -> Result<(), String> {
-                if params.len() != $n {
+            fn typecheck_params(world: WitWorld<'_>, params: WitParams<'_>) -> Result<(), String> {
+                let Some(types) = params.types::<$n>() else {
                     return Err(format!("{} parameters for a function of {}", $n, params.len()));
-                }
-                $($t::typecheck(resolve, &params[$i].1)
-                    .map_err(|e| format!("parameter `{}`: {e}", params[$i].0))?;)*
+                };
+                $($t::typecheck(world, types[$i])
+                    .map_err(|e| format!("parameter `{}`: {e}", params.name($i)))?;)*
                 Ok(())
             }
             #[allow(unused_variables)]
-            fn lift_params(cx: &LiftCx<'_>, types: &[Type], src: &mut FlatSrc<'_>) -> Result<Self, Error> {
-                Ok(($($t::lift_flat(cx, &types[$i], src)?,)*))
+            fn lift_params(cx: &LiftCx<'_>, types: &[WitType], src: &mut FlatSrc<'_>) -> Result<Self, Error> {
+                Ok(($($t::lift_flat(cx, types[$i], src)?,)*))
             }
             #[allow(unused_variables)]
-            fn load_params(cx: &LiftCx<'_>, types: &[Type], offsets: &[u32], ptr: u32) -> Result<Self, Error> {
-                Ok(($($t::load(cx, &types[$i], ptr + offsets[$i])?,)*))
+            fn load_params(cx: &LiftCx<'_>, types: &[WitType], offsets: &[u32], ptr: u32) -> Result<Self, Error> {
+                Ok(($($t::load(cx, types[$i], ptr + offsets[$i])?,)*))
             }
         }
     };
@@ -379,12 +384,11 @@ impl<P: ComponentParams, R: ComponentResults> TypedFunc<P, R> {
     pub fn call(&self, guest: &mut Guest, params: P) -> Result<R, Error> {
         guest.check_handle(self.instance, &self.name)?;
         guest.enter(self.index, lower_params(params), |cx, def, src| match src {
-            Ok(src) => R::lift_results(cx, def.result.as_ref(), src),
-            Err(ptr) => R::load_results(
-                cx,
-                def.result.as_ref().expect("a return area holds a result"),
-                ptr,
-            ),
+            Ok(src) => R::lift_results(cx, def.result_type(), src),
+            Err(ptr) => match def.result_type() {
+                Some(ty) => R::load_results(cx, ty, ptr),
+                None => Err(cx.wrong_type("a function with a result")),
+            },
         })
     }
 
@@ -436,7 +440,7 @@ impl<P: ComponentParams, B: Borrowed + ?Sized> BorrowedFunc<P, B> {
 /// The lowering of a typed call's parameters, flat or stored at the offsets given.
 fn lower_params<P: ComponentParams>(
     params: P,
-) -> impl FnOnce(&mut LowerCx<'_>, &FuncDef, &[Type], &mut Vec<u64>, Stored<'_>) -> Result<(), Error>
+) -> impl FnOnce(&mut LowerCx<'_>, &FuncDef, &[WitType], &mut Vec<u64>, Stored<'_>) -> Result<(), Error>
 {
     move |cx, _, types, out, offsets| match offsets {
         Some((offsets, ptr)) => params.store_params(cx, types, offsets, ptr),
@@ -629,12 +633,13 @@ impl Guest {
     fn checked<P: ComponentParams>(
         &self,
         name: &str,
-        result: impl FnOnce(&Resolve, Option<&Type>) -> Result<(), String>,
+        result: impl FnOnce(WitWorld<'_>, Option<WitType>) -> Result<(), String>,
     ) -> Result<(u64, usize), Error> {
         let (c, index, def) = self.lookup(name)?;
         let call_err = |problem| call_error(name, problem);
-        P::typecheck_params(c.world.resolve(), &def.params).map_err(call_err)?;
-        result(c.world.resolve(), def.result.as_ref()).map_err(call_err)?;
+        let world = WitWorld(c.world.resolve());
+        P::typecheck_params(world, WitParams(&def.params)).map_err(call_err)?;
+        result(world, def.result_type()).map_err(call_err)?;
         Ok((c.id, index))
     }
 
@@ -683,14 +688,14 @@ impl Guest {
             |cx, _, types, out, stored| {
                 for (i, (val, ty)) in params.iter().zip(types).enumerate() {
                     match stored {
-                        Some((offsets, ptr)) => val.store(cx, ty, ptr + offsets[i])?,
-                        None => val.lower_flat(cx, ty, out)?,
+                        Some((offsets, ptr)) => val.store(cx, *ty, ptr + offsets[i])?,
+                        None => val.lower_flat(cx, *ty, out)?,
                     }
                 }
                 Ok(())
             },
             |cx, def, src| {
-                let Some(ty) = def.result.as_ref() else {
+                let Some(ty) = def.result_type() else {
                     return Ok(None);
                 };
                 match src {
@@ -974,7 +979,7 @@ impl Guest {
         lower: impl FnOnce(
             &mut LowerCx<'_>,
             &FuncDef,
-            &[Type],
+            &[WitType],
             &mut Vec<u64>,
             Stored<'_>,
         ) -> Result<(), Error>,

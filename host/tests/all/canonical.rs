@@ -247,6 +247,18 @@ fn the_typed_api_calls_the_same_functions() {
         assert!(parse.call(&mut g, ("seven",)).unwrap().0.is_err());
         let check = g.typed::<(bool,), (Result<(), String>,)>("check").unwrap();
         assert_eq!(check.call(&mut g, (true,)).unwrap().0, Ok(()));
+        // A `Val` stands for a value, never for an absent payload (it was once lifted as
+        // `false`): refused when the handle is made; `Val` for the payload that is there.
+        let err = g
+            .typed::<(bool,), (Result<Val, Val>,)>("check")
+            .unwrap_err();
+        assert!(err.to_string().contains("`()` stands for none"), "{err}");
+        let check = g.typed::<(bool,), (Result<(), Val>,)>("check").unwrap();
+        assert_eq!(check.call(&mut g, (true,)).unwrap().0, Ok(()));
+        assert!(matches!(
+            check.call(&mut g, (false,)).unwrap().0,
+            Err(Val::String(_))
+        ));
         let nested = g
             .typed::<(Option<Option<&str>>,), (Option<Option<String>>,)>("nested")
             .unwrap();
