@@ -6,9 +6,7 @@ mod allocation;
 mod canonical;
 mod static_buffer;
 
-pub use self::canonical::{
-    BorrowedFunc, ComponentParams, ComponentResults, HostParams, HostResults, TypedFunc,
-};
+pub use self::canonical::{BorrowedFunc, TypedFunc};
 pub(crate) use self::canonical::{Canonical, Utf8, core_values, flat_bits_of};
 
 use std::borrow::Cow;

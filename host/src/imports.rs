@@ -23,8 +23,8 @@ use wasmer::{
 use crate::canonical::{
     Flat, FlatSrc, FuncDef, Lift, LiftCx, Lower, LowerCx, MAX_FLAT_PARAMS, Val, World,
 };
+use crate::canonical::{HostParams, HostResults};
 use crate::canonical::{WitParams, WitType, WitWorld};
-use crate::guest::{HostParams, HostResults};
 use crate::instance::{InCall, Leave, Reach};
 use crate::metering::{self, BYTES_PER_UNIT, RUNTIME_CALL};
 

@@ -87,14 +87,12 @@ mod wasi;
 
 pub use crate::cache::{CacheOutcome, CacheWarning, DEFAULT_CACHE_BYTES, ModuleCache};
 pub use crate::canonical::{
-    Borrowed, ComponentType, FlatSrc, Lift, LiftCx, Lower, LowerCx, MAX_TYPE_DEPTH, MAX_TYPE_SIZE,
-    MAX_TYPE_WIDTH, MAX_WIT_BYTES, Number, Numbers, Val, ValType, WaveError, Wit,
+    Borrowed, ComponentParams, ComponentResults, ComponentType, FlatSrc, HostParams, HostResults,
+    Lift, LiftCx, Lower, LowerCx, MAX_TYPE_DEPTH, MAX_TYPE_SIZE, MAX_TYPE_WIDTH, MAX_WIT_BYTES,
+    Number, Numbers, Val, ValType, WaveError, Wit,
 };
 pub use crate::error::{Error, ErrorKind, PROBLEM_CHARS, Violation};
-pub use crate::guest::{
-    BorrowedFunc, ComponentParams, ComponentResults, Convention, Guest, HostParams, HostResults,
-    TypedFunc,
-};
+pub use crate::guest::{BorrowedFunc, Convention, Guest, TypedFunc};
 pub use crate::imports::HostFunctions;
 pub use crate::limits::{DEFAULT_FUEL, Limits};
 pub use crate::lines::MAX_JOBS;
