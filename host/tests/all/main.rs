@@ -20,6 +20,7 @@ mod cli;
 mod components;
 mod copy_paths;
 mod demo;
+mod dependencies;
 mod derive;
 mod fuel;
 mod generated;
