@@ -529,15 +529,20 @@ fn make_case(
     payload: Option<Val>,
 ) -> Result<Val, Error> {
     let payload = payload.map(Box::new);
-    let name = |names: Option<&str>| cx.name(names.unwrap_or_default());
+    // The case was checked against the layout's count, which is the type's.
+    let name = |name: Option<&str>| match name {
+        Some(name) => cx.name(name),
+        None => Err(cx.wrong_type("a case of the type")),
+    };
     Ok(match kind {
         TypeDefKind::Variant(v) => {
             Val::Variant(name(v.cases.get(case).map(|c| c.name.as_str()))?, payload)
         }
         TypeDefKind::Enum(e) => Val::Enum(name(e.cases.get(case).map(|c| c.name.as_str()))?),
         TypeDefKind::Option(_) => Val::Option(payload),
-        _ if case == 0 => Val::Result(Ok(payload)),
-        _ => Val::Result(Err(payload)),
+        TypeDefKind::Result(_) if case == 0 => Val::Result(Ok(payload)),
+        TypeDefKind::Result(_) => Val::Result(Err(payload)),
+        _ => return Err(cx.wrong_type("a variant-shaped type")),
     })
 }
 
@@ -656,7 +661,7 @@ impl Lift for Val {
                 Val::load_list(cx, WitType::from(elem), p, l).map(Val::List)
             }
             (TypeDefKind::Record(r), Shape::Fields(offsets)) => record(cx, r, |i, ty| {
-                let at = offsets.get(i).copied().unwrap_or_default();
+                let at = offsets.get(i).ok_or_else(|| cx.wrong_type("a record"))?;
                 Val::load(cx, WitType::from(ty), ptr + at)
             }),
             (TypeDefKind::Tuple(t), Shape::Fields(offsets)) => t

@@ -300,15 +300,18 @@ impl Guest {
 
     /// The canonical side, or the error for a module without one.
     fn canonical(&self, export: &str) -> Result<&Canonical, Error> {
-        self.canonical.as_ref().ok_or_else(|| {
-            call_error(
-                export,
-                format!(
-                    "module {} has no WIT world (no `component-type` section, and no --wit given)",
-                    self.core.module_name()
-                ),
-            )
-        })
+        self.canonical.as_ref().ok_or_else(|| self.no_world(export))
+    }
+
+    /// The error for a call of `export` on a module without a world.
+    fn no_world(&self, export: &str) -> Error {
+        call_error(
+            export,
+            format!(
+                "module {} has no WIT world (no `component-type` section, and no --wit given)",
+                self.core.module_name()
+            ),
+        )
     }
 
     /// The names of the functions of the module's WIT world, in the world's order: `name`,
@@ -772,18 +775,27 @@ impl Guest {
     ) -> Result<R, Error> {
         // Taken out for the call, so that its parts and the core can be borrowed side by
         // side without clones; put back whatever happens.
-        let mut taken = self.canonical.take().expect("checked by the caller");
+        // (Every caller looked the function up first: these errors are for a handle's
+        // index that means nothing here, which `check_handle` already refuses.)
+        let Some(mut taken) = self.canonical.take() else {
+            return Err(self.no_world(""));
+        };
         let c = &mut taken;
         // One fuel budget for the whole call: the function, every `cabi_realloc` of the
         // lowering, and the post-return.
         let result = self.core.one_budget(|core| {
-            let def = &c.world.funcs[index];
+            let (Some(def), Some((func, post))) = (c.world.funcs.get(index), c.funcs.get(index))
+            else {
+                return Err(call_error(
+                    "",
+                    format!("no function {index} in this instance"),
+                ));
+            };
             if c.poisoned {
                 return Err(Error::Poisoned {
                     export: def.name.clone().into(),
                 });
             }
-            let (func, post) = &c.funcs[index];
             let resolve = c.world.resolve();
             let (flat, out, values) = (&mut c.flat, &mut c.out, &mut c.values);
             flat.clear();
