@@ -32,6 +32,18 @@ fn fresh_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// Writes `dir/m.wasm`: the canonical ABI's skeleton (`memory`, a `cabi_realloc` that
+/// always answers 8) with the functions `funcs` (WAT), for a `--wit` world to describe.
+fn canonical_module(dir: &Path, funcs: &str) {
+    let module = wasm(&format!(
+        r#"(module
+            (memory (export "memory") 1)
+            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)
+            {funcs})"#
+    ));
+    fs::write(dir.join("m.wasm"), module).unwrap();
+}
+
 /// The README's table of exit codes, as (code, meaning) rows.
 fn readme_table() -> Vec<(u8, String)> {
     let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
@@ -261,15 +273,13 @@ fn call_without_a_module_is_a_usage_error() {
 #[test]
 fn bare_names_find_interface_functions() {
     let dir = fresh_dir("cli-bare");
-    let module = wasm(
-        r#"(module
-            (memory (export "memory") 1)
-            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)
-            (func (export "t:p/a#f") (param i32 i32) (result i32) local.get 1)
-            (func (export "t:p/b#f") (param i32 i32) (result i32) i32.const 7)
-            (func (export "t:p/b#g") (param i32 i32) (result i32) i32.const 9))"#,
+    canonical_module(
+        &dir,
+        r#"
+         (func (export "t:p/a#f") (param i32 i32) (result i32) local.get 1)
+         (func (export "t:p/b#f") (param i32 i32) (result i32) i32.const 7)
+         (func (export "t:p/b#g") (param i32 i32) (result i32) i32.const 9)"#,
     );
-    fs::write(dir.join("m.wasm"), module).unwrap();
     fs::write(
         dir.join("w.wit"),
         "package t:p;\n\
@@ -461,14 +471,12 @@ fn a_guest_out_of_memory_in_its_allocator_gets_the_max_memory_hint() {
 #[test]
 fn wave_errors_name_the_parameter_and_the_text() {
     let dir = fresh_dir("cli-wave-errors");
-    let module = wasm(
-        r#"(module
-            (memory (export "memory") 1)
-            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)
-            (func (export "shout") (param i32 i32) (result i32) i32.const 0)
-            (func (export "area") (param i32 i32 i32) (result f64) f64.const 12))"#,
+    canonical_module(
+        &dir,
+        r#"
+         (func (export "shout") (param i32 i32) (result i32) i32.const 0)
+         (func (export "area") (param i32 i32 i32) (result f64) f64.const 12)"#,
     );
-    fs::write(dir.join("m.wasm"), module).unwrap();
     fs::write(
         dir.join("w.wit"),
         "package t:p;\n\
@@ -535,14 +543,12 @@ fn wave_errors_name_the_parameter_and_the_text() {
 #[test]
 fn a_canonical_module_gets_a_hint_from_the_demo_and_transform() {
     let dir = fresh_dir("cli-canonical-hint");
-    let module = wasm(
-        r#"(module
-            (memory (export "memory") 1)
-            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 8)
-            (func (export "greet") (param i32 i32) (result i32) i32.const 0)
-            (func (export "count") (param i32 i32) (result i32) i32.const 0))"#,
+    canonical_module(
+        &dir,
+        r#"
+         (func (export "greet") (param i32 i32) (result i32) i32.const 0)
+         (func (export "count") (param i32 i32) (result i32) i32.const 0)"#,
     );
-    fs::write(dir.join("m.wasm"), module).unwrap();
     let world = |exports: &str| {
         fs::write(
             dir.join("w.wit"),
